@@ -10,5 +10,6 @@ the same pattern.
 from __future__ import annotations
 
 from gomail_twisted._version import __version__
+from gomail_twisted.dkim import parseTags
 
-__all__ = ["__version__"]
+__all__ = ["__version__", "parseTags"]
