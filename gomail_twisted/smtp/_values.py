@@ -1,0 +1,161 @@
+# -*- test-case-name: tests.test_smtp_server -*-
+"""
+The frozen value objects the SMTP server hands to hooks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from gomail_twisted.message import Headers, ParsedMessage
+from gomail_twisted.tls import TLSInfo
+
+
+@dataclass(frozen=True)
+class ConnectionInfo:
+    """
+    Who is connected, and how.
+
+    @ivar peerHost: the client's IP address.
+    @ivar peerPort: the client's port.
+    @ivar localHost: our address on this connection.
+    @ivar localPort: our port.
+    @ivar hostname: our host name, as the greeting says it.
+    @ivar tls: the TLS facts, or L{None} for a plain-text session.
+    """
+
+    peerHost: str
+    peerPort: int
+    localHost: str
+    localPort: int
+    hostname: str
+    tls: TLSInfo | None = None
+
+
+@dataclass(frozen=True)
+class Greeting:
+    """
+    The client's HELO or EHLO.
+
+    @ivar name: the name the client gave for itself.
+    @ivar extended: L{True} for EHLO.
+    """
+
+    name: str
+    extended: bool
+
+
+@dataclass(frozen=True)
+class SMTPCredentials:
+    """
+    What a client sent with AUTH (RFC 4954).
+
+    @ivar mechanism: C{"PLAIN"} or C{"LOGIN"}.
+    @ivar login: the authentication identity.
+    @ivar password: the password; never shown by C{repr}.
+    @ivar authorizationID: the identity to act as (PLAIN's authzid), or
+        C{""} for the login itself.
+    """
+
+    mechanism: str
+    login: str
+    password: str = field(repr=False)
+    authorizationID: str = ""
+
+
+@dataclass(frozen=True)
+class MailFrom:
+    """
+    The reverse-path and parameters of MAIL FROM.
+
+    @ivar address: the sender, or C{""} for the null reverse-path.
+    @ivar params: every ESMTP parameter as given, keywords upper case.
+    @ivar size: the SIZE parameter (RFC 1870), or L{None}.
+    @ivar body: C{"7BIT"} or C{"8BITMIME"} (RFC 6152).
+    @ivar smtputf8: whether SMTPUTF8 was given (RFC 6531).
+    @ivar login: the identity the client authenticated as, or L{None}.
+    @ivar heloName: the name from HELO or EHLO.
+    """
+
+    address: str
+    params: Mapping[str, str | None]
+    size: int | None
+    body: str
+    smtputf8: bool
+    login: str | None
+    heloName: str
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """
+    One forward-path of RCPT TO.
+
+    @ivar address: the recipient.
+    @ivar params: its ESMTP parameters.
+    """
+
+    address: str
+    params: Mapping[str, str | None] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """
+    A transaction's envelope (RFC 5321 2.3.1).
+
+    @ivar mailFrom: the sender and its parameters.
+    @ivar recipients: the accepted recipients, in order.
+    """
+
+    mailFrom: MailFrom
+    recipients: tuple[Recipient, ...]
+
+    @property
+    def sender(self) -> str:
+        """
+        The reverse-path address.
+        """
+        return self.mailFrom.address
+
+
+@dataclass(frozen=True)
+class ReceivedMessage:
+    """
+    A message as the server received it.
+
+    @ivar raw: the exact bytes received, dot-unstuffed, with our
+        C{Received:} trace header prepended (RFC 5321 4.4).
+    @ivar envelope: the transaction's envelope.
+    @ivar connection: the connection it came on.
+    @ivar queueID: our identifier, also in the C{Received:} header and the
+        250 reply.
+    """
+
+    raw: bytes
+    envelope: Envelope
+    connection: ConnectionInfo
+    queueID: str
+
+    @cached_property
+    def parsed(self) -> ParsedMessage:
+        """
+        Lazy views of the message: C{headers}, C{body}, C{email}, C{parts}.
+        """
+        return ParsedMessage(self.raw)
+
+    @property
+    def headers(self) -> Headers:
+        """
+        The header block, the C{Received:} header first.
+        """
+        return self.parsed.headers
+
+    @property
+    def login(self) -> str | None:
+        """
+        The identity the client authenticated as, or L{None}.
+        """
+        return self.envelope.mailFrom.login

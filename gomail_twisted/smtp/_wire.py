@@ -1,0 +1,399 @@
+# -*- test-case-name: tests.test_smtp_wire -*-
+"""
+SMTP on the wire, without I/O: split a command line, parse the paths and
+parameters of MAIL and RCPT (RFC 5321 4.1.2, RFC 6531 3.3), build the
+C{Received:} trace header (RFC 5321 4.4).
+
+Every parser here raises L{SMTPReply} with the exact reply for the peer, so
+the protocol passes the refusal on unchanged.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from gomail_twisted.smtp._reply import (
+    BAD_PARAMETER,
+    BAD_RECIPIENT_SYNTAX,
+    BAD_SENDER_SYNTAX,
+    NEED_SMTPUTF8,
+    SYNTAX_ERROR,
+    UNKNOWN_PARAMETER,
+    SMTPReply,
+)
+
+#: RFC 5321 4.5.3.1.1: the longest local part.
+MAX_LOCAL_PART = 64
+#: RFC 5321 4.5.3.1.2: the longest domain.
+MAX_DOMAIN = 255
+#: RFC 5321 4.5.3.1.3: the longest path, angle brackets included.
+MAX_PATH = 256
+
+_UTF8 = "\u0080-\U0010ffff"
+# The hyphen last, so it stays literal when more ranges are appended before it.
+_ATEXT = "A-Za-z0-9!#$%&'*+/=?^_`{|}~-"
+_DOT_STRING = re.compile(rf"[{_UTF8}{_ATEXT}]+(?:\.[{_UTF8}{_ATEXT}]+)*\Z")
+_QUOTED_STRING = re.compile(
+    rf'"(?:[\x20\x21\x23-\x5b\x5d-\x7e{_UTF8}]|\\[\x20-\x7e])*"\Z'
+)
+_LABEL = re.compile(rf"[A-Za-z0-9{_UTF8}](?:[A-Za-z0-9{_UTF8}-]*[A-Za-z0-9{_UTF8}])?\Z")
+_GENERAL_LITERAL = re.compile(r"[A-Za-z0-9-]*[A-Za-z0-9]:[\x21-\x5a\x5e-\x7e]+\Z")
+_KEYWORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*\Z")
+_VALUE = re.compile(rf"[\x21-\x3c\x3e-\x7e{_UTF8}]+\Z")
+_SOURCE_ROUTE = re.compile(r"(?:@[^,:]+)(?:,@[^,:]+)*:")
+
+
+@dataclass(frozen=True)
+class Command:
+    """
+    One command line, split.
+
+    @ivar verb: the command verb in upper case, such as C{"MAIL"}.
+    @ivar argument: what follows the verb and one space, undecoded.
+    """
+
+    verb: str
+    argument: bytes
+
+
+def parseCommand(line: bytes) -> Command:
+    """
+    Split a command line (without its CRLF) into verb and argument.
+
+    @param line: the line.
+    @return: the command; an unknown verb is still returned, for the state
+        table to refuse.
+    """
+    verb, _, argument = line.partition(b" ")
+    # A verb is letters only; anything else (binary junk, a lone space) is
+    # still a command the table will not know.
+    return Command(verb.decode("ascii", "replace").upper(), argument)
+
+
+def _isASCII(text: str) -> bool:
+    return text.isascii()
+
+
+def checkDomain(domain: str) -> bool:
+    """
+    Whether C{domain} is a domain or address literal as RFC 5321 4.1.2 and
+    RFC 6531 3.3 allow in a mailbox.
+
+    @param domain: the domain, without the C{@}.
+    @return: L{True} when it is well formed.
+    """
+    if not domain or len(domain.encode("utf-8")) > MAX_DOMAIN:
+        return False
+    if domain.startswith("["):
+        if not domain.endswith("]"):
+            return False
+        literal = domain[1:-1]
+        if literal.lower().startswith("ipv6:"):
+            try:
+                ipaddress.IPv6Address(literal[5:])
+            except ValueError:
+                return False
+            return True
+        try:
+            ipaddress.IPv4Address(literal)
+        except ValueError:
+            return _GENERAL_LITERAL.match(literal) is not None
+        return True
+    return all(
+        _LABEL.match(label) and len(label.encode("utf-8")) <= 63
+        for label in domain.split(".")
+    )
+
+
+def parseMailbox(text: str) -> tuple[str, str]:
+    """
+    Split and check a mailbox (RFC 5321 4.1.2).
+
+    @param text: C{local-part@domain}.
+    @return: the local part and the domain.
+    @raise ValueError: when it is not a mailbox.
+    """
+    local, at, domain = text.rpartition("@")
+    if not at or not local:
+        raise ValueError("no @ in mailbox")
+    if len(local.encode("utf-8")) > MAX_LOCAL_PART:
+        raise ValueError("local part too long")
+    if not (_DOT_STRING.match(local) or _QUOTED_STRING.match(local)):
+        raise ValueError("bad local part")
+    if not checkDomain(domain):
+        raise ValueError("bad domain")
+    return local, domain
+
+
+@dataclass(frozen=True)
+class PathArgument:
+    """
+    The argument of MAIL or RCPT, parsed.
+
+    @ivar address: the mailbox, or C{""} for the null reverse-path C{<>}.
+    @ivar params: the ESMTP parameters, keywords upper-cased, in order;
+        a keyword without a value maps to L{None}.
+    """
+
+    address: str
+    params: Mapping[str, str | None]
+
+
+def parsePathArgument(argument: bytes, keyword: str, isSender: bool) -> PathArgument:
+    """
+    Parse C{FROM:<path> params} or C{TO:<path> params}.
+
+    One space after the colon is tolerated, as most servers do; the source
+    route of RFC 5321 4.1.2 is accepted and dropped (its appendix C).
+
+    @param argument: what follows C{MAIL } or C{RCPT }.
+    @param keyword: C{"FROM"} or C{"TO"}.
+    @param isSender: whether the null path C{<>} is allowed.
+    @return: the parsed path and parameters; non-ASCII mailboxes are
+        returned as they are, for the caller to check against SMTPUTF8.
+    @raise SMTPReply: 501 for a syntax error, 555 for a malformed parameter.
+    """
+    bad = BAD_SENDER_SYNTAX if isSender else BAD_RECIPIENT_SYNTAX
+    try:
+        text = argument.decode("utf-8")
+    except UnicodeDecodeError:
+        raise bad.withText("Address is not valid UTF-8")
+    prefix = keyword + ":"
+    if text[: len(prefix)].upper() != prefix:
+        raise SYNTAX_ERROR.withText(
+            f"Syntax: {'MAIL FROM' if isSender else 'RCPT TO'}:<address>"
+        )
+    rest = text[len(prefix) :]
+    if rest.startswith(" "):
+        rest = rest[1:]
+    if not rest.startswith("<"):
+        raise bad.withText("Address must be in angle brackets")
+    close = rest.find(">")
+    if close == -1:
+        raise bad.withText("Missing closing angle bracket")
+    path = rest[1:close]
+    tail = rest[close + 1 :]
+    if len(path.encode("utf-8")) + 2 > MAX_PATH:
+        raise bad.withText("Path too long")
+    if "<" in path:
+        raise bad.withText("Unexpected angle bracket in address")
+    if tail and not tail.startswith(" "):
+        raise bad.withText("Unexpected text after address")
+    route = _SOURCE_ROUTE.match(path)
+    if route is not None:
+        path = path[route.end() :]
+    if path == "":
+        if not isSender:
+            raise bad.withText("Recipient address required")
+    elif not isSender and path.lower() == "postmaster":
+        # RFC 5321 4.5.1: a bare Postmaster must always be accepted.
+        pass
+    else:
+        try:
+            parseMailbox(path)
+        except ValueError as e:
+            raise bad.withText(f"Invalid address: {e}")
+    return PathArgument(path, parseParameters(tail))
+
+
+def parseParameters(text: str) -> Mapping[str, str | None]:
+    """
+    Parse ESMTP parameters (RFC 5321 4.1.2 C{Mail-parameters}).
+
+    @param text: the parameters, each preceded by a space.
+    @return: keyword (upper case) to value, in order.
+    @raise SMTPReply: 501 5.5.4 on a malformed or repeated parameter.
+    """
+    params: dict[str, str | None] = {}
+    for item in text.split(" "):
+        if not item:
+            continue
+        key, eq, value = item.partition("=")
+        if not _KEYWORD.match(key) or (eq and not _VALUE.match(value)):
+            raise BAD_PARAMETER.withText(f"Malformed parameter {item[:40]!r}")
+        key = key.upper()
+        if key in params:
+            raise BAD_PARAMETER.withText(f"Duplicate parameter {key}")
+        params[key] = value if eq else None
+    return MappingProxyType(params)
+
+
+@dataclass(frozen=True)
+class MailParameters:
+    """
+    The checked parameters of MAIL FROM.
+
+    @ivar size: the declared size (RFC 1870), or L{None}.
+    @ivar body: C{"7BIT"} or C{"8BITMIME"} (RFC 6152).
+    @ivar smtputf8: whether SMTPUTF8 was given (RFC 6531).
+    @ivar auth: the AUTH= mailbox (RFC 4954 5), or L{None}.
+    """
+
+    size: int | None
+    body: str
+    smtputf8: bool
+    auth: str | None
+
+
+def checkMailParameters(
+    params: Mapping[str, str | None], extended: bool
+) -> MailParameters:
+    """
+    Check the parameters of MAIL FROM against the extensions we offer.
+
+    @param params: from L{parsePathArgument}.
+    @param extended: whether the client said EHLO; after HELO no parameter
+        is allowed.
+    @return: the checked parameters.
+    @raise SMTPReply: 555 5.5.4 for an unknown parameter, 501 5.5.4 for a
+        bad value.
+    """
+    size: int | None = None
+    body = "7BIT"
+    smtputf8 = False
+    auth: str | None = None
+    for key, value in params.items():
+        if not extended:
+            raise UNKNOWN_PARAMETER.withText("Parameters need EHLO")
+        if key == "SIZE":
+            if value is None or not value.isdigit() or len(value) > 20:
+                raise BAD_PARAMETER.withText("SIZE needs a number")
+            size = int(value)
+        elif key == "BODY":
+            if value is None or value.upper() not in ("7BIT", "8BITMIME"):
+                raise BAD_PARAMETER.withText("BODY must be 7BIT or 8BITMIME")
+            body = value.upper()
+        elif key == "SMTPUTF8":
+            if value is not None:
+                raise BAD_PARAMETER.withText("SMTPUTF8 takes no value")
+            smtputf8 = True
+        elif key == "AUTH":
+            if value is None:
+                raise BAD_PARAMETER.withText("AUTH needs a value")
+            auth = value
+        else:
+            raise UNKNOWN_PARAMETER.withText(f"Unsupported parameter {key}")
+    return MailParameters(size, body, smtputf8, auth)
+
+
+def checkRcptParameters(params: Mapping[str, str | None], extended: bool) -> None:
+    """
+    Check the parameters of RCPT TO: we offer none.
+
+    @param params: from L{parsePathArgument}.
+    @param extended: whether the client said EHLO.
+    @raise SMTPReply: 555 5.5.4 for any parameter.
+    """
+    for key in params:
+        raise UNKNOWN_PARAMETER.withText(f"Unsupported parameter {key}")
+
+
+def requireASCII(address: str, smtputf8: bool) -> None:
+    """
+    Refuse a non-ASCII address outside an SMTPUTF8 transaction (RFC 6531 3.5).
+
+    @param address: the address.
+    @param smtputf8: whether the transaction was opened with SMTPUTF8.
+    @raise SMTPReply: 553 5.6.7.
+    """
+    if not smtputf8 and not _isASCII(address):
+        raise NEED_SMTPUTF8
+
+
+def checkHeloName(argument: bytes) -> str:
+    """
+    Check the argument of HELO or EHLO: a domain or an address literal
+    (RFC 5321 4.1.1.1).  Real clients send odd names, so anything printable
+    without spaces is taken; what is refused is what could corrupt a header.
+
+    @param argument: the argument.
+    @return: the name.
+    @raise SMTPReply: 501 when it is empty or not printable.
+    """
+    try:
+        name = argument.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise SYNTAX_ERROR.withText("HELO name is not valid UTF-8")
+    if not name or " " in name or not name.isprintable() or len(name) > MAX_DOMAIN:
+        raise SYNTAX_ERROR.withText("Syntax: EHLO domain")
+    return name
+
+
+def receivedProtocol(extended: bool, tls: bool, authenticated: bool, utf8: bool) -> str:
+    """
+    The C{with} protocol name of the trace header (RFC 3848, RFC 6531 4.3).
+
+    @param extended: EHLO was used.
+    @param tls: the session is encrypted.
+    @param authenticated: the client authenticated.
+    @param utf8: the transaction used SMTPUTF8.
+    @return: such as C{"ESMTPSA"} or C{"UTF8SMTPS"}.
+    """
+    if not extended:
+        return "SMTP"
+    base = "UTF8SMTP" if utf8 else "ESMTP"
+    return base + ("S" if tls else "") + ("A" if authenticated else "")
+
+
+def receivedHeader(
+    *,
+    heloName: str,
+    peerHost: str,
+    hostname: str,
+    protocol: str,
+    queueID: str,
+    recipients: list[str],
+    date: str,
+    tlsComment: str | None,
+) -> bytes:
+    """
+    Build a C{Received:} header (RFC 5321 4.4), folded, ending in CRLF.
+
+    @param heloName: the name the client gave.
+    @param peerHost: the client's IP address.
+    @param hostname: our host name.
+    @param protocol: from L{receivedProtocol}.
+    @param queueID: the message's identifier.
+    @param recipients: the accepted recipients; named (C{for}) only when
+        there is exactly one, so other recipients stay private.
+    @param date: the RFC 5322 date.
+    @param tlsComment: such as C{"using TLSv1.3 with cipher X"}, or L{None}.
+    @return: the header.
+    """
+    literal = f"[IPv6:{peerHost}]" if ":" in peerHost else f"[{peerHost}]"
+    lines = [f"Received: from {heloName} ({literal})"]
+    if tlsComment:
+        lines.append(f"\t({tlsComment})")
+    lines.append(f"\tby {hostname} (gomail_twisted) with {protocol} id {queueID}")
+    if len(recipients) == 1:
+        lines.append(f"\tfor <{recipients[0]}>;")
+    else:
+        lines[-1] += ";"
+    lines.append(f"\t{date}")
+    return ("\r\n".join(lines) + "\r\n").encode("utf-8")
+
+
+__all__ = [
+    "MAX_DOMAIN",
+    "MAX_LOCAL_PART",
+    "MAX_PATH",
+    "Command",
+    "MailParameters",
+    "PathArgument",
+    "SMTPReply",
+    "checkDomain",
+    "checkHeloName",
+    "checkMailParameters",
+    "checkRcptParameters",
+    "parseCommand",
+    "parseMailbox",
+    "parseParameters",
+    "parsePathArgument",
+    "receivedHeader",
+    "receivedProtocol",
+    "requireASCII",
+]

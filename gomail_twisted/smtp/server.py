@@ -1,0 +1,842 @@
+# -*- test-case-name: tests.test_smtp_server -*-
+"""
+The ESMTP server (RFC 5321): a L{LineReceiver} that reads commands, asks
+the application's hooks (L{ISMTPSession}) at each step, and answers.
+
+Extensions, each implemented as well as advertised: PIPELINING (RFC 2920),
+SIZE (RFC 1870), 8BITMIME (RFC 6152), SMTPUTF8 (RFC 6531),
+ENHANCEDSTATUSCODES (RFC 2034, RFC 3463), STARTTLS (RFC 3207) and AUTH PLAIN
+and LOGIN (RFC 4954).  Behind an C{ssl:} endpoint the same factory serves
+implicit TLS (RFC 8314).
+
+Replies go out strictly in command order: while a hook's Deferred is pending
+the protocol stops reading, and pipelined commands wait in the buffer.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime
+import email.utils
+import inspect
+import secrets
+import socket
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Literal
+
+from twisted.internet.defer import Deferred, maybeDeferred, succeed
+from twisted.internet.interfaces import (
+    IAddress,
+    IDelayedCall,
+    IHandshakeListener,
+    IReactorTime,
+    ISSLTransport,
+    ITLSTransport,
+    ITransport,
+)
+from twisted.internet.protocol import ServerFactory, connectionDone
+from twisted.logger import Logger
+from twisted.protocols.basic import LineReceiver
+from twisted.protocols.policies import TimeoutMixin
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from gomail_twisted.message import Headers, splitHeaderBlock
+from gomail_twisted.smtp import _reply as R
+from gomail_twisted.smtp._data import DataReader
+from gomail_twisted.smtp._reply import SMTPReply
+from gomail_twisted.smtp._state import State, refusal
+from gomail_twisted.smtp._values import (
+    ConnectionInfo,
+    Envelope,
+    Greeting,
+    MailFrom,
+    ReceivedMessage,
+    Recipient,
+    SMTPCredentials,
+)
+from gomail_twisted.smtp._wire import (
+    checkHeloName,
+    checkMailParameters,
+    checkRcptParameters,
+    parseCommand,
+    parsePathArgument,
+    receivedHeader,
+    receivedProtocol,
+    requireASCII,
+)
+from gomail_twisted.smtp.interfaces import (
+    ISMTPAuthSession,
+    ISMTPBackend,
+    ISMTPSession,
+)
+from gomail_twisted.tls import tlsInfo
+
+#: RFC 5321 4.5.3.1.4: a command line, CRLF included.
+MAX_COMMAND_LINE = 512
+#: RFC 4954 4: AUTH lines may be this long; also the hard bound of the line
+#: buffer, past which the connection is closed.
+MAX_AUTH_LINE = 12288
+
+_Mode = Literal["command", "auth", "data", "tls", "closed"]
+
+
+def _address(address: IAddress) -> tuple[str, int]:
+    host = getattr(address, "host", None)
+    port = getattr(address, "port", None)
+    return (str(host) if host is not None else "", int(port) if port else 0)
+
+
+def callHook(f: Callable[..., Any], *args: Any) -> Deferred[Any]:
+    """
+    Call a hook that may return a value, a Deferred or a coroutine.
+
+    @param f: the hook.
+    @param args: its arguments.
+    @return: a Deferred of its result.
+    """
+
+    def call() -> Any:
+        result = f(*args)
+        if inspect.iscoroutine(result):
+            return Deferred.fromCoroutine(result)
+        return result
+
+    return maybeDeferred(call)
+
+
+@implementer(IHandshakeListener)
+class SMTPServerProtocol(LineReceiver, TimeoutMixin):
+    """
+    One ESMTP connection.
+
+    @ivar factory: the factory, holding the configuration.
+    @ivar _state: between commands, one of L{State}: C{CONNECTED} (no
+        HELO yet), C{READY}, C{MAIL}, C{RCPT}.
+    @ivar _mode: how incoming bytes are read: C{"command"} lines,
+        C{"auth"} SASL responses, C{"data"} raw data block, C{"tls"}
+        waiting for the handshake, C{"closed"}.
+    """
+
+    delimiter = b"\r\n"
+    MAX_LENGTH = MAX_AUTH_LINE
+
+    factory: SMTPServerFactory
+    _log = Logger()
+
+    if TYPE_CHECKING:
+        # The inherited methods this class uses, which Twisted leaves
+        # unannotated.
+        def setTimeout(self, period: float | None) -> float | None: ...
+        def resetTimeout(self) -> None: ...
+        def pauseProducing(self) -> None: ...
+        def resumeProducing(self) -> None: ...
+        def setLineMode(self, extra: bytes = b"") -> object: ...
+        def setRawMode(self) -> None: ...
+        def clearLineBuffer(self) -> bytes: ...
+
+    def __init__(self) -> None:
+        self._state = State.CONNECTED
+        self._mode: _Mode = "command"
+        self._session: Any = None
+        self._info: ConnectionInfo | None = None
+        self._heloName = ""
+        self._extended = False
+        self._login: str | None = None
+        self._mailFrom: MailFrom | None = None
+        self._recipients: list[Recipient] = []
+        self._errors = 0
+        self._data: DataReader | None = None
+        self._headersHook: Deferred[Any] | None = None
+        self._authStep: Callable[[bytes], None] | None = None
+        self._peer: tuple[str, int] = ("", 0)
+        self._queueID = ""
+        self._traceLength = 0
+
+    # Connection life.
+
+    def connectionMade(self) -> None:
+        self._peer = _address(self._tx.getPeer())
+        self.setTimeout(self.factory.timeout)
+        if not self.factory.connectionOpened(self):
+            self._mode = "closed"
+            self._send(R.TOO_MANY_CONNECTIONS)
+            self._tx.loseConnection()
+            return
+        if ISSLTransport.providedBy(self.transport):
+            # Implicit TLS (RFC 8314): greet once the handshake is done.
+            self._mode = "tls"
+            return
+        self._startSession(greet=True)
+
+    def handshakeCompleted(self) -> None:
+        """
+        The TLS handshake is done: implicit TLS greets now, STARTTLS starts
+        the session over (RFC 3207 4.2).
+        """
+        if self._mode != "tls":
+            return
+        self._mode = "command"
+        self._startSession(greet=self._info is None)
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        self._mode = "closed"
+        self.setTimeout(None)
+        self.factory.connectionClosed(self)
+        self._endSession()
+
+    def timeoutConnection(self) -> None:
+        self._log.info("SMTP idle timeout from {peer}", peer=self._peer[0])
+        self._send(R.IDLE_TIMEOUT)
+        self._close()
+
+    def callLater(self, period: float, func: Callable[[], None]) -> IDelayedCall:
+        return self.factory.reactor.callLater(period, func)
+
+    @property
+    def _tx(self) -> ITransport:
+        assert self.transport is not None
+        return self.transport
+
+    def _close(self) -> None:
+        self._mode = "closed"
+        self._tx.loseConnection()
+
+    def _connectionInfo(self) -> ConnectionInfo:
+        local = _address(self._tx.getHost())
+        return ConnectionInfo(
+            peerHost=self._peer[0],
+            peerPort=self._peer[1],
+            localHost=local[0],
+            localPort=local[1],
+            hostname=self.factory.hostname,
+            tls=tlsInfo(self.transport),
+        )
+
+    def _startSession(self, greet: bool) -> None:
+        info = self._info = self._connectionInfo()
+
+        def started(session: Any) -> None:
+            if not ISMTPSession.providedBy(session):
+                raise TypeError(f"newSession returned {session!r}")
+            self._session = session
+            if greet:
+                self._send(self.factory.greeting, enhanced=False)
+
+        def refused(reply: SMTPReply) -> None:
+            self._log.info(
+                "SMTP connection from {peer} refused: {code}",
+                peer=self._peer[0],
+                code=reply.code,
+            )
+            self._send(reply, enhanced=False)
+            self._close()
+
+        self._await(
+            callHook(self.factory.backend.newSession, info),
+            started,
+            refused,
+            failure=R.NOT_AVAILABLE,
+        )
+
+    def _endSession(self) -> None:
+        session, self._session = self._session, None
+        if session is not None:
+            callHook(session.logout).addErrback(self._logHookFailure, "logout")
+
+    # Writing replies.
+
+    def _send(self, reply: SMTPReply, enhanced: bool = True) -> None:
+        if self.transport is None:
+            return
+        self.transport.write(reply.format(enhanced and self._extended))
+
+    def _reply(self, reply: SMTPReply, enhanced: bool = True) -> None:
+        """
+        Answer a command; count refusals toward the error limit.
+        """
+        self._send(reply, enhanced)
+        if reply.code >= 400:
+            self._errors += 1
+            if self._errors >= self.factory.maxErrors and self._mode != "closed":
+                self._log.info("SMTP too many errors from {peer}", peer=self._peer[0])
+                self._send(R.TOO_MANY_ERRORS)
+                self._close()
+
+    def _logHookFailure(self, failure: Failure, hook: str) -> None:
+        self._log.failure(
+            "SMTP hook {hook} failed for {peer}",
+            failure=failure,
+            hook=hook,
+            peer=self._peer[0],
+        )
+
+    def _await(
+        self,
+        d: Deferred[Any],
+        onResult: Callable[[Any], object],
+        onReply: Callable[[SMTPReply], object] | None = None,
+        failure: SMTPReply = R.TEMPORARY_FAILURE,
+        hook: str = "",
+    ) -> None:
+        """
+        Handle a hook's outcome, holding all further input until it is in.
+
+        A returned L{SMTPReply} replaces the default positive reply only if
+        it is positive; raised, it refuses.  Other exceptions are logged and
+        answered with C{failure}.
+        """
+        pending = True
+        paused = False
+
+        def done(result: object) -> None:
+            nonlocal pending
+            pending = False
+            try:
+                if self._mode == "closed":
+                    return
+                if isinstance(result, Failure):
+                    if result.check(SMTPReply):
+                        reply = result.value
+                        assert isinstance(reply, SMTPReply)
+                        (onReply or self._reply)(reply)
+                    else:
+                        self._logHookFailure(result, hook)
+                        (onReply or self._reply)(failure)
+                elif isinstance(result, SMTPReply) and not result.isPositive:
+                    (onReply or self._reply)(result)
+                else:
+                    onResult(result)
+            except SMTPReply as e:
+                self._reply(e)
+            except Exception:
+                self._log.failure("SMTP internal error for {peer}", peer=self._peer[0])
+                self._reply(failure)
+            finally:
+                if paused:
+                    self.setTimeout(self.factory.timeout)
+                    if self._mode != "closed":
+                        self.resumeProducing()
+
+        d.addBoth(done)
+        if pending:
+            paused = True
+            self.setTimeout(None)
+            self.pauseProducing()
+
+    # Reading.
+
+    def lineReceived(self, line: bytes) -> None:
+        self.resetTimeout()
+        if self._mode == "auth":
+            step, self._authStep = self._authStep, None
+            self._mode = "command"
+            assert step is not None
+            try:
+                step(line)
+            except SMTPReply as e:
+                self._reply(e)
+            return
+        if self._mode != "command":
+            return
+        if len(line) + 2 > MAX_COMMAND_LINE and line[:5].upper() != b"AUTH ":
+            self._reply(R.LINE_TOO_LONG)
+            return
+        command = parseCommand(line)
+        refused = refusal(command.verb, self._state)
+        if refused is not None:
+            self._reply(refused)
+            return
+        handler = _HANDLERS[command.verb]
+        try:
+            handler(self, command.argument)
+        except SMTPReply as e:
+            self._reply(e)
+
+    def lineLengthExceeded(self, line: bytes) -> int | None:
+        # Past the hard bound there is no telling where a command starts.
+        self._log.info("SMTP line too long from {peer}", peer=self._peer[0])
+        self._send(R.LINE_TOO_LONG)
+        self._close()
+        return None
+
+    def rawDataReceived(self, data: bytes) -> None:
+        self.resetTimeout()
+        reader = self._data
+        if reader is None:
+            return
+        hadHeaders = reader.headerBlock is not None
+        rest = reader.feed(data)
+        if not hadHeaders and reader.headerBlock is not None and not reader.draining:
+            self._callHeadersHook(reader, reader.headerBlock)
+        if rest is None:
+            return
+        self._data = None
+        self._mode = "command"
+        self._endOfData(reader)
+        self.setLineMode(rest)
+
+    # Commands.
+
+    def _helo(self, argument: bytes, extended: bool = False) -> None:
+        name = checkHeloName(argument)
+        if self._state in (State.MAIL, State.RCPT):
+            self._abortTransaction()
+
+        def greeted(result: object) -> None:
+            self._heloName = name
+            self._extended = extended
+            self._state = State.READY
+            if isinstance(result, SMTPReply):
+                self._reply(result, enhanced=False)
+            elif extended:
+                self._reply(
+                    SMTPReply(250, None, [self._hello(name), *self._capabilities()]),
+                    enhanced=False,
+                )
+            else:
+                self._reply(SMTPReply(250, None, self._hello(name)), enhanced=False)
+
+        self._await(
+            callHook(self._session.helo, Greeting(name, extended)),
+            greeted,
+            hook="helo",
+        )
+
+    def _ehlo(self, argument: bytes) -> None:
+        self._helo(argument, extended=True)
+
+    def _hello(self, name: str) -> str:
+        return f"{self.factory.hostname} Hello {name} [{self._peer[0]}]"
+
+    def _capabilities(self) -> list[str]:
+        caps = [
+            "PIPELINING",
+            f"SIZE {self.factory.maxMessageSize}",
+            "8BITMIME",
+            "SMTPUTF8",
+            "ENHANCEDSTATUSCODES",
+        ]
+        if self.factory.tls is not None and not self._isTLS():
+            caps.append("STARTTLS")
+        if self._authOffered():
+            caps.append("AUTH PLAIN LOGIN")
+        caps.append("HELP")
+        return caps
+
+    def _isTLS(self) -> bool:
+        return self._info is not None and self._info.tls is not None
+
+    def _authOffered(self) -> bool:
+        return (
+            ISMTPAuthSession.providedBy(self._session)
+            and self._login is None
+            and (self._isTLS() or self.factory.allowPlaintextAuth)
+        )
+
+    def _mail(self, argument: bytes) -> None:
+        path = parsePathArgument(argument, "FROM", isSender=True)
+        params = checkMailParameters(path.params, self._extended)
+        requireASCII(path.address, params.smtputf8)
+        if params.size is not None and params.size > self.factory.maxMessageSize:
+            raise R.MESSAGE_TOO_BIG
+        if self.factory.requireTLS and not self._isTLS():
+            raise R.MUST_ISSUE_STARTTLS
+        mailFrom = MailFrom(
+            address=path.address,
+            params=path.params,
+            size=params.size,
+            body=params.body,
+            smtputf8=params.smtputf8,
+            login=self._login,
+            heloName=self._heloName,
+        )
+
+        def accepted(result: object) -> None:
+            self._mailFrom = mailFrom
+            self._recipients = []
+            self._state = State.MAIL
+            self._reply(result if isinstance(result, SMTPReply) else R.SENDER_OK)
+
+        self._await(
+            callHook(self._session.mailFrom, mailFrom), accepted, hook="mailFrom"
+        )
+
+    def _rcpt(self, argument: bytes) -> None:
+        assert self._mailFrom is not None
+        if len(self._recipients) >= self.factory.maxRecipients:
+            raise R.TOO_MANY_RECIPIENTS
+        path = parsePathArgument(argument, "TO", isSender=False)
+        checkRcptParameters(path.params, self._extended)
+        requireASCII(path.address, self._mailFrom.smtputf8)
+        recipient = Recipient(path.address, path.params)
+
+        def accepted(result: object) -> None:
+            self._recipients.append(recipient)
+            self._state = State.RCPT
+            self._reply(result if isinstance(result, SMTPReply) else R.RECIPIENT_OK)
+
+        self._await(callHook(self._session.rcptTo, recipient), accepted, hook="rcptTo")
+
+    def _dataCommand(self, argument: bytes) -> None:
+        if argument.strip():
+            raise R.SYNTAX_ERROR.withText("DATA takes no argument")
+        self._data = DataReader(
+            self.factory.maxMessageSize, self.factory.maxDataLineLength
+        )
+        self._headersHook = None
+        self._mode = "data"
+        self._reply(R.START_DATA)
+        self.setRawMode()
+
+    def _callHeadersHook(self, reader: DataReader, block: bytes) -> None:
+        d = callHook(self._session.headers, Headers(block))
+
+        def refused(failure: Failure) -> None:
+            if failure.check(SMTPReply):
+                assert isinstance(failure.value, SMTPReply)
+                reader.refuse(failure.value)
+            else:
+                self._logHookFailure(failure, "headers")
+                reader.refuse(R.TEMPORARY_FAILURE)
+
+        def checked(result: object) -> None:
+            if isinstance(result, SMTPReply) and not result.isPositive:
+                reader.refuse(result)
+
+        d.addCallbacks(checked, refused)
+        self._headersHook = d
+
+    def _endOfData(self, reader: DataReader) -> None:
+        headersChecked = self._headersHook or succeed(None)
+        self._headersHook = None
+
+        def deliver(_: object) -> Deferred[Any]:
+            # Raises the refusal when the reader is draining.
+            message = self._buildMessage(reader)
+            if reader.headerBlock is not None:
+                return callHook(self._session.message, message)
+            # No empty line in the data: the headers hook sees it all now.
+            block = splitHeaderBlock(message.raw[self._traceLength :])[0]
+            checked = callHook(self._session.headers, Headers(block))
+            return checked.addCallback(self._afterLateHeaders, message)
+
+        def delivered(result: object) -> None:
+            self._finishTransaction()
+            if isinstance(result, SMTPReply):
+                self._reply(result)
+            else:
+                self._reply(R.OK.withText(f"OK: queued as {self._queueID}"))
+
+        self._await(
+            headersChecked.addCallback(deliver),
+            delivered,
+            self._abortTransaction,
+            hook="message",
+        )
+
+    def _afterLateHeaders(self, result: object, message: ReceivedMessage) -> Any:
+        if isinstance(result, SMTPReply) and not result.isPositive:
+            raise result
+        return callHook(self._session.message, message)
+
+    def _buildMessage(self, reader: DataReader) -> ReceivedMessage:
+        assert self._mailFrom is not None and self._info is not None
+        self._queueID = secrets.token_hex(8).upper()
+        tls = self._info.tls
+        now = datetime.datetime.fromtimestamp(
+            self.factory.reactor.seconds(), datetime.timezone.utc
+        )
+        trace = receivedHeader(
+            heloName=self._heloName,
+            peerHost=self._peer[0],
+            hostname=self.factory.hostname,
+            protocol=receivedProtocol(
+                self._extended,
+                tls is not None,
+                self._login is not None,
+                self._mailFrom.smtputf8,
+            ),
+            queueID=self._queueID,
+            recipients=[r.address for r in self._recipients],
+            date=email.utils.format_datetime(now),
+            tlsComment=tls.comment() if tls else None,
+        )
+        self._traceLength = len(trace)
+        raw = reader.finish(trace)
+        return ReceivedMessage(
+            raw=raw,
+            envelope=Envelope(self._mailFrom, tuple(self._recipients)),
+            connection=self._info,
+            queueID=self._queueID,
+        )
+
+    def _finishTransaction(self) -> None:
+        self._mailFrom = None
+        self._recipients = []
+        self._state = State.READY
+
+    def _abortTransaction(self, reply: SMTPReply | None = None) -> None:
+        """
+        Drop the envelope and tell the session; answer C{reply} if given.
+        """
+        self._finishTransaction()
+        if self._session is not None:
+            callHook(self._session.reset).addErrback(self._logHookFailure, "reset")
+        if reply is not None:
+            self._reply(reply)
+
+    def _rset(self, argument: bytes) -> None:
+        if argument.strip():
+            raise R.SYNTAX_ERROR.withText("RSET takes no argument")
+        greeted = self._state is not State.CONNECTED
+
+        def reset(result: object) -> None:
+            self._mailFrom = None
+            self._recipients = []
+            if greeted:
+                self._state = State.READY
+            self._reply(result if isinstance(result, SMTPReply) else R.RESET_OK)
+
+        self._await(callHook(self._session.reset), reset, hook="reset")
+
+    def _noop(self, argument: bytes) -> None:
+        self._reply(R.OK)
+
+    def _quit(self, argument: bytes) -> None:
+        self._reply(R.BYE)
+        self._close()
+
+    def _vrfy(self, argument: bytes) -> None:
+        if not argument.strip():
+            raise R.SYNTAX_ERROR.withText("Syntax: VRFY address")
+        self._reply(R.CANNOT_VRFY)
+
+    def _help(self, argument: bytes) -> None:
+        self._reply(R.HELP)
+
+    def _starttls(self, argument: bytes) -> None:
+        if self.factory.tls is None:
+            raise R.NOT_IMPLEMENTED
+        if self._isTLS():
+            raise R.ALREADY_TLS
+        if argument.strip():
+            raise R.SYNTAX_ERROR.withText("STARTTLS takes no argument")
+        self._reply(R.READY_FOR_TLS)
+        # RFC 3207 4.2: nothing sent before the handshake may be acted on.
+        self.clearLineBuffer()
+        self._mode = "tls"
+        self._state = State.CONNECTED
+        self._heloName = ""
+        self._extended = False
+        self._login = None
+        self._endSession()
+        ITLSTransport(self.transport).startTLS(self.factory.tls)
+
+    # AUTH (RFC 4954).
+
+    def _auth(self, argument: bytes) -> None:
+        if not ISMTPAuthSession.providedBy(self._session):
+            raise R.NOT_IMPLEMENTED
+        if self._login is not None:
+            raise R.ALREADY_AUTHENTICATED
+        if not self._isTLS() and not self.factory.allowPlaintextAuth:
+            raise R.ENCRYPTION_REQUIRED
+        mechanism, _, initial = argument.strip().partition(b" ")
+        mechanism = mechanism.upper()
+        if mechanism == b"PLAIN":
+            if initial:
+                self._authPlain(initial)
+            else:
+                self._challenge(b"", self._authPlain)
+        elif mechanism == b"LOGIN":
+            if initial:
+                self._authLoginUser(initial)
+            else:
+                self._challenge(b"Username:", self._authLoginUser)
+        else:
+            raise R.UNKNOWN_MECHANISM
+
+    def _challenge(self, text: bytes, step: Callable[[bytes], None]) -> None:
+        self._mode = "auth"
+        self._authStep = step
+        self._send(SMTPReply(334, None, base64.b64encode(text).decode("ascii")))
+
+    def _decodeResponse(self, line: bytes) -> str:
+        if line.strip() == b"*":
+            raise R.AUTH_CANCELLED
+        if line.strip() == b"=":
+            return ""
+        try:
+            return base64.b64decode(line.strip(), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            raise R.AUTH_BAD_BASE64
+
+    def _authPlain(self, line: bytes) -> None:
+        # RFC 4616 2: [authzid] NUL authcid NUL passwd
+        fields = self._decodeResponse(line).split("\0")
+        if len(fields) != 3 or not fields[1]:
+            raise R.AUTH_BAD_BASE64.withText("Malformed PLAIN response")
+        self._checkCredentials(
+            SMTPCredentials("PLAIN", fields[1], fields[2], fields[0])
+        )
+
+    def _authLoginUser(self, line: bytes) -> None:
+        login = self._decodeResponse(line)
+        self._challenge(
+            b"Password:",
+            lambda line: self._checkCredentials(
+                SMTPCredentials("LOGIN", login, self._decodeResponse(line))
+            ),
+        )
+
+    def _checkCredentials(self, credentials: SMTPCredentials) -> None:
+        def accepted(identity: object) -> None:
+            self._login = identity if isinstance(identity, str) else credentials.login
+            self._log.info(
+                "SMTP AUTH {mechanism} ok for {login} from {peer}",
+                mechanism=credentials.mechanism,
+                login=self._login,
+                peer=self._peer[0],
+            )
+            self._reply(R.AUTH_OK)
+
+        def refused(reply: SMTPReply) -> None:
+            self._log.info(
+                "SMTP AUTH failed from {peer}: {code}",
+                peer=self._peer[0],
+                code=reply.code,
+            )
+            self._reply(reply)
+
+        self._await(
+            callHook(self._session.authenticate, credentials),
+            accepted,
+            refused,
+            failure=R.AUTH_TEMPORARY_FAILURE,
+            hook="authenticate",
+        )
+
+
+_HANDLERS: dict[str, Callable[[SMTPServerProtocol, bytes], None]] = {
+    "HELO": SMTPServerProtocol._helo,
+    "EHLO": SMTPServerProtocol._ehlo,
+    "MAIL": SMTPServerProtocol._mail,
+    "RCPT": SMTPServerProtocol._rcpt,
+    "DATA": SMTPServerProtocol._dataCommand,
+    "RSET": SMTPServerProtocol._rset,
+    "NOOP": SMTPServerProtocol._noop,
+    "QUIT": SMTPServerProtocol._quit,
+    "VRFY": SMTPServerProtocol._vrfy,
+    "HELP": SMTPServerProtocol._help,
+    "STARTTLS": SMTPServerProtocol._starttls,
+    "AUTH": SMTPServerProtocol._auth,
+}
+
+
+class SMTPServerFactory(ServerFactory):
+    """
+    Makes one L{SMTPServerProtocol} per connection and holds the
+    configuration; every limit is an argument here.
+
+    @ivar backend: the application's L{ISMTPBackend}.
+    @ivar hostname: our host name, used in the greeting and trace headers.
+    @ivar tls: the server TLS context factory for STARTTLS, or L{None}.
+    """
+
+    protocol = SMTPServerProtocol  # type: ignore[assignment]
+
+    def __init__(
+        self,
+        backend: ISMTPBackend,
+        hostname: str | None = None,
+        tls: Any = None,
+        maxMessageSize: int = 25 * 2**20,
+        *,
+        reactor: IReactorTime | None = None,
+        maxRecipients: int = 100,
+        maxErrors: int = 20,
+        timeout: float = 300.0,
+        maxDataLineLength: int | None = 1000,
+        allowPlaintextAuth: bool = False,
+        requireTLS: bool = False,
+        maxConnections: int = 1000,
+        maxConnectionsPerPeer: int = 20,
+    ) -> None:
+        """
+        @param backend: hands out the per-connection sessions.
+        @param hostname: our host name; default the machine's FQDN.
+        @param tls: an C{IOpenSSLServerConnectionCreator} (such as
+            L{twisted.internet.ssl.CertificateOptions}): STARTTLS is offered
+            with it.  For implicit TLS, put the factory behind an C{ssl:}
+            endpoint instead (or as well).
+        @param maxMessageSize: the largest message, in octets; advertised
+            with SIZE, checked at MAIL and during DATA (552 5.3.4).
+        @param reactor: provides the clock; default the global reactor.
+        @param maxRecipients: recipients per message (452 4.5.3 past it);
+            RFC 5321 4.5.3.1.8 asks for at least 100.
+        @param maxErrors: refused commands per connection before 421 and
+            close.
+        @param timeout: seconds of client silence before 421 4.4.2 and
+            close (RFC 5321 4.5.3.2.7 suggests 5 minutes).  The clock stops
+            while a hook is working.
+        @param maxDataLineLength: the longest line in a message, CRLF
+            included (RFC 5321 4.5.3.1.6: 1000), or L{None} for no limit.
+        @param allowPlaintextAuth: offer AUTH without TLS.  Passwords then
+            cross the network in clear text.
+        @param requireTLS: refuse MAIL before STARTTLS (530 5.7.0).
+        @param maxConnections: simultaneous connections in all.
+        @param maxConnectionsPerPeer: simultaneous connections from one IP
+            address.
+        """
+        if reactor is None:
+            from twisted.internet import reactor as globalReactor
+
+            reactor = globalReactor
+        assert reactor is not None
+        self.backend = backend
+        self.hostname = hostname or socket.getfqdn()
+        self.tls = tls
+        self.maxMessageSize = maxMessageSize
+        self.reactor = reactor
+        self.maxRecipients = maxRecipients
+        self.maxErrors = maxErrors
+        self.timeout = timeout
+        self.maxDataLineLength = maxDataLineLength
+        self.allowPlaintextAuth = allowPlaintextAuth
+        self.requireTLS = requireTLS
+        self.maxConnections = maxConnections
+        self.maxConnectionsPerPeer = maxConnectionsPerPeer
+        self.greeting = SMTPReply(220, None, f"{self.hostname} ESMTP gomail_twisted")
+        self._open: dict[str, int] = {}
+        self._total = 0
+
+    def connectionOpened(self, protocol: SMTPServerProtocol) -> bool:
+        """
+        Count a new connection.
+
+        @param protocol: the connection.
+        @return: whether it is within the connection limits.
+        """
+        host = protocol._peer[0]
+        self._total += 1
+        self._open[host] = self._open.get(host, 0) + 1
+        return (
+            self._total <= self.maxConnections
+            and self._open[host] <= self.maxConnectionsPerPeer
+        )
+
+    def connectionClosed(self, protocol: SMTPServerProtocol) -> None:
+        """
+        Forget a closed connection.
+
+        @param protocol: the connection.
+        """
+        host = protocol._peer[0]
+        self._total -= 1
+        left = self._open.get(host, 0) - 1
+        if left > 0:
+            self._open[host] = left
+        else:
+            self._open.pop(host, None)
