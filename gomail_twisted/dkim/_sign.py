@@ -141,10 +141,12 @@ def _foldBase64(value: str, column: int) -> str:
     @param column: the length of the line before it.
     @return: the folded text.
     """
-    first = max(_LINE_WIDTH - column, 8)
-    chunks = [value[:first]]
-    chunks.extend(value[i : i + 74] for i in range(first, len(value), 74))
-    return "\r\n ".join(chunk for chunk in chunks if chunk)
+    width = _LINE_WIDTH - 1
+    first = _LINE_WIDTH - column
+    chunks = [value[:first]] if first >= 8 else ["", value[:width]]
+    consumed = len(chunks[-1])
+    chunks.extend(value[i : i + width] for i in range(consumed, len(value), width))
+    return "\r\n ".join(chunks)
 
 
 def _checkCanonicalization(
