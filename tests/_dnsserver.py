@@ -1,0 +1,179 @@
+# -*- test-case-name: tests.test_dns -*-
+"""
+A real DNS server on loopback for tests: C{twisted.names} serving an
+in-memory zone over UDP and TCP on one OS-chosen port of 127.0.0.1.
+
+Tests that resolve names (MX for delivery, TXT for DKIM) point a
+L{gomail_twisted.dns.Resolver} at it::
+
+    server = LoopbackDNSServer()
+    server.addMX("example.com", 10, "mx.example.com")
+    server.addA("mx.example.com", "127.0.0.1")
+    server.start(reactor)
+    self.addCleanup(server.stop)
+    resolver = Resolver(reactor, nameservers=["127.0.0.1"], port=server.port)
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from twisted.internet.defer import Deferred, fail, gatherResults, succeed
+from twisted.names import common, dns, server
+from twisted.python.failure import Failure
+
+if TYPE_CHECKING:
+    from twisted.internet.interfaces import IListeningPort
+
+__all__ = ["LoopbackDNSServer"]
+
+
+class _ServerFailure(Exception):
+    """
+    Answer this query with SERVFAIL.
+    """
+
+
+class _ZoneResolver(common.ResolverBase):
+    """
+    Answer from the server's in-memory records.
+    """
+
+    def __init__(self, owner: LoopbackDNSServer) -> None:
+        common.ResolverBase.__init__(self)
+        self._owner = owner
+
+    def _lookup(self, name: bytes, cls: int, type: int, timeout: Any) -> Deferred[Any]:
+        key = name.decode("ascii").lower().rstrip(".")
+        self._owner.queries.append((key, dns.QUERY_TYPES.get(type, str(type))))
+        if key in self._owner._silent:
+            return Deferred()
+        if key in self._owner._failing:
+            return fail(_ServerFailure(key))
+        found = self._owner._records.get(key)
+        if found is None:
+            return fail(dns.DomainError(name))
+        answers = [
+            dns.RRHeader(name=name, type=rtype, payload=payload, ttl=60, auth=True)
+            for rtype, payload in found
+            if rtype == type
+        ]
+        return succeed((answers, [], []))
+
+
+class _Factory(server.DNSServerFactory):
+    """
+    A server factory that answers SERVFAIL quietly when told to.
+    """
+
+    def gotResolverError(
+        self, failure: Failure, protocol: Any, message: Any, address: Any
+    ) -> None:
+        if failure.check(_ServerFailure):
+            response = self._responseFromMessage(message=message, rCode=dns.ESERVER)
+            self.sendReply(protocol, response, address)
+            return
+        server.DNSServerFactory.gotResolverError(
+            self, failure, protocol, message, address
+        )
+
+
+class LoopbackDNSServer:
+    """
+    An authoritative DNS server for an in-memory zone, on 127.0.0.1.
+
+    Names are case-insensitive and given without the final dot. A name
+    with no record at all does not exist (NXDOMAIN); a name with records of
+    other types answers with no records (NOERROR, no data).
+
+    @ivar port: the UDP and TCP port, once started.
+    @ivar queries: the C{(name, type)} pairs asked so far.
+    """
+
+    def __init__(self) -> None:
+        self._records: dict[str, list[tuple[int, Any]]] = {}
+        self._failing: set[str] = set()
+        self._silent: set[str] = set()
+        self._ports: list[IListeningPort] = []
+        self.port = 0
+        self.queries: list[tuple[str, str]] = []
+
+    def _add(self, name: str, rtype: int, payload: Any) -> None:
+        self._records.setdefault(name.lower().rstrip("."), []).append((rtype, payload))
+
+    def addA(self, name: str, address: str) -> None:
+        """
+        @param name: the owner name.
+        @param address: an IPv4 address.
+        """
+        self._add(name, dns.A, dns.Record_A(address, ttl=60))
+
+    def addAAAA(self, name: str, address: str) -> None:
+        """
+        @param name: the owner name.
+        @param address: an IPv6 address.
+        """
+        self._add(name, dns.AAAA, dns.Record_AAAA(address, ttl=60))
+
+    def addMX(self, name: str, preference: int, exchange: str) -> None:
+        """
+        @param name: the mail domain.
+        @param preference: the MX preference.
+        @param exchange: the host; C{"."} makes a null MX (RFC 7505).
+        """
+        host = b"" if exchange == "." else exchange.encode("ascii")
+        self._add(name, dns.MX, dns.Record_MX(preference, host, ttl=60))
+
+    def addTXT(self, name: str, *strings: bytes) -> None:
+        """
+        @param name: the owner name.
+        @param strings: the character-strings of one record, each at most
+            255 bytes.
+        """
+        self._add(name, dns.TXT, dns.Record_TXT(*strings, ttl=60))
+
+    def addServerFailure(self, name: str) -> None:
+        """
+        @param name: a name every query for which is answered SERVFAIL.
+        """
+        self._failing.add(name.lower().rstrip("."))
+
+    def addNoResponse(self, name: str) -> None:
+        """
+        @param name: a name queries for which are never answered, so the
+            client times out.
+        """
+        self._silent.add(name.lower().rstrip("."))
+
+    def start(self, reactor: Any) -> int:
+        """
+        Listen on UDP and TCP, on the same port of 127.0.0.1.
+
+        @param reactor: a reactor providing C{IReactorUDP} and
+            C{IReactorTCP}.
+        @return: the port.
+        @raise RuntimeError: no port free for both protocols was found.
+        """
+        factory = _Factory(authorities=[_ZoneResolver(self)])
+        protocol = dns.DNSDatagramProtocol(factory)
+        for _ in range(20):
+            udp = reactor.listenUDP(0, protocol, interface="127.0.0.1")
+            port = udp.getHost().port
+            try:
+                tcp = reactor.listenTCP(port, factory, interface="127.0.0.1")
+            except Exception:
+                udp.stopListening()
+                continue
+            self._ports = [udp, tcp]
+            self.port = port
+            return port
+        raise RuntimeError("no port free for both UDP and TCP")
+
+    def stop(self) -> Deferred[Any]:
+        """
+        Stop listening.
+
+        @return: a Deferred that fires when both ports are closed.
+        """
+        ports, self._ports = self._ports, []
+        return gatherResults([d for d in (p.stopListening() for p in ports) if d])
