@@ -29,6 +29,7 @@ from gomail_twisted.smtp.interfaces import (
     ISMTPBackend,
     ISMTPSession,
 )
+from gomail_twisted.smtp.maildir import MaildirBackend
 from gomail_twisted.smtp.server import SMTPServerFactory, SMTPServerProtocol
 from gomail_twisted.tls import TLSInfo
 
@@ -42,6 +43,7 @@ __all__ = [
     "ISMTPBackend",
     "ISMTPSession",
     "MailFrom",
+    "MaildirBackend",
     "MessagePart",
     "ParsedMessage",
     "ReceivedMessage",

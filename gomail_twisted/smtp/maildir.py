@@ -1,0 +1,396 @@
+# -*- test-case-name: tests.test_smtp_maildir -*-
+"""
+The default SMTP backend: every recipient of the configured domains gets a
+Maildir folder under one root directory, and anything else is refused, so
+the server is a mail sink that a mail client reads from disk and never an
+open relay.
+
+    backend = MaildirBackend("/var/mail/sink", ["example.com"])
+    factory = SMTPServerFactory(backend, hostname="mx.example.com")
+
+A message for C{Alice@Example.COM} lands in C{ROOT/Alice@example.com/new/}:
+the domain in lower case (and in its ASCII form for internationalized
+domains), the local part as given.  Characters that could take a name out of
+the root (C{/}, a leading dot) or confuse it (C{%}, C{@}, spaces, controls,
+non-ASCII) are percent-encoded, so every address has its own directory and
+C{urllib.parse.unquote} gives the address back.
+
+Delivery follows the Maildir rules (U{https://cr.yp.to/proto/maildir.html}):
+each copy is written under C{tmp/}, fsynced, renamed into C{new/}, and the
+directory is fsynced, all in a worker thread.  The server's 250 after DATA
+waits for that, so 250 means the message is on disk (RFC 5321 6.1).
+"""
+
+from __future__ import annotations
+
+import errno
+import itertools
+import os
+import secrets
+import socket
+import time
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import idna
+from twisted.internet.defer import Deferred
+from twisted.internet.threads import deferToThread, deferToThreadPool
+from twisted.logger import Logger
+from zope.interface import implementer
+
+from gomail_twisted.smtp._reply import RELAY_DENIED, SMTPReply
+from gomail_twisted.smtp._values import ConnectionInfo, ReceivedMessage, Recipient
+from gomail_twisted.smtp.backend import SMTPSession
+from gomail_twisted.smtp.interfaces import ISMTPBackend
+
+_T = TypeVar("_T")
+
+#: The reply when the store cannot take the message (RFC 3463 4.3.0).
+STORE_FAILED = SMTPReply(451, "4.3.0", "Could not store the message, try again later")
+#: The reply when the disk or a quota is full (RFC 5321 4.2.3 452, RFC 3463
+#: 4.3.1).
+STORE_FULL = SMTPReply(452, "4.3.1", "Insufficient storage, try again later")
+#: The reply for an address whose directory name would pass the file
+#: system's limit.
+MAILBOX_NAME_TOO_LONG = SMTPReply(553, "5.1.3", "Mailbox name too long")
+
+#: The longest directory name most file systems allow, in bytes.
+_MAX_NAME = 255
+_FULL_ERRORS = frozenset({errno.ENOSPC, errno.EDQUOT})
+_deliveries = itertools.count(1)
+
+
+def normalizeDomain(domain: str) -> str:
+    """
+    The canonical form of a domain, for comparing and for directory names:
+    lower case, without a trailing dot, internationalized labels in their
+    ASCII form (RFC 5890 A-labels, with the UTS 46 mapping, so C{Bücher},
+    C{bücher} and C{xn--bcher-kva} are one domain).  Address literals such
+    as C{[192.0.2.1]} are only lower-cased.
+
+    @param domain: a domain, as configured or as in an address.
+    @return: its canonical form.
+    """
+    domain = domain.strip().rstrip(".")
+    if domain.startswith("[") or domain.isascii():
+        # Plain ASCII needs no mapping beyond case, and idna would refuse
+        # names it does not like (underscores) that are still our domains.
+        return domain.lower()
+    try:
+        return idna.encode(domain, uts46=True).decode("ascii").lower()
+    except idna.IDNAError:
+        return domain.lower()
+
+
+def _unquoteLocalPart(local: str) -> str:
+    """
+    A quoted local part's content (RFC 5321 4.1.2): C{"alice"} is C{alice}
+    and C{"a\\"b"} is C{a"b}.
+    """
+    if len(local) < 2 or not (local.startswith('"') and local.endswith('"')):
+        return local
+    out = []
+    chars = iter(local[1:-1])
+    for char in chars:
+        out.append(next(chars, "") if char == "\\" else char)
+    return "".join(out)
+
+
+def mailboxDirectoryName(local: str, domain: str) -> str:
+    """
+    The directory name of a mailbox: one path component that never leaves
+    its parent and never names another mailbox.
+
+    Letters, digits and C{._-~+=} are kept (the local part's case too);
+    everything else, and a leading dot, is percent-encoded as UTF-8, so the
+    name is ASCII and C{urllib.parse.unquote} reverses it.
+
+    @param local: the local part, unquoted.
+    @param domain: the domain, normalized with L{normalizeDomain}.
+    @return: C{local@domain}, encoded.
+    """
+    encodedLocal = quote(local, safe="+=")
+    if encodedLocal.startswith("."):
+        encodedLocal = "%2E" + encodedLocal[1:]
+    return f"{encodedLocal}@{quote(domain, safe='')}"
+
+
+def _uniqueName() -> str:
+    """
+    A new Maildir file name: seconds, then microseconds, process, delivery
+    count and 32 random bits, then the host (C{/} and C{:} escaped as the
+    Maildir specification asks).
+    """
+    now = time.time()
+    seconds = int(now)
+    micro = int((now - seconds) * 1_000_000)
+    host = socket.gethostname().replace("/", r"\057").replace(":", r"\072")
+    return (
+        f"{seconds}.M{micro}P{os.getpid()}Q{next(_deliveries)}"
+        f"R{secrets.token_hex(4)}.{host}"
+    )
+
+
+def _fsyncDirectory(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _writeSynced(path: Path, data: bytes) -> None:
+    """
+    Create C{path} (it must not exist), write C{data} and fsync it.
+    """
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _makeDirectory(path: Path) -> bool:
+    """
+    Make one directory if it is missing.
+
+    @return: whether it was made (so its parent needs an fsync).
+    """
+    try:
+        path.mkdir(mode=0o700)
+    except FileExistsError:
+        if not path.is_dir():
+            raise
+        return False
+    return True
+
+
+def _ensureMaildir(root: Path, mailbox: Path) -> None:
+    """
+    Make C{root} and the Maildir C{mailbox} in it, with its C{tmp}, C{new}
+    and C{cur}, durably.
+    """
+    if all((mailbox / sub).is_dir() for sub in ("tmp", "new", "cur")):
+        return
+    if not root.is_dir():
+        root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        _fsyncDirectory(root.parent)
+    if _makeDirectory(mailbox):
+        _fsyncDirectory(root)
+    made = [_makeDirectory(mailbox / sub) for sub in ("tmp", "new", "cur")]
+    if any(made):
+        _fsyncDirectory(mailbox)
+
+
+def deliverToMaildirs(root: Path, mailboxes: Sequence[Path], data: bytes) -> list[Path]:
+    """
+    Deliver one message to several Maildirs, blocking; call it in a thread.
+
+    Every copy is written and fsynced under C{tmp/} first, so a failure
+    before the first rename delivers nothing; then each is renamed into
+    C{new/} and each C{new/} is fsynced.
+
+    @param root: the directory holding the mailboxes.
+    @param mailboxes: the Maildirs, each directly under C{root}.
+    @param data: the message.
+    @return: the delivered files.
+    @raise OSError: when the disk refuses; copies not yet renamed are
+        removed.
+    """
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for mailbox in mailboxes:
+            _ensureMaildir(root, mailbox)
+            name = _uniqueName()
+            temporary = mailbox / "tmp" / name
+            _writeSynced(temporary, data)
+            staged.append((temporary, mailbox / "new" / name))
+        for temporary, final in staged:
+            os.rename(temporary, final)
+    except BaseException:
+        # Copies already renamed are gone from tmp/ and stay delivered.
+        for temporary, _ in staged:
+            try:
+                os.unlink(temporary)
+            except OSError:
+                pass
+        raise
+    for mailbox in mailboxes:
+        _fsyncDirectory(mailbox / "new")
+    return [final for _, final in staged]
+
+
+class MaildirSession(SMTPSession):
+    """
+    One connection to a L{MaildirBackend}: recipients of its domains are
+    accepted, others refused with 554 5.7.1; each message is written to the
+    Maildir of every accepted recipient before the server answers 250.
+    """
+
+    _log = Logger()
+
+    def __init__(self, backend: MaildirBackend, info: ConnectionInfo) -> None:
+        """
+        @param backend: where messages go.
+        @param info: the connection.
+        """
+        super().__init__(info)
+        self.backend = backend
+
+    def rcptTo(self, recipient: Recipient) -> None:
+        """
+        Accept a recipient of our domains (or the bare C{postmaster}, RFC
+        5321 4.5.1).
+
+        @raise SMTPReply: 554 5.7.1 for any other domain (we do not relay);
+            553 5.1.3 for an address too long to be a directory name.
+        """
+        if self.backend.mailboxFor(recipient.address) is None:
+            self._log.info(
+                "Maildir refused relay to {recipient} from {peer}",
+                recipient=recipient.address,
+                peer=self.info.peerHost,
+            )
+            raise RELAY_DENIED
+
+    def message(self, message: ReceivedMessage) -> Deferred[None]:
+        """
+        Deliver the message's bytes, as received, to each recipient's
+        Maildir (one copy per distinct mailbox).
+
+        @return: a Deferred that fires once every copy is on disk.
+        """
+        return self.backend.deliver(
+            message.raw,
+            [r.address for r in message.envelope.recipients],
+            queueID=message.queueID,
+        )
+
+
+@implementer(ISMTPBackend)
+class MaildirBackend:
+    """
+    Delivers mail for some domains into Maildir folders, one per address,
+    under one directory; refuses all other recipients.
+
+    @ivar root: the directory holding the mailboxes.
+    @ivar domains: the domains we take mail for, normalized with
+        L{normalizeDomain}, in the order given.
+    """
+
+    _log = Logger()
+
+    def __init__(
+        self, root: str | os.PathLike[str], domains: Iterable[str], reactor: Any = None
+    ) -> None:
+        """
+        @param root: the directory for the mailboxes; made when the first
+            message arrives.  A relative path is taken from the current
+            directory now.
+        @param domains: the domains to accept, in any case or form; the
+            first is the home of the bare C{postmaster}.
+        @param reactor: an C{IReactorThreads} whose thread pool does the
+            disk work and an C{IReactorFromThreads} to report back;
+            default the global reactor.
+        @raise ValueError: when no domain is given.
+        """
+        self.root = Path(os.path.abspath(root))
+        self.domains = tuple(dict.fromkeys(normalizeDomain(d) for d in domains))
+        if not self.domains or not all(self.domains):
+            raise ValueError("MaildirBackend needs at least one domain")
+        self._reactor = reactor
+
+    def newSession(self, info: ConnectionInfo) -> MaildirSession:
+        """
+        @param info: the connection.
+        @return: a new session.
+        """
+        return MaildirSession(self, info)
+
+    def mailboxFor(self, address: str) -> Path | None:
+        """
+        Where mail for an address goes.
+
+        @param address: a recipient as the server parsed it.
+        @return: its Maildir, directly under L{root}, or L{None} when its
+            domain is not ours.
+        @raise SMTPReply: 553 5.1.3 when the directory name would be too
+            long.
+        """
+        local, at, domain = address.rpartition("@")
+        if not at:
+            if address.lower() != "postmaster":
+                return None
+            local, domain = "postmaster", self.domains[0]
+        else:
+            domain = normalizeDomain(domain)
+            if domain not in self.domains:
+                return None
+            local = _unquoteLocalPart(local)
+            if local.lower() == "postmaster":
+                # RFC 5321 4.5.1: postmaster is case-insensitive.
+                local = "postmaster"
+        name = mailboxDirectoryName(local, domain)
+        if len(name) > _MAX_NAME:
+            raise MAILBOX_NAME_TOO_LONG
+        mailbox = self.root / name
+        # The name is one component by construction; stay sure of it.
+        if mailbox.parent != self.root or name in (".", ".."):
+            raise ValueError(f"unsafe mailbox name {name!r}")
+        return mailbox
+
+    def deliver(
+        self, data: bytes, addresses: Iterable[str], queueID: str = ""
+    ) -> Deferred[None]:
+        """
+        Write a message to the Maildirs of some addresses, off the reactor
+        thread.
+
+        @param data: the message.
+        @param addresses: local recipients (see L{mailboxFor}); duplicates
+            get one copy.
+        @param queueID: the server's identifier for the message, for logs.
+        @return: a Deferred that fires with L{None} once every copy is on
+            disk, or fails with L{SMTPReply} 451 4.3.0 (452 4.3.1 when the
+            disk is full).
+        """
+        mailboxes: list[Path] = []
+        for address in addresses:
+            mailbox = self.mailboxFor(address)
+            if mailbox is None:
+                raise RELAY_DENIED
+            if mailbox not in mailboxes:
+                mailboxes.append(mailbox)
+
+        def delivered(files: list[Path]) -> None:
+            self._log.info(
+                "Maildir delivered {queueID} ({size} bytes) to {mailboxes}",
+                queueID=queueID,
+                size=len(data),
+                mailboxes=[m.name for m in mailboxes],
+            )
+
+        def failed(error: Any) -> None:
+            self._log.failure(
+                "Maildir delivery of {queueID} to {mailboxes} failed",
+                failure=error,
+                queueID=queueID,
+                mailboxes=[m.name for m in mailboxes],
+            )
+            exc = error.value
+            if isinstance(exc, OSError) and exc.errno in _FULL_ERRORS:
+                raise STORE_FULL
+            raise STORE_FAILED
+
+        d = self._inThread(deliverToMaildirs, self.root, mailboxes, data)
+        return d.addCallbacks(delivered, failed)
+
+    def _inThread(self, f: Callable[..., _T], *args: Any) -> Deferred[_T]:
+        if self._reactor is None:
+            return deferToThread(f, *args)
+        return deferToThreadPool(self._reactor, self._reactor.getThreadPool(), f, *args)
