@@ -1,0 +1,311 @@
+# -*- test-case-name: tests.test_tap_smtp -*-
+"""
+C{twistd gomail-smtp}: the ESMTP server on the Maildir backend, as a mail
+sink for some domains.
+
+    twistd -n gomail-smtp --domain example.com --maildir /var/mail/sink \\
+        --listen tcp:25 --listen ssl:465:privateKey=key.pem:certKey=cert.pem \\
+        --tls-cert cert.pem --tls-key key.pem
+
+Each C{--listen} is a Twisted server endpoint string: C{tcp:} endpoints
+offer STARTTLS (RFC 3207), C{ssl:} endpoints are implicit TLS (RFC 8314).
+Without C{--tls-cert} and C{--tls-key}, STARTTLS uses a self-signed
+certificate made at startup, for development only.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import re
+import socket
+from pathlib import Path
+from typing import Any
+
+from twisted.application.internet import StreamServerEndpointService
+from twisted.application.service import MultiService
+from twisted.internet import endpoints
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import (
+    IListeningPort,
+    IProtocolFactory,
+    IStreamServerEndpoint,
+)
+from twisted.logger import Logger
+from twisted.python import usage
+from zope.interface import implementer
+
+from gomail_twisted.smtp import SMTPServerFactory
+from gomail_twisted.smtp._wire import checkDomain
+from gomail_twisted.smtp.maildir import MaildirBackend
+from gomail_twisted.tls import (
+    selfSignedCertificate,
+    serverContextFactory,
+    serverContextFromFiles,
+)
+
+#: Where the server listens when no C{--listen} is given: loopback only, on
+#: an unprivileged port.
+DEFAULT_LISTEN = "tcp:2525:interface=127.0.0.1"
+
+_FACTORY = inspect.signature(SMTPServerFactory).parameters
+_SIZE = re.compile(r"\A\s*(\d+)\s*([KMG]?)i?B?\s*\Z", re.IGNORECASE)
+_UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30}
+
+
+def _size(value: str) -> int:
+    match = _SIZE.match(value)
+    if match is None or int(match.group(1)) <= 0:
+        raise ValueError(f"{value!r} is not a positive size")
+    return int(match.group(1)) * _UNITS[match.group(2).upper()]
+
+
+_size.coerceDoc = "Bytes, or with a K, M or G suffix (powers of 1024)."  # type: ignore[attr-defined]
+
+
+def _positiveInt(value: str) -> int:
+    number = int(value)
+    if number <= 0:
+        raise ValueError(f"{value!r} is not a positive integer")
+    return number
+
+
+def _positiveFloat(value: str) -> float:
+    number = float(value)
+    if not number > 0:
+        raise ValueError(f"{value!r} is not a positive number")
+    return number
+
+
+class Options(usage.Options):
+    """
+    The command line of C{twistd gomail-smtp}.
+
+    After parsing, C{options["listen"]} and C{options["domain"]} are lists
+    with their defaults filled in, C{options["hostname"]} is set, and
+    C{options["tls"]} holds the context factory loaded from C{--tls-cert}
+    and C{--tls-key}, or L{None}.
+    """
+
+    synopsis = "[options]"
+    longdesc = (
+        "An ESMTP server that delivers mail for its domains to Maildir "
+        "folders, one per address (MAILDIR/<address>/new/), and refuses all "
+        "other recipients. --listen takes Twisted server endpoint strings: "
+        "tcp:... offers STARTTLS, ssl:... is implicit TLS."
+    )
+
+    optFlags = [
+        [
+            "allow-plaintext-auth",
+            None,
+            "Offer AUTH without TLS (passwords then cross the network in clear).",
+        ],
+        ["no-tls", None, "Offer no STARTTLS."],
+        ["require-tls", None, "Refuse MAIL before STARTTLS (530 5.7.0)."],
+    ]
+    optParameters = [
+        ["hostname", None, None, "Our host name (default: this machine's FQDN)."],
+        ["maildir", None, "./maildir", "Directory holding the Maildir folders."],
+        ["tls-cert", None, None, "PEM certificate (chain) for STARTTLS."],
+        ["tls-key", None, None, "PEM private key for STARTTLS."],
+        [
+            "max-size",
+            None,
+            _FACTORY["maxMessageSize"].default,
+            "Largest message accepted.",
+            _size,
+        ],
+        [
+            "max-recipients",
+            None,
+            _FACTORY["maxRecipients"].default,
+            "Recipients per message.",
+            _positiveInt,
+        ],
+        [
+            "timeout",
+            None,
+            _FACTORY["timeout"].default,
+            "Seconds of client silence before the server hangs up.",
+            _positiveFloat,
+        ],
+        [
+            "max-connections",
+            None,
+            _FACTORY["maxConnections"].default,
+            "Simultaneous connections in all.",
+            _positiveInt,
+        ],
+        [
+            "max-connections-per-peer",
+            None,
+            _FACTORY["maxConnectionsPerPeer"].default,
+            "Simultaneous connections from one IP address.",
+            _positiveInt,
+        ],
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self["listen"] = []
+        self["domain"] = []
+        self["tls"] = None
+
+    def opt_listen(self, endpoint: str) -> None:
+        """
+        A server endpoint to listen on; repeatable
+        (default: tcp:2525:interface=127.0.0.1).
+        """
+        self["listen"].append(endpoint)
+
+    def opt_domain(self, domain: str) -> None:
+        """
+        A domain to accept mail for; repeatable (default: the host name and
+        localhost).
+        """
+        self["domain"].append(domain)
+
+    def postOptions(self) -> None:
+        """
+        Fill in the defaults and check what was given.
+
+        @raise usage.UsageError: for an endpoint Twisted cannot parse, a
+            malformed domain, a lone or unreadable C{--tls-cert} or
+            C{--tls-key}, or options that contradict each other.
+        """
+        if not self["listen"]:
+            self["listen"] = [DEFAULT_LISTEN]
+        for description in self["listen"]:
+            _checkEndpoint(description)
+        if not self["hostname"]:
+            self["hostname"] = socket.getfqdn()
+        if not self["domain"]:
+            self["domain"] = [self["hostname"], "localhost"]
+        for domain in self["domain"]:
+            if not checkDomain(domain.rstrip(".")):
+                raise usage.UsageError(f"--domain {domain!r} is not a domain")
+        cert, key = self["tls-cert"], self["tls-key"]
+        if (cert is None) != (key is None):
+            raise usage.UsageError("--tls-cert and --tls-key go together")
+        if cert is not None:
+            if self["no-tls"]:
+                raise usage.UsageError("--no-tls contradicts --tls-cert and --tls-key")
+            self["tls"] = _loadTLS(cert, key)
+        if self["require-tls"] and self["no-tls"]:
+            plain = [d for d in self["listen"] if not d.lower().startswith("ssl:")]
+            if plain:
+                raise usage.UsageError(
+                    f"--require-tls with --no-tls leaves {plain[0]} unusable"
+                )
+
+
+def _checkEndpoint(description: str) -> None:
+    from twisted.internet import reactor
+
+    try:
+        endpoints.serverFromString(reactor, description)
+    except Exception as e:
+        raise usage.UsageError(f"--listen {description!r}: {e}")
+
+
+def _loadTLS(cert: str, key: str) -> Any:
+    try:
+        tls = serverContextFromFiles(Path(key), Path(cert))
+        # Builds the OpenSSL context now, so a key that does not match the
+        # certificate is a usage error rather than a failed handshake later.
+        tls.getContext()
+    except OSError as e:
+        raise usage.UsageError(f"cannot read {e.filename}: {e.strerror}")
+    except Exception as e:
+        raise usage.UsageError(
+            f"--tls-cert {cert} and --tls-key {key} are not a PEM certificate "
+            f"and its private key: {e}"
+        )
+    return tls
+
+
+@implementer(IStreamServerEndpoint)
+class _ReportingEndpoint:
+    """
+    An endpoint that logs the address it listens on, which for C{tcp:0}
+    only the bound port tells.
+    """
+
+    _log = Logger()
+
+    def __init__(self, endpoint: IStreamServerEndpoint, description: str) -> None:
+        self._endpoint = endpoint
+        self._description = description
+
+    def listen(self, protocolFactory: IProtocolFactory) -> Deferred[IListeningPort]:
+        d = self._endpoint.listen(protocolFactory)
+        d.addCallback(self._listening)
+        return d
+
+    def _listening(self, port: IListeningPort) -> IListeningPort:
+        address = port.getHost()
+        self._log.info(
+            "SMTP listening on {host} port {port} ({endpoint})",
+            host=getattr(address, "host", str(address)),
+            port=getattr(address, "port", 0),
+            endpoint=self._description,
+        )
+        return port
+
+
+# makeService is a function, so its events get a module-level logger.
+_log = Logger()
+
+
+def makeService(options: Options) -> MultiService:
+    """
+    The SMTP server, delivering to Maildir folders, on every endpoint.
+
+    @param options: parsed L{Options}.
+    @return: a L{MultiService} with one L{StreamServerEndpointService} per
+        C{--listen}, all sharing one L{SMTPServerFactory}.
+    """
+    from twisted.internet import reactor
+
+    hostname = options["hostname"]
+    tls = options["tls"]
+    if tls is None and not options["no-tls"]:
+        tls = serverContextFactory(*selfSignedCertificate(hostname))
+        _log.warn(
+            "STARTTLS uses a self-signed DEVELOPMENT certificate for {hostname}, "
+            "made at startup; clients cannot verify it. Give --tls-cert and "
+            "--tls-key for real use, or --no-tls.",
+            hostname=hostname,
+        )
+    maildir = os.path.abspath(options["maildir"])
+    backend = MaildirBackend(maildir, options["domain"])
+    factory = SMTPServerFactory(
+        backend,
+        hostname=hostname,
+        tls=tls,
+        maxMessageSize=options["max-size"],
+        maxRecipients=options["max-recipients"],
+        timeout=options["timeout"],
+        allowPlaintextAuth=bool(options["allow-plaintext-auth"]),
+        requireTLS=bool(options["require-tls"]),
+        maxConnections=options["max-connections"],
+        maxConnectionsPerPeer=options["max-connections-per-peer"],
+    )
+    _log.info(
+        "SMTP server {hostname} accepting mail for {domains} into {maildir}",
+        hostname=hostname,
+        domains=list(backend.domains),
+        maildir=maildir,
+    )
+    service = MultiService()
+    for description in options["listen"]:
+        endpoint = endpoints.serverFromString(reactor, description)
+        child = StreamServerEndpointService(
+            _ReportingEndpoint(endpoint, description), factory
+        )
+        # As twisted.application.strports does: a port that cannot be bound
+        # stops twistd at startup instead of being logged and ignored.
+        child._raiseSynchronously = True
+        child.setServiceParent(service)
+    return service

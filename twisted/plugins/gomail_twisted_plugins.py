@@ -1,0 +1,15 @@
+# -*- test-case-name: tests.test_tap_smtp -*-
+"""
+The C{twistd} plugins of gomail_twisted.
+"""
+
+from __future__ import annotations
+
+from twisted.application.service import ServiceMaker
+
+gomailSMTP = ServiceMaker(
+    "gomail-smtp",
+    "gomail_twisted.tap.smtp",
+    "An ESMTP server delivering to Maildir folders",
+    "gomail-smtp",
+)
