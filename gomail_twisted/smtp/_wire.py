@@ -45,6 +45,7 @@ _GENERAL_LITERAL = re.compile(r"[A-Za-z0-9-]*[A-Za-z0-9]:[\x21-\x5a\x5e-\x7e]+\Z
 _KEYWORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*\Z")
 _VALUE = re.compile(rf"[\x21-\x3c\x3e-\x7e{_UTF8}]+\Z")
 _SOURCE_ROUTE = re.compile(r"(?:@[^,:]+)(?:,@[^,:]+)*:")
+_SIZE = re.compile(r"[0-9]{1,20}\Z")
 
 
 @dataclass(frozen=True)
@@ -260,7 +261,8 @@ def checkMailParameters(
         if not extended:
             raise UNKNOWN_PARAMETER.withText("Parameters need EHLO")
         if key == "SIZE":
-            if value is None or not value.isdigit() or len(value) > 20:
+            # Not str.isdigit: it takes digits int() cannot read, such as "²".
+            if value is None or not _SIZE.match(value):
                 raise BAD_PARAMETER.withText("SIZE needs a number")
             size = int(value)
         elif key == "BODY":
