@@ -94,6 +94,9 @@ def checkDomain(domain: str) -> bool:
             return False
         literal = domain[1:-1]
         if literal.lower().startswith("ipv6:"):
+            if "%" in literal:
+                # ipaddress takes a zone index; IPv6-addr (4.1.3) has none.
+                return False
             try:
                 ipaddress.IPv6Address(literal[5:])
             except ValueError:
