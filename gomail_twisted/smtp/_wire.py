@@ -45,6 +45,9 @@ _GENERAL_LITERAL = re.compile(r"[A-Za-z0-9-]*[A-Za-z0-9]:[\x21-\x5a\x5e-\x7e]+\Z
 _KEYWORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*\Z")
 _VALUE = re.compile(rf"[\x21-\x3c\x3e-\x7e{_UTF8}]+\Z")
 _SOURCE_ROUTE = re.compile(r"(?:@[^,:]+)(?:,@[^,:]+)*:")
+# What may stand between the angle brackets: anything but brackets and quotes,
+# and whole quoted strings, which may hold brackets (RFC 5321 4.1.2 qtextSMTP).
+_PATH_TEXT = re.compile(r'(?:[^<>"]+|"(?:[^"\\]|\\.)*")*')
 _SIZE = re.compile(r"[0-9]{1,20}\Z")
 
 
@@ -159,7 +162,7 @@ def parsePathArgument(argument: bytes, keyword: str, isSender: bool) -> PathArgu
     @param isSender: whether the null path C{<>} is allowed.
     @return: the parsed path and parameters; non-ASCII mailboxes are
         returned as they are, for the caller to check against SMTPUTF8.
-    @raise SMTPReply: 501 for a syntax error, 555 for a malformed parameter.
+    @raise SMTPReply: 501 for a syntax error or a malformed parameter.
     """
     bad = BAD_SENDER_SYNTAX if isSender else BAD_RECIPIENT_SYNTAX
     try:
@@ -176,20 +179,29 @@ def parsePathArgument(argument: bytes, keyword: str, isSender: bool) -> PathArgu
         rest = rest[1:]
     if not rest.startswith("<"):
         raise bad.withText("Address must be in angle brackets")
-    close = rest.find(">")
-    if close == -1:
+    match = _PATH_TEXT.match(rest, 1)
+    assert match is not None
+    close = match.end()
+    if close == len(rest):
         raise bad.withText("Missing closing angle bracket")
+    if rest[close] == "<":
+        raise bad.withText("Unexpected angle bracket in address")
+    if rest[close] == '"':
+        raise bad.withText("Unterminated quoted string in address")
     path = rest[1:close]
     tail = rest[close + 1 :]
     if len(path.encode("utf-8")) + 2 > MAX_PATH:
         raise bad.withText("Path too long")
-    if "<" in path:
-        raise bad.withText("Unexpected angle bracket in address")
     if tail and not tail.startswith(" "):
         raise bad.withText("Unexpected text after address")
     route = _SOURCE_ROUTE.match(path)
     if route is not None:
+        domains = path[: route.end() - 1].split(",")
+        if not all(checkDomain(d[1:]) for d in domains):
+            raise bad.withText("Invalid source route")
         path = path[route.end() :]
+        if path == "":
+            raise bad.withText("Source route without a mailbox")
     if path == "":
         if not isSender:
             raise bad.withText("Recipient address required")
