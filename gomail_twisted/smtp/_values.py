@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from gomail_twisted.dkim import DKIMResult
 from gomail_twisted.message import Headers, ParsedMessage
 from gomail_twisted.tls import TLSInfo
 
@@ -132,12 +133,16 @@ class ReceivedMessage:
     @ivar connection: the connection it came on.
     @ivar queueID: our identifier, also in the C{Received:} header and the
         250 reply.
+    @ivar dkim: one result per DKIM signature, top to bottom, when the
+        server verifies DKIM (then C{raw} starts with an
+        C{Authentication-Results:} header); L{None} when it does not.
     """
 
     raw: bytes
     envelope: Envelope
     connection: ConnectionInfo
     queueID: str
+    dkim: tuple[DKIMResult, ...] | None = None
 
     @cached_property
     def parsed(self) -> ParsedMessage:
@@ -149,7 +154,7 @@ class ReceivedMessage:
     @property
     def headers(self) -> Headers:
         """
-        The header block, the C{Received:} header first.
+        The header block, our trace headers first.
         """
         return self.parsed.headers
 

@@ -23,6 +23,7 @@ import inspect
 import secrets
 import socket
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from twisted.internet.defer import Deferred, maybeDeferred, succeed
@@ -42,6 +43,12 @@ from twisted.protocols.policies import TimeoutMixin
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from gomail_twisted.dkim import (
+    DKIMResult,
+    LookupTXT,
+    formatAuthenticationResults,
+    verify,
+)
 from gomail_twisted.message import Headers, splitHeaderBlock
 from gomail_twisted.smtp import _reply as R
 from gomail_twisted.smtp._data import DataReader
@@ -516,11 +523,13 @@ class SMTPServerProtocol(LineReceiver, TimeoutMixin):
             # Raises the refusal when the reader is draining.
             message = self._buildMessage(reader)
             if reader.headerBlock is not None:
-                return callHook(self._session.message, message)
-            # No empty line in the data: the headers hook sees it all now.
-            block = splitHeaderBlock(message.raw[self._traceLength :])[0]
-            checked = callHook(self._session.headers, Headers(block))
-            return checked.addCallback(self._afterLateHeaders, message)
+                checked: Deferred[Any] = succeed(None)
+            else:
+                # No empty line in the data: the headers hook sees it all now.
+                block = splitHeaderBlock(message.raw[self._traceLength :])[0]
+                checked = callHook(self._session.headers, Headers(block))
+            checked.addCallback(self._afterHeaders, message)
+            return checked
 
         def delivered(result: object) -> None:
             self._finishTransaction()
@@ -536,9 +545,24 @@ class SMTPServerProtocol(LineReceiver, TimeoutMixin):
             hook="message",
         )
 
-    def _afterLateHeaders(self, result: object, message: ReceivedMessage) -> Any:
+    def _afterHeaders(self, result: object, message: ReceivedMessage) -> Any:
         if isinstance(result, SMTPReply) and not result.isPositive:
             raise result
+        lookup = self.factory.dkimLookup
+        if lookup is None:
+            return callHook(self._session.message, message)
+        # Our Received header does not change the verdict: a signer's h=
+        # names fields from the bottom up (RFC 6376 5.4.2).
+        verified = verify(message.raw, lookup, now=self.factory.reactor.seconds())
+        return verified.addCallback(self._deliverVerified, message)
+
+    def _deliverVerified(
+        self, results: list[DKIMResult], message: ReceivedMessage
+    ) -> Deferred[Any]:
+        value = formatAuthenticationResults(self.factory.hostname, results)
+        header = f"Authentication-Results: {value}\r\n".encode()
+        self._traceLength += len(header)
+        message = replace(message, raw=header + message.raw, dkim=tuple(results))
         return callHook(self._session.message, message)
 
     def _buildMessage(self, reader: DataReader) -> ReceivedMessage:
@@ -763,6 +787,7 @@ class SMTPServerFactory(ServerFactory):
         requireTLS: bool = False,
         maxConnections: int = 1000,
         maxConnectionsPerPeer: int = 20,
+        dkimLookup: LookupTXT | None = None,
     ) -> None:
         """
         @param backend: hands out the per-connection sessions.
@@ -789,6 +814,13 @@ class SMTPServerFactory(ServerFactory):
         @param maxConnections: simultaneous connections in all.
         @param maxConnectionsPerPeer: simultaneous connections from one IP
             address.
+        @param dkimLookup: fetches TXT records (such as
+            L{gomail_twisted.dns.Resolver.lookupTXT}): when given, every DKIM
+            signature of each message is verified (RFC 6376), the results go
+            to the message hook (L{ReceivedMessage.dkim}) and an
+            C{Authentication-Results:} header (RFC 8601) naming C{hostname}
+            is prepended.  A DNS failure is a C{temperror}, never a lost
+            message.
         """
         if reactor is None:
             from twisted.internet import reactor as globalReactor
@@ -808,6 +840,7 @@ class SMTPServerFactory(ServerFactory):
         self.requireTLS = requireTLS
         self.maxConnections = maxConnections
         self.maxConnectionsPerPeer = maxConnectionsPerPeer
+        self.dkimLookup = dkimLookup
         self.greeting = SMTPReply(220, None, f"{self.hostname} ESMTP gomail_twisted")
         self._open: dict[str, int] = {}
         self._total = 0

@@ -1,0 +1,194 @@
+"""
+Tests for DKIM verification in the SMTP server: every signature checked,
+the results handed to the message hook, an Authentication-Results header
+prepended, and a DNS failure a temperror rather than a lost message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from twisted.internet import reactor
+from twisted.internet.defer import Deferred, fail, succeed
+from twisted.trial.unittest import SynchronousTestCase, TestCase
+
+from gomail_twisted.dkim import DKIMStatus, generatePrivateKey, keyRecordFor, sign
+from gomail_twisted.dns import DNSTemporaryError, Resolver
+from tests._dnsserver import LoopbackDNSServer
+from tests._smtphelpers import RecordingBackend, codes, connect, makeFactory, take
+
+MESSAGE = (
+    b"From: Alice <alice@example.com>\r\n"
+    b"To: bob@example.net\r\n"
+    b"Subject: signed\r\n"
+    b"\r\n"
+    b"Hello Bob.\r\n"
+    b".A line with a leading dot.\r\n"
+)
+
+
+def stuff(message: bytes) -> bytes:
+    return message.replace(b"\r\n.", b"\r\n..")
+
+
+class ServerDKIMTests(SynchronousTestCase):
+    """
+    Verification with a lookup that answers directly.
+    """
+
+    def setUp(self) -> None:
+        self.key = generatePrivateKey("ed25519")
+        self.records: dict[str, Any] = {
+            "sel._domainkey.example.com": [keyRecordFor(self.key).encode()]
+        }
+
+    def lookup(self, name: str) -> Deferred[Sequence[bytes]]:
+        answer = self.records.get(name)
+        if isinstance(answer, Exception):
+            return fail(answer)
+        return succeed(answer or [])
+
+    def deliver(self, message: bytes) -> tuple[RecordingBackend, list[str]]:
+        backend = RecordingBackend()
+        factory, _ = makeFactory(backend, dkimLookup=self.lookup)
+        protocol, transport = connect(factory)
+        protocol.dataReceived(
+            b"EHLO client.test\r\nMAIL FROM:<alice@example.com>\r\n"
+            b"RCPT TO:<bob@example.net>\r\nDATA\r\n" + stuff(message) + b".\r\n"
+        )
+        return backend, codes(take(transport))
+
+    def test_pass(self) -> None:
+        """
+        A good signature passes; the hook sees the result and the message
+        starts with an Authentication-Results header naming our host.
+        """
+        signed = sign(MESSAGE, "example.com", "sel", self.key) + MESSAGE
+        backend, replies = self.deliver(signed)
+        self.assertEqual(replies[-1], "250 2.0.0")
+        [message] = backend.messages
+        assert message.dkim is not None
+        [result] = message.dkim
+        self.assertEqual(
+            (result.status, result.domain, result.selector),
+            (DKIMStatus.PASS, "example.com", "sel"),
+        )
+        self.assertTrue(
+            message.raw.startswith(b"Authentication-Results: mx.test; dkim=pass ")
+        )
+        self.assertTrue(message.raw.endswith(signed))
+        self.assertEqual(
+            [name for name, _ in message.headers.items()][:2],
+            ["Authentication-Results", "Received"],
+        )
+
+    def test_everySignature(self) -> None:
+        """
+        Two signatures give two results, top to bottom.
+        """
+        other = generatePrivateKey("rsa", 1024)
+        self.records["other._domainkey.example.org"] = [keyRecordFor(other).encode()]
+        once = sign(MESSAGE, "example.com", "sel", self.key) + MESSAGE
+        twice = sign(once, "example.org", "other", other) + once
+        backend, _ = self.deliver(twice)
+        assert backend.messages[0].dkim is not None
+        self.assertEqual(
+            [(r.domain, r.status) for r in backend.messages[0].dkim],
+            [("example.org", DKIMStatus.PASS), ("example.com", DKIMStatus.PASS)],
+        )
+
+    def test_altered(self) -> None:
+        """
+        A body changed after signing fails, and is still delivered.
+        """
+        signed = sign(MESSAGE, "example.com", "sel", self.key) + MESSAGE
+        backend, replies = self.deliver(signed.replace(b"Hello", b"Howdy"))
+        self.assertEqual(replies[-1], "250 2.0.0")
+        assert backend.messages[0].dkim is not None
+        self.assertEqual(backend.messages[0].dkim[0].status, DKIMStatus.FAIL)
+        self.assertIn(b"dkim=fail", backend.messages[0].raw.split(b"\r\n")[0])
+
+    def test_dnsFailure(self) -> None:
+        """
+        A temporary DNS failure is a temperror; the message is delivered.
+        """
+        self.records["sel._domainkey.example.com"] = DNSTemporaryError("SERVFAIL")
+        signed = sign(MESSAGE, "example.com", "sel", self.key) + MESSAGE
+        backend, replies = self.deliver(signed)
+        self.assertEqual(replies[-1], "250 2.0.0")
+        assert backend.messages[0].dkim is not None
+        self.assertEqual(backend.messages[0].dkim[0].status, DKIMStatus.TEMPERROR)
+
+    def test_unsigned(self) -> None:
+        """
+        A message without a signature reports dkim=none and no results.
+        """
+        backend, _ = self.deliver(MESSAGE)
+        self.assertEqual(backend.messages[0].dkim, ())
+        self.assertTrue(
+            backend.messages[0].raw.startswith(
+                b"Authentication-Results: mx.test; dkim=none\r\n"
+            )
+        )
+
+    def test_off(self) -> None:
+        """
+        Without a lookup, nothing is verified and nothing is added.
+        """
+        backend = RecordingBackend()
+        factory, _ = makeFactory(backend)
+        protocol, _ = connect(factory)
+        protocol.dataReceived(
+            b"EHLO c\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<c@d.test>\r\nDATA\r\n"
+            + MESSAGE
+            + b".\r\n"
+        )
+        self.assertIsNone(backend.messages[0].dkim)
+        self.assertTrue(backend.messages[0].raw.startswith(b"Received: "))
+
+
+class RealDNSTests(TestCase):
+    """
+    Verification with the package's resolver against a DNS server on
+    loopback.
+    """
+
+    def test_passOverDNS(self) -> Deferred[None]:
+        """
+        The key is fetched over real DNS and the signature passes.
+        """
+        server = LoopbackDNSServer()
+        key = generatePrivateKey("rsa", 2048)
+        record = keyRecordFor(key).encode()
+        server.addTXT("sel._domainkey.example.com", record[:200], record[200:])
+        port = server.start(reactor)
+        self.addCleanup(server.stop)
+        resolver = Resolver(reactor, nameservers=["127.0.0.1"], port=port)
+        backend = RecordingBackend()
+        factory, _ = makeFactory(backend, dkimLookup=resolver.lookupTXT)
+        factory.reactor = reactor
+        backend.hold = {"message"}
+        protocol, transport = connect(factory)
+        signed = sign(MESSAGE, "example.com", "sel", key) + MESSAGE
+        protocol.dataReceived(
+            b"EHLO c\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<c@d.test>\r\nDATA\r\n"
+            + stuff(signed)
+            + b".\r\n"
+        )
+        done: Deferred[None] = Deferred()
+
+        def check() -> None:
+            if not backend.messages:
+                reactor.callLater(0.02, check)
+                return
+            message = backend.messages[0]
+            assert message.dkim is not None
+            self.assertEqual(message.dkim[0].status, DKIMStatus.PASS)
+            backend.held[0].callback(None)
+            self.assertEqual(codes(take(transport))[-1], "250 2.0.0")
+            protocol.connectionLost()
+            done.callback(None)
+
+        check()
+        return done
