@@ -301,7 +301,7 @@ class TrackingFactory(SMTPServerFactory):
         if not self.openProtocols:
             # The protocol calls its session's logout hook after telling the
             # factory: let it finish first.
-            reactor.callLater(0, self._fire)  # type: ignore[attr-defined]
+            reactor.callLater(0, self._fire)
 
     def _fire(self) -> None:
         if not self.openProtocols:
@@ -338,7 +338,7 @@ def later(delay: float, hook: Hook) -> Hook:
             else:
                 d.callback(result)
 
-        reactor.callLater(delay, fire)  # type: ignore[attr-defined]
+        reactor.callLater(delay, fire)
         return d
 
     return delayed
@@ -394,9 +394,9 @@ class SMTPClientTests(TestCase):
 
         @return: the port number.
         """
-        port = reactor.listenTCP(0, factory, interface=HOST)  # type: ignore[attr-defined]
+        port = reactor.listenTCP(0, factory, interface=HOST)
         self.addCleanup(port.stopListening)
-        return int(port.getHost().port)
+        return int(port.getHost().port)  # type: ignore[attr-defined]
 
     async def listenImplicitTLS(self, factory: TrackingFactory) -> int:
         """
@@ -569,6 +569,7 @@ class SMTPClientTests(TestCase):
                     s.rcpt("alice@example.test"),
                     s.rcpt("bob@example.test"),
                     s.rset(),
+                    s.rcpt("dave@example.test"),
                     s.mail(other),
                     s.rcpt("carol@example.test"),
                     s.data(MESSAGE),
@@ -583,6 +584,7 @@ class SMTPClientTests(TestCase):
                 (250, b"2.1.5 Recipient OK"),
                 (250, b"2.1.5 Recipient OK"),
                 (250, b"2.0.0 Reset OK"),
+                (503, b"5.5.1 Need MAIL before RCPT"),
                 (250, b"2.1.0 Sender OK"),
                 (250, b"2.1.5 Recipient OK"),
                 (250, f"2.0.0 OK: queued as {message.queueID}".encode()),
@@ -894,6 +896,38 @@ class SMTPClientTests(TestCase):
         self.assertEqual(mailFrom.heloName, CLIENT_NAME)
         self.assertIsNone(mailFrom.login)
 
+    async def test_starttlsForgetsPlaintextLogin(self) -> None:
+        """
+        A login made in plain text (allowed by the operator) is forgotten by
+        STARTTLS: AUTH is offered again and the next message has no login.
+        """
+        port = self.listen(
+            self.makeFactory(tls=True, auth=True, allowPlaintextAuth=True)
+        )
+
+        def client() -> list[tuple[int, bytes]]:
+            with smtplib.SMTP(HOST, port, CLIENT_NAME, timeout=TIMEOUT) as s:
+                before = s.ehlo()
+                login = s.login(USER, PASSWORD)
+                s.starttls(context=clientContext())
+                after = s.ehlo()
+                s.sendmail(SENDER, ["alice@example.test"], MESSAGE)
+                return [before, login, after]
+
+        self.assertEqual(
+            await self.inThread(client),
+            [
+                (250, ehloText(b"STARTTLS", b"AUTH PLAIN LOGIN")),
+                (235, b"2.7.0 Authentication successful"),
+                (250, ehloText(b"AUTH PLAIN LOGIN")),
+            ],
+        )
+        [message] = self.recorder.messages
+        self.assertIsNone(message.login)
+        self.assertIsNone(message.envelope.mailFrom.login)
+        self.assertIsNotNone(message.connection.tls)
+        self.assertEqual(splitTrace(message.raw)[0].protocol, b"ESMTPS")
+
     async def test_implicitTLS(self) -> None:
         """
         The same factory behind an SSL endpoint greets after the handshake,
@@ -1126,7 +1160,8 @@ class SMTPClientTests(TestCase):
         body = head + line * ((size - len(head)) // len(line))
         rest = size - len(body)
         if rest:
-            body += b"y" * (rest - 2) + b"\r\n" if rest >= 2 else b"\r\n"[:rest]
+            assert rest >= 2, "no room for a last line"
+            body += b"y" * (rest - 2) + b"\r\n"
         assert len(body) == size, (len(body), size)
         return body
 
