@@ -19,8 +19,9 @@ import inspect
 import os
 import re
 import socket
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from twisted.application.internet import StreamServerEndpointService
 from twisted.application.service import MultiService
@@ -48,6 +49,8 @@ from gomail_twisted.tls import (
 #: an unprivileged port.
 DEFAULT_LISTEN = "tcp:2525:interface=127.0.0.1"
 
+_N = TypeVar("_N", int, float)
+
 _FACTORY = inspect.signature(SMTPServerFactory).parameters
 _SIZE = re.compile(r"\A\s*(\d+)\s*([KMG]?)i?B?\s*\Z", re.IGNORECASE)
 _UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30}
@@ -56,25 +59,28 @@ _UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30}
 def _size(value: str) -> int:
     match = _SIZE.match(value)
     if match is None or int(match.group(1)) <= 0:
-        raise ValueError(f"{value!r} is not a positive size")
+        raise ValueError(f"--max-size wants a positive size, not {value!r}")
     return int(match.group(1)) * _UNITS[match.group(2).upper()]
 
 
 _size.coerceDoc = "Bytes, or with a K, M or G suffix (powers of 1024)."  # type: ignore[attr-defined]
 
 
-def _positiveInt(value: str) -> int:
-    number = int(value)
-    if number <= 0:
-        raise ValueError(f"{value!r} is not a positive integer")
-    return number
+def _positive(option: str, kind: Callable[[str], _N]) -> Callable[[str], _N]:
+    """
+    A coercer for C{--option}: a positive number of type C{kind}.
+    """
 
+    def coerce(value: str) -> _N:
+        try:
+            number = kind(value)
+        except ValueError:
+            number = kind("0")
+        if not number > 0:
+            raise ValueError(f"--{option} wants a positive number, not {value!r}")
+        return number
 
-def _positiveFloat(value: str) -> float:
-    number = float(value)
-    if not number > 0:
-        raise ValueError(f"{value!r} is not a positive number")
-    return number
+    return coerce
 
 
 class Options(usage.Options):
@@ -121,28 +127,28 @@ class Options(usage.Options):
             None,
             _FACTORY["maxRecipients"].default,
             "Recipients per message.",
-            _positiveInt,
+            _positive("max-recipients", int),
         ],
         [
             "timeout",
             None,
             _FACTORY["timeout"].default,
             "Seconds of client silence before the server hangs up.",
-            _positiveFloat,
+            _positive("timeout", float),
         ],
         [
             "max-connections",
             None,
             _FACTORY["maxConnections"].default,
             "Simultaneous connections in all.",
-            _positiveInt,
+            _positive("max-connections", int),
         ],
         [
             "max-connections-per-peer",
             None,
             _FACTORY["maxConnectionsPerPeer"].default,
             "Simultaneous connections from one IP address.",
-            _positiveInt,
+            _positive("max-connections-per-peer", int),
         ],
     ]
 
