@@ -190,8 +190,8 @@ class SMTPServerProtocol(LineReceiver, TimeoutMixin):
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         self._mode = "closed"
         self.setTimeout(None)
-        self.factory.connectionClosed(self)
         self._endSession()
+        self.factory.connectionClosed(self)
 
     def timeoutConnection(self) -> None:
         self._log.info("SMTP idle timeout from {peer}", peer=self._peer[0])
