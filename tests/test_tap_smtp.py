@@ -152,6 +152,8 @@ class OptionsTests(SynchronousTestCase):
             (["--listen=nonsense:25"], "--listen 'nonsense:25'"),
             (["--listen=tcp:notaport"], "--listen 'tcp:notaport'"),
             (["--domain=not a domain"], "--domain 'not a domain'"),
+            (["--hostname=mx example"], "--hostname 'mx example'"),
+            (["--hostname=bücher.example"], "not an ASCII domain name"),
             (["--no-such-option"], "no-such-option"),
         ]
         for args, expected in cases:

@@ -177,7 +177,7 @@ class Options(usage.Options):
         Fill in the defaults and check what was given.
 
         @raise usage.UsageError: for an endpoint Twisted cannot parse, a
-            malformed domain, a lone or unreadable C{--tls-cert} or
+            malformed host name or domain, a lone or unreadable C{--tls-cert} or
             C{--tls-key}, or options that contradict each other.
         """
         if not self["listen"]:
@@ -186,6 +186,10 @@ class Options(usage.Options):
             _checkEndpoint(description)
         if not self["hostname"]:
             self["hostname"] = socket.getfqdn()
+        elif not (self["hostname"].isascii() and checkDomain(self["hostname"])):
+            raise usage.UsageError(
+                f"--hostname {self['hostname']!r} is not an ASCII domain name"
+            )
         if not self["domain"]:
             self["domain"] = [self["hostname"], "localhost"]
         for domain in self["domain"]:
