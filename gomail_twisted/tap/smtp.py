@@ -21,7 +21,7 @@ import re
 import socket
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from twisted.application.internet import StreamServerEndpointService
 from twisted.application.service import MultiService
@@ -32,6 +32,7 @@ from twisted.internet.interfaces import (
     IProtocolFactory,
     IStreamServerEndpoint,
 )
+from twisted.internet.ssl import CertificateOptions
 from twisted.logger import Logger
 from twisted.python import usage
 from zope.interface import implementer
@@ -211,6 +212,8 @@ class Options(usage.Options):
 
 
 def _checkEndpoint(description: str) -> None:
+    # twistd has installed the reactor it was asked for (--reactor) before it
+    # parses a plugin's options; parsing an endpoint only records it.
     from twisted.internet import reactor
 
     try:
@@ -219,7 +222,7 @@ def _checkEndpoint(description: str) -> None:
         raise usage.UsageError(f"--listen {description!r}: {e}")
 
 
-def _loadTLS(cert: str, key: str) -> Any:
+def _loadTLS(cert: str, key: str) -> CertificateOptions:
     try:
         tls = serverContextFromFiles(Path(key), Path(cert))
         # Builds the OpenSSL context now, so a key that does not match the
