@@ -183,7 +183,7 @@ class Resolver:
             raise DNSTemporaryError(f"{name} {rdtype}: {e}")
         return list(answer)
 
-    def lookupTXT(self, name: str) -> Deferred[list[bytes]]:
+    def lookupTXT(self, name: str) -> Deferred[Sequence[bytes]]:
         """
         Look up TXT records, in the form L{gomail_twisted.dkim.verify} wants.
 
@@ -194,7 +194,7 @@ class Resolver:
             L{DNSTimeoutError} or L{DNSTemporaryError}.
         """
 
-        def query() -> list[bytes]:
+        def query() -> Sequence[bytes]:
             return [b"".join(r.strings) for r in self._query(name, "TXT")]
 
         return self._inThread(query)

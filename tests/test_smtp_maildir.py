@@ -188,8 +188,11 @@ class MaildirSMTPTests(SynchronousTestCase):
         files = _files(mailbox / "new")
         self.assertEqual(len(files), 1)
         data = files[0].read_bytes()
-        self.assertTrue(data.startswith(b"Received: from "))
-        self.assertTrue(data.endswith(b"\r\n" + STORED))
+        self.assertTrue(
+            data.startswith(b"Return-Path: <sender@example.net>\nReceived: from ")
+        )
+        self.assertTrue(data.endswith(b"\n" + STORED.replace(b"\r\n", b"\n")))
+        self.assertNotIn(b"\r", data)
         self.assertEqual(_files(mailbox / "tmp"), [])
         self.assertTrue((mailbox / "cur").is_dir())
         self.assertEqual(stat.S_IMODE(files[0].stat().st_mode), 0o600)
@@ -542,4 +545,6 @@ class RealSocketTests(TestCase):
             files = _files(root / name / "new")
             self.assertEqual(len(files), 1)
             # smtplib stuffs the leading dot that the server then removes.
-            self.assertTrue(files[0].read_bytes().endswith(b"\r\n" + MESSAGE))
+            self.assertTrue(
+                files[0].read_bytes().endswith(b"\n" + MESSAGE.replace(b"\r\n", b"\n"))
+            )

@@ -32,6 +32,7 @@ from twisted.python.usage import UsageError
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 import gomail_twisted
+from gomail_twisted.smtp import SMTPServerFactory
 from gomail_twisted.tap.smtp import DEFAULT_LISTEN, Options, makeService
 from gomail_twisted.tls import selfSignedCertificate
 
@@ -248,6 +249,23 @@ class OptionsTests(SynchronousTestCase):
         for child in children:
             self.assertIsInstance(child, StreamServerEndpointService)
 
+    def test_dkimByDefault(self) -> None:
+        """
+        DKIM verification is on unless C{--no-dkim} is given.
+        """
+        for flags, expected in (((), True), (("--no-dkim",), False)):
+            options = _parse(
+                "--listen=tcp:0:interface=127.0.0.1",
+                "--no-tls",
+                f"--maildir={self.mktemp()}",
+                *flags,
+            )
+            [child] = list(makeService(options))
+            assert isinstance(child, StreamServerEndpointService)
+            factory = child.factory
+            assert isinstance(factory, SMTPServerFactory)
+            self.assertEqual(factory.dkimLookup is not None, expected, flags)
+
 
 class ServiceTests(TestCase):
     """
@@ -317,8 +335,8 @@ class ServiceTests(TestCase):
             refused, {"mallory@example.org": (554, b"5.7.1 Relay access denied")}
         )
         [stored] = _delivered(self.maildir, "alice@example.com")
-        self.assertTrue(stored.startswith(b"Received: from "))
-        self.assertTrue(stored.endswith(b"\r\n" + MESSAGE))
+        self.assertTrue(stored.startswith(b"Return-Path: <"))
+        self.assertTrue(stored.endswith(b"\n" + MESSAGE.replace(b"\r\n", b"\n")))
         self.assertFalse(any("DEVELOPMENT" in line for line in self.logged()))
 
     @inlineCallbacks
@@ -515,7 +533,7 @@ class TwistdTests(SynchronousTestCase):
         with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
             client.sendmail("sender@example.net", ["erin@example.com"], MESSAGE)
         [stored] = _delivered(maildir, "erin@example.com")
-        self.assertTrue(stored.endswith(b"\r\n" + MESSAGE))
+        self.assertTrue(stored.endswith(b"\n" + MESSAGE.replace(b"\r\n", b"\n")))
 
     def _stop(self, process: subprocess.Popen[str]) -> None:
         process.terminate()

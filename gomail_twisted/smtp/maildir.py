@@ -225,6 +225,20 @@ def deliverToMaildirs(root: Path, mailboxes: Sequence[Path], data: bytes) -> lis
     return [final for _, final in staged]
 
 
+def storedForm(message: ReceivedMessage) -> bytes:
+    """
+    A received message as a Maildir file holds it.
+
+    @param message: the message.
+    @return: C{Return-Path: <sender>} and the message, lines ending in LF
+        (the local convention of Maildir, which Dovecot and mutt read).
+    """
+    sender = message.envelope.sender.encode("utf-8")
+    return b"".join(
+        [b"Return-Path: <", sender, b">\n", message.raw.replace(b"\r\n", b"\n")]
+    )
+
+
 class MaildirSession(SMTPSession):
     """
     One connection to a L{MaildirBackend}: recipients of its domains are
@@ -260,13 +274,15 @@ class MaildirSession(SMTPSession):
 
     def message(self, message: ReceivedMessage) -> Deferred[None]:
         """
-        Deliver the message's bytes, as received, to each recipient's
-        Maildir (one copy per distinct mailbox).
+        Deliver the message to each recipient's Maildir (one copy per
+        distinct mailbox) as Maildir readers expect it: a C{Return-Path:}
+        header first (RFC 5321 4.4: we make the final delivery), then the
+        bytes as received with lines ending in LF.
 
         @return: a Deferred that fires once every copy is on disk.
         """
         return self.backend.deliver(
-            message.raw,
+            storedForm(message),
             [r.address for r in message.envelope.recipients],
             queueID=message.queueID,
         )

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+from dns.exception import DNSException
 from twisted.application.internet import StreamServerEndpointService
 from twisted.application.service import MultiService
 from twisted.internet import endpoints
@@ -30,6 +31,7 @@ from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import (
     IListeningPort,
     IProtocolFactory,
+    IReactorThreads,
     IStreamServerEndpoint,
 )
 from twisted.internet.ssl import CertificateOptions
@@ -37,6 +39,7 @@ from twisted.logger import Logger
 from twisted.python import usage
 from zope.interface import implementer
 
+from gomail_twisted.dns import Resolver
 from gomail_twisted.smtp import SMTPServerFactory
 from gomail_twisted.smtp._wire import checkDomain
 from gomail_twisted.smtp.maildir import MaildirBackend
@@ -109,6 +112,12 @@ class Options(usage.Options):
             "Offer AUTH without TLS (passwords then cross the network in clear).",
         ],
         ["no-tls", None, "Offer no STARTTLS."],
+        [
+            "no-dkim",
+            None,
+            "Do not verify DKIM signatures (verified by default, with the result "
+            "in an Authentication-Results header).",
+        ],
         ["require-tls", None, "Refuse MAIL before STARTTLS (530 5.7.0)."],
     ]
     optParameters = [
@@ -293,6 +302,15 @@ def makeService(options: Options) -> MultiService:
         )
     maildir = os.path.abspath(options["maildir"])
     backend = MaildirBackend(maildir, options["domain"])
+    dkimLookup = None
+    if not options["no-dkim"]:
+        try:
+            dkimLookup = Resolver(IReactorThreads(reactor)).lookupTXT
+        except DNSException as e:
+            _log.warn(
+                "DKIM verification is off: no DNS resolver configuration ({error})",
+                error=str(e),
+            )
     factory = SMTPServerFactory(
         backend,
         hostname=hostname,
@@ -304,6 +322,7 @@ def makeService(options: Options) -> MultiService:
         requireTLS=bool(options["require-tls"]),
         maxConnections=options["max-connections"],
         maxConnectionsPerPeer=options["max-connections-per-peer"],
+        dkimLookup=dkimLookup,
     )
     _log.info(
         "SMTP server {hostname} accepting mail for {domains} into {maildir}",
