@@ -24,17 +24,40 @@ from gomail_twisted.smtp._values import (
     SMTPCredentials,
 )
 from gomail_twisted.smtp.backend import FunctionBackend, SMTPBackend, SMTPSession
+from gomail_twisted.smtp.client import (
+    ClientTLSPolicy,
+    DeliveryResult,
+    ESMTPSender,
+    ESMTPSenderFactory,
+    SMTPTimeouts,
+    TLSFacts,
+    Transaction,
+)
+from gomail_twisted.smtp.delivery import SentMail, sendMail
 from gomail_twisted.smtp.interfaces import (
     ISMTPAuthSession,
     ISMTPBackend,
     ISMTPSession,
 )
 from gomail_twisted.smtp.maildir import MaildirBackend
+from gomail_twisted.smtp.outbound import (
+    Attachment,
+    DKIMSettings,
+    OutboundMail,
+    Smarthost,
+    buildMessage,
+)
 from gomail_twisted.smtp.server import SMTPServerFactory, SMTPServerProtocol
 from gomail_twisted.tls import TLSInfo
 
 __all__ = [
+    "Attachment",
+    "ClientTLSPolicy",
     "ConnectionInfo",
+    "DKIMSettings",
+    "DeliveryResult",
+    "ESMTPSender",
+    "ESMTPSenderFactory",
     "Envelope",
     "FunctionBackend",
     "Greeting",
@@ -45,6 +68,7 @@ __all__ = [
     "MailFrom",
     "MaildirBackend",
     "MessagePart",
+    "OutboundMail",
     "ParsedMessage",
     "ReceivedMessage",
     "Recipient",
@@ -54,6 +78,13 @@ __all__ = [
     "SMTPServerFactory",
     "SMTPServerProtocol",
     "SMTPSession",
+    "SMTPTimeouts",
+    "SentMail",
+    "Smarthost",
+    "TLSFacts",
     "TLSInfo",
+    "Transaction",
+    "buildMessage",
     "replies",
+    "sendMail",
 ]

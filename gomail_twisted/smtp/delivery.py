@@ -1,0 +1,426 @@
+# -*- test-case-name: tests.test_smtp_delivery -*-
+"""
+Deliver an L{OutboundMail}: build and sign the message, group the
+recipients by domain, find each domain's mail exchangers (RFC 5321 5.1)
+or use a smarthost, and report what every server tried said.
+
+    sent = await sendMail(reactor, OutboundMail(sender=..., to=[...], ...))
+    for result in sent.results:
+        print(result.host, result.code, result.error)
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from twisted.internet.defer import Deferred, fail, gatherResults
+from twisted.internet.endpoints import (
+    HostnameEndpoint,
+    TCP4ClientEndpoint,
+    TCP6ClientEndpoint,
+    wrapClientTLS,
+)
+from twisted.internet.interfaces import IStreamClientEndpoint
+from twisted.internet.threads import deferToThreadPool
+from twisted.logger import Logger
+
+from gomail_twisted.dkim import loadPrivateKey, sign
+from gomail_twisted.dns import (
+    DNSError,
+    DNSNullMXError,
+    DNSPermanentError,
+    MailExchanger,
+    Resolver,
+)
+from gomail_twisted.message import Headers, splitHeaderBlock
+from gomail_twisted.smtp._clienttls import ClientTLSPolicy, StartTLS
+from gomail_twisted.smtp.client import (
+    DeliveryResult,
+    ESMTPSenderFactory,
+    Transaction,
+)
+from gomail_twisted.smtp.outbound import OutboundMail, buildMessage
+
+__all__ = ["SentMail", "sendMail"]
+
+_log = Logger()
+
+
+@dataclass(frozen=True)
+class SentMail:
+    """
+    What became of a mail: one L{DeliveryResult} per server tried (or per
+    domain whose servers could not be found), in the order tried.
+
+    @ivar messageID: the message's Message-ID, or L{None}.
+    @ivar results: the results.
+    """
+
+    messageID: str | None
+    results: tuple[DeliveryResult, ...]
+
+    @property
+    def accepted(self) -> tuple[str, ...]:
+        """
+        The recipients some server took the message for.
+        """
+        return tuple(
+            r for result in self.results if result.delivered for r in result.accepted
+        )
+
+    @property
+    def failed(self) -> tuple[str, ...]:
+        """
+        The recipients no server took the message for.
+        """
+        accepted = set(self.accepted)
+        out: dict[str, None] = {}
+        for result in self.results:
+            for recipient in result.recipients:
+                if recipient not in accepted:
+                    out.setdefault(recipient, None)
+        return tuple(out)
+
+    def resultFor(self, recipient: str) -> DeliveryResult | None:
+        """
+        @param recipient: an envelope recipient.
+        @return: the last result that concerned it, or L{None}.
+        """
+        for result in reversed(self.results):
+            if recipient in result.recipients:
+                return result
+        return None
+
+
+@dataclass(frozen=True)
+class _Plan:
+    sender: str
+    groups: tuple[tuple[str, tuple[str, ...]], ...]
+    key: Any
+
+
+def _domainOf(address: str) -> str:
+    return address.rpartition("@")[2].lower()
+
+
+def _plan(mail: OutboundMail) -> _Plan:
+    """
+    Check that the mail can be sent at all, and group its recipients.
+
+    @raise ValueError: no or bad sender, no or bad recipient, a bad DKIM
+        key, or contradictory settings.
+    """
+    if not mail.sender:
+        raise ValueError("the mail has no sender")
+    sender = mail.envelopeSender
+    recipients = mail.envelopeRecipients
+    if not recipients:
+        raise ValueError("the mail has no recipient")
+    groups: dict[str, list[str]] = {}
+    for recipient in recipients:
+        groups.setdefault(_domainOf(recipient), []).append(recipient)
+    if mail.requireServerNameOfReceivingAddresses:
+        if mail.tlsOptions is not None:
+            raise ValueError(
+                "requireServerNameOfReceivingAddresses cannot be used with "
+                "tlsOptions: the server name to verify comes from the "
+                "recipients' domain, not from the caller's TLS options"
+            )
+        if mail.smarthost is not None:
+            raise ValueError(
+                "requireServerNameOfReceivingAddresses cannot be used with a "
+                "smarthost: the smarthost is not the recipients' domain"
+            )
+        if len(groups) != 1:
+            raise ValueError(
+                "requireServerNameOfReceivingAddresses needs every recipient "
+                f"(To, Cc and Bcc) in one domain, not {sorted(groups)}"
+            )
+    key = loadPrivateKey(mail.dkim.privateKey) if mail.dkim is not None else None
+    return _Plan(sender, tuple((d, tuple(rs)) for d, rs in groups.items()), key)
+
+
+def sendMail(reactor: Any, mail: OutboundMail) -> Deferred[SentMail]:
+    """
+    Send a mail (RFC 5321): to each recipient domain's MX hosts in order of
+    preference (the next on a temporary failure or connection error), or
+    through the mail's smarthost; TLS as the mail's policy says; DKIM
+    signature added when configured (RFC 6376).
+
+    @param reactor: provides C{IReactorTCP}, C{IReactorTime} and
+        C{IReactorThreads} (DNS and signing run in its thread pool).
+    @param mail: the mail.
+    @return: a Deferred firing with a L{SentMail}; it fails only when the
+        mail cannot be sent at all (L{ValueError}: no sender, no recipient,
+        a malformed address or header, a bad key, contradictory settings).
+        Every server's refusal or error is a result, not a failure.
+    """
+    try:
+        plan = _plan(mail)
+        message = buildMessage(mail)
+    except ValueError as e:
+        return fail(e)
+    return Deferred.fromCoroutine(_send(reactor, mail, plan, message))
+
+
+async def _send(
+    reactor: Any, mail: OutboundMail, plan: _Plan, message: bytes
+) -> SentMail:
+    if mail.dkim is not None:
+        settings = mail.dkim
+        signature: bytes = await deferToThreadPool(
+            reactor,
+            reactor.getThreadPool(),
+            sign,
+            message,
+            settings.domain,
+            settings.selector,
+            plan.key,
+            settings.headers,
+        )
+        message = signature + message
+    messageID = Headers(splitHeaderBlock(message)[0]).get("Message-ID")
+    if mail.smarthost is not None:
+        recipients = tuple(r for _, rs in plan.groups for r in rs)
+        results = await _viaSmarthost(
+            reactor, mail, Transaction(plan.sender, recipients, message)
+        )
+        return SentMail(messageID, tuple(results))
+    resolver = mail.resolver if mail.resolver is not None else Resolver(reactor)
+    perDomain = await gatherResults(
+        [
+            Deferred.fromCoroutine(
+                _toDomain(
+                    reactor,
+                    mail,
+                    resolver,
+                    domain,
+                    Transaction(plan.sender, rs, message),
+                )
+            )
+            for domain, rs in plan.groups
+        ]
+    )
+    return SentMail(messageID, tuple(r for results in perDomain for r in results))
+
+
+def _factory(
+    reactor: Any,
+    mail: OutboundMail,
+    transaction: Transaction,
+    host: str,
+    domain: str,
+    policy: ClientTLSPolicy,
+) -> ESMTPSenderFactory:
+    smarthost = mail.smarthost
+    return ESMTPSenderFactory(
+        reactor,
+        [transaction],
+        host=host,
+        domain=domain,
+        heloName=mail.heloName,
+        tls=policy,
+        login=smarthost.login if smarthost is not None else None,
+        password=smarthost.password if smarthost is not None else None,
+        mechanism=smarthost.mechanism if smarthost is not None else "PLAIN",
+        timeouts=mail.timeouts,
+    )
+
+
+async def _viaSmarthost(
+    reactor: Any, mail: OutboundMail, transaction: Transaction
+) -> list[DeliveryResult]:
+    """
+    Hand the whole mail to the smarthost. With AUTH or C{requireTLS} the
+    connection must be TLS and the certificate valid for the smarthost's
+    name (RFC 8314 3); without them TLS is opportunistic.
+    """
+    smarthost = mail.smarthost
+    assert smarthost is not None
+    strict = smarthost.login is not None or mail.requireTLS or smarthost.implicitTLS
+    policy = ClientTLSPolicy(
+        startTLS="required" if strict else "opportunistic",
+        serverName=smarthost.host,
+        verify=strict,
+        trustRoot=mail.trustRoot,
+        options=mail.tlsOptions,
+    )
+    endpoint: IStreamClientEndpoint = HostnameEndpoint(
+        reactor, smarthost.host, smarthost.port, timeout=mail.timeouts.connect
+    )
+    if smarthost.implicitTLS:
+        endpoint = wrapClientTLS(policy.connectionCreator(), endpoint)
+    factory = _factory(reactor, mail, transaction, smarthost.host, "", policy)
+    return await factory.deliverVia(endpoint, smarthost.host, smarthost.port)
+
+
+def _mxPolicy(mail: OutboundMail, domain: str, host: str) -> ClientTLSPolicy:
+    """
+    The TLS policy for one MX host.
+
+    With C{requireServerNameOfReceivingAddresses} the certificate must be
+    valid for the recipients' domain, or for the host when it lies under
+    that domain (which is then also the name sent with SNI).
+    """
+    required: StartTLS = "required" if mail.requireTLS else "opportunistic"
+    if mail.requireServerNameOfReceivingAddresses:
+        under = host.lower() == domain or host.lower().endswith("." + domain)
+        names = (
+            (host.lower(), domain) if under and host.lower() != domain else (domain,)
+        )
+        return ClientTLSPolicy(
+            startTLS="required",
+            serverName=names[0],
+            acceptableNames=names,
+            verify=True,
+            trustRoot=mail.trustRoot,
+        )
+    return ClientTLSPolicy(startTLS=required, serverName=host, options=mail.tlsOptions)
+
+
+def _endpoint(
+    reactor: Any, address: str, port: int, timeout: float
+) -> IStreamClientEndpoint:
+    if ipaddress.ip_address(address).version == 6:
+        return TCP6ClientEndpoint(reactor, address, port, timeout=timeout)
+    return TCP4ClientEndpoint(reactor, address, port, timeout=timeout)
+
+
+def _unrouted(
+    domain: str,
+    transaction: Transaction,
+    error: str,
+    permanent: bool,
+    host: str = "",
+    code: int | None = None,
+    enhanced: str | None = None,
+) -> DeliveryResult:
+    return DeliveryResult(
+        host=host,
+        address="",
+        port=0,
+        recipients=transaction.recipients,
+        code=code,
+        enhanced=enhanced,
+        error=error,
+        permanent=permanent,
+        domain=domain,
+    )
+
+
+async def _findHosts(
+    resolver: Resolver, domain: str, transaction: Transaction
+) -> list[MailExchanger] | DeliveryResult:
+    """
+    @return: the MX hosts in order (RFC 5321 5.1), or the result that
+        explains why there are none.
+    """
+    if domain.startswith("[") and domain.endswith("]"):
+        literal = domain[1:-1]
+        if literal.lower().startswith("ipv6:"):
+            literal = literal[5:]
+        return [MailExchanger(0, literal, implicit=True)]
+    try:
+        return await resolver.lookupMX(domain)
+    except DNSNullMXError:
+        # RFC 7505 4.1: 556 5.1.10.
+        return _unrouted(
+            domain,
+            transaction,
+            f"{domain} accepts no mail (null MX, RFC 7505)",
+            True,
+            code=556,
+            enhanced="5.1.10",
+        )
+    except DNSPermanentError as e:
+        return _unrouted(domain, transaction, f"no mail host for {domain}: {e}", True)
+    except DNSError as e:
+        return _unrouted(
+            domain, transaction, f"MX lookup for {domain} failed: {e}", False
+        )
+
+
+async def _toDomain(
+    reactor: Any,
+    mail: OutboundMail,
+    resolver: Resolver,
+    domain: str,
+    transaction: Transaction,
+) -> list[DeliveryResult]:
+    """
+    Deliver to one domain's hosts in order until one takes the message or
+    refuses it for good.
+    """
+    try:
+        found = await _findHosts(resolver, domain, transaction)
+        if isinstance(found, DeliveryResult):
+            return [found]
+        results: list[DeliveryResult] = []
+        for mx in found:
+            try:
+                addresses = (
+                    [mx.host]
+                    if _isIP(mx.host)
+                    else await resolver.lookupAddresses(mx.host)
+                )
+            except DNSError as e:
+                results.append(
+                    _unrouted(
+                        domain,
+                        transaction,
+                        f"address lookup for {mx.host} failed: {e}",
+                        False,
+                        host=mx.host,
+                    )
+                )
+                continue
+            for address in addresses:
+                result = await _toAddress(
+                    reactor, mail, domain, mx.host, address, transaction
+                )
+                results.extend(result)
+                if result[-1].delivered or result[-1].permanent:
+                    return results
+        return results
+    except Exception as e:
+        _log.failure("SMTP delivery to {domain} failed", domain=domain)
+        return [_unrouted(domain, transaction, f"internal error: {e!r}", False)]
+
+
+async def _toAddress(
+    reactor: Any,
+    mail: OutboundMail,
+    domain: str,
+    host: str,
+    address: str,
+    transaction: Transaction,
+) -> Sequence[DeliveryResult]:
+    """
+    One delivery attempt to one address; when opportunistic TLS fails in
+    the handshake, once more without TLS (RFC 7435 4).
+    """
+    policy = _mxPolicy(mail, domain, host)
+    endpoint = _endpoint(reactor, address, mail.port, mail.timeouts.connect)
+    factory = _factory(reactor, mail, transaction, host, domain, policy)
+    [result] = await factory.deliverVia(endpoint, address, mail.port)
+    if (
+        policy.startTLS == "opportunistic"
+        and result.error is not None
+        and result.error.startswith("TLS handshake failed")
+    ):
+        plain = replace(policy, startTLS="never")
+        factory = _factory(reactor, mail, transaction, host, domain, plain)
+        [second] = await factory.deliverVia(endpoint, address, mail.port)
+        return [result, second]
+    return [result]
+
+
+def _isIP(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
