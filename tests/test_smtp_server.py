@@ -115,6 +115,25 @@ class GreetingTests(SynchronousTestCase):
         self.assertEqual(take(transport), b"554 Go away\r\n")
         self.assertTrue(transport.disconnecting)
 
+    def test_brokenBackend(self) -> None:
+        """
+        A backend whose newSession returns something that is not a session
+        gets the client a 421 and a close, and is logged.
+        """
+        from zope.interface import implementer
+
+        from gomail_twisted.smtp import ISMTPBackend
+
+        @implementer(ISMTPBackend)
+        class Broken:
+            def newSession(self, info: object) -> object:
+                return "not a session"
+
+        factory, _ = makeFactory(Broken())
+        _, transport = connect(factory)
+        self.assertEqual(codes(take(transport)), ["421"])
+        self.assertTrue(transport.disconnecting)
+
 
 class TransactionTests(SynchronousTestCase):
     """

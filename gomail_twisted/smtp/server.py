@@ -226,7 +226,13 @@ class SMTPServerProtocol(LineReceiver, TimeoutMixin):
 
         def started(session: Any) -> None:
             if not ISMTPSession.providedBy(session):
-                raise TypeError(f"newSession returned {session!r}")
+                self._log.error(
+                    "SMTP newSession returned {session!r}, not an ISMTPSession",
+                    session=session,
+                )
+                self._send(R.NOT_AVAILABLE, enhanced=False)
+                self._close()
+                return
             self._session = session
             if greet:
                 self._send(self.factory.greeting, enhanced=False)
@@ -301,6 +307,8 @@ class SMTPServerProtocol(LineReceiver, TimeoutMixin):
             nonlocal pending
             pending = False
             try:
+                if isinstance(result, Failure) and not result.check(SMTPReply):
+                    self._logHookFailure(result, hook)
                 if self._mode == "closed":
                     return
                 if isinstance(result, Failure):
@@ -309,7 +317,6 @@ class SMTPServerProtocol(LineReceiver, TimeoutMixin):
                         assert isinstance(reply, SMTPReply)
                         (onReply or self._reply)(reply)
                     else:
-                        self._logHookFailure(result, hook)
                         (onReply or self._reply)(failure)
                 elif isinstance(result, SMTPReply) and not result.isPositive:
                     (onReply or self._reply)(result)
@@ -360,6 +367,14 @@ class SMTPServerProtocol(LineReceiver, TimeoutMixin):
             handler(self, command.argument)
         except SMTPReply as e:
             self._reply(e)
+        except Exception:
+            # A bug of ours must cost this command, not the connection.
+            self._log.failure(
+                "SMTP internal error on {verb} from {peer}",
+                verb=command.verb,
+                peer=self._peer[0],
+            )
+            self._reply(R.TEMPORARY_FAILURE)
 
     def lineLengthExceeded(self, line: bytes) -> int | None:
         # Past the hard bound there is no telling where a command starts.
