@@ -45,7 +45,12 @@ class Headers:
                 continue
             if line[:1] in (b" ", b"\t") and fields:
                 name, value = fields[-1]
-                fields[-1] = (name, value + " " + _decode(line).strip())
+                more = _decode(line).strip()
+                # An empty first line or an empty continuation adds no space.
+                fields[-1] = (
+                    name,
+                    f"{value} {more}" if value and more else value or more,
+                )
                 continue
             rawName, colon, rawValue = line.partition(b":")
             if not colon:
