@@ -149,6 +149,20 @@ class MessagePart:
     alternative: bool
 
 
+def _partHeaders(part: Message) -> tuple[tuple[str, str], ...]:
+    out = []
+    for name, raw in part.raw_items():
+        try:
+            value = str(part.policy.header_fetch_parse(name, str(raw)))
+        except Exception:
+            # The standard library's structured header parser fails on some
+            # malformed values (IndexError on "Message-ID: <[>"); the peer
+            # chose those bytes, so give the unfolded text instead.
+            value = " ".join(str(raw).split())
+        out.append((name, value))
+    return tuple(out)
+
+
 def _walk(part: Message, alternative: bool, out: list[MessagePart]) -> None:
     if part.is_multipart():
         inner = part.get_content_type() == "multipart/alternative"
@@ -161,7 +175,7 @@ def _walk(part: Message, alternative: bool, out: list[MessagePart]) -> None:
     data = part.get_payload(decode=True)
     out.append(
         MessagePart(
-            headers=tuple((k, str(v)) for k, v in part.items()),
+            headers=_partHeaders(part),
             contentType=part.get_content_type(),
             payload=data if isinstance(data, bytes) else b"",
             filename=part.get_filename(),
