@@ -8,6 +8,7 @@ header block.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable
 
 from hypothesis import given, settings
@@ -41,7 +42,7 @@ def splits(data: bytes, *cuts: int) -> list[bytes]:
     Cut C{data} at the given offsets.
     """
     bounds = [0, *cuts, len(data)]
-    return [data[a:b] for a, b in zip(bounds, bounds[1:])]
+    return [data[a:b] for a, b in itertools.pairwise(bounds)]
 
 
 def reference(stream: bytes) -> tuple[bytes, bytes] | None:
@@ -658,7 +659,7 @@ class PropertyTests(SynchronousTestCase):
     DataReader agrees with the obvious reading of the stream.
     """
 
-    @settings(max_examples=300, deadline=None)
+    @settings(max_examples=150, deadline=None)
     @given(dataStreams())
     def test_matchesReference(self, case: tuple[bytes, bytes, list[bytes]]) -> None:
         """
@@ -680,7 +681,7 @@ class PropertyTests(SynchronousTestCase):
         else:
             self.assertIsNone(headers)
 
-    @settings(max_examples=300, deadline=None)
+    @settings(max_examples=150, deadline=None)
     @given(dataStreams(), st.integers(0, 200))
     def test_sizeLimitMatchesReference(
         self, case: tuple[bytes, bytes, list[bytes]], limit: int
@@ -697,7 +698,7 @@ class PropertyTests(SynchronousTestCase):
         else:
             self.assertEqual(reader.finish(), message)
 
-    @settings(max_examples=300, deadline=None)
+    @settings(max_examples=150, deadline=None)
     @given(dataStreams(), st.integers(1, 16))
     def test_lineLimitMatchesReference(
         self, case: tuple[bytes, bytes, list[bytes]], limit: int
@@ -720,7 +721,7 @@ class PropertyTests(SynchronousTestCase):
         else:
             self.assertEqual(reader.finish(), message)
 
-    @settings(max_examples=300, deadline=None)
+    @settings(max_examples=150, deadline=None)
     @given(st.lists(st.binary(max_size=20), max_size=10))
     def test_arbitraryBytes(self, chunks: list[bytes]) -> None:
         """
