@@ -7,6 +7,10 @@ marker, C{<CRLF>.<CRLF>}, with C{bytes.find} over each chunk (and over the
 few bytes around each chunk boundary), keeps the chunks in a list, and at the
 end joins them once and un-stuffs dots with one C{replace}.  No Python code
 runs per line, except the line-length check, which splits each chunk in C.
+A dot (or dot and CR) after a CRLF at the end of a chunk is held back until
+the next bytes show whether it starts the end marker, so what is stored,
+counted against the limits and searched for the header block is always
+message content.
 
 Nothing but C{<CRLF>.<CRLF>} ends the data: C{<LF>.<LF>}, C{<CR>.<CR>} and
 C{<LF>.<CRLF>} are message content, and a message that contains a bare CR
