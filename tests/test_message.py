@@ -391,7 +391,7 @@ class ParsedMessageTests(SynchronousTestCase):
         )
         self.assertEqual(message.parts[0].payload, b"x\r\n")
 
-    @settings(max_examples=150, deadline=None)
+    @settings(max_examples=75, deadline=None)
     @given(
         st.lists(
             st.sampled_from(
