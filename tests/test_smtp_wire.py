@@ -728,6 +728,11 @@ class CheckHeloNameTests(SynchronousTestCase):
             (b"a\x1bb", "Syntax: EHLO domain"),
             (b"x" * 256, "Syntax: EHLO domain"),
             (b"\xff", "HELO name is not valid UTF-8"),
+            (b"x;", "Syntax: EHLO domain"),
+            (b"a(b)", "Syntax: EHLO domain"),
+            (b"<a>", "Syntax: EHLO domain"),
+            (b'"q"', "Syntax: EHLO domain"),
+            (b"back\\slash", "Syntax: EHLO domain"),
         ]
         for argument, text in table:
             with self.assertRaises(SMTPReply, msg=repr(argument)) as caught:
@@ -820,6 +825,16 @@ class ReceivedTests(SynchronousTestCase):
         header = self._header(recipients=["j\u00f6rg@example.com"], protocol="UTF8SMTP")
         self.assertIn("for <j\u00f6rg@example.com>;".encode(), header)
         self.assertIn(b" with UTF8SMTP id ", header)
+
+    def test_nonASCIIHeloName(self) -> None:
+        """
+        A U-label HELO name is written in its ASCII (A-label) form, so the
+        header stays ASCII for a message sent without SMTPUTF8.
+        """
+        header = self._header(heloName="b\u00fccher.example")
+        self.assertTrue(
+            header.startswith(b"Received: from xn--bcher-kva.example ([192.0.2.1])")
+        )
 
     def test_foldedLinesStartWithTab(self) -> None:
         """

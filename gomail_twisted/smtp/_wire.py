@@ -321,23 +321,48 @@ def requireASCII(address: str, smtputf8: bool) -> None:
         raise NEED_SMTPUTF8
 
 
+#: Characters that would change the meaning of a trace header's clause.
+_HELO_FORBIDDEN = frozenset(';()<>"\\')
+
+
 def checkHeloName(argument: bytes) -> str:
     """
     Check the argument of HELO or EHLO: a domain or an address literal
     (RFC 5321 4.1.1.1).  Real clients send odd names, so anything printable
-    without spaces is taken; what is refused is what could corrupt a header.
+    without spaces is taken; what is refused is what could corrupt the
+    C{Received:} header it goes into.  A non-ASCII name (a U-label domain)
+    is kept; L{receivedHeader} writes it in its ASCII form.
 
     @param argument: the argument.
     @return: the name.
-    @raise SMTPReply: 501 when it is empty or not printable.
+    @raise SMTPReply: 501 when it is empty, not printable, or holds one of
+        C{;()<>"\\}.
     """
     try:
         name = argument.decode("utf-8").strip()
     except UnicodeDecodeError:
         raise SYNTAX_ERROR.withText("HELO name is not valid UTF-8")
-    if not name or " " in name or not name.isprintable() or len(name) > MAX_DOMAIN:
+    if (
+        not name
+        or " " in name
+        or not name.isprintable()
+        or len(name) > MAX_DOMAIN
+        or not _HELO_FORBIDDEN.isdisjoint(name)
+    ):
         raise SYNTAX_ERROR.withText("Syntax: EHLO domain")
     return name
+
+
+def _asciiName(name: str) -> str:
+    """
+    A HELO name as it may stand in a header of a message without SMTPUTF8.
+    """
+    if name.isascii():
+        return name
+    try:
+        return name.encode("idna").decode("ascii")
+    except UnicodeError:
+        return name.encode("ascii", "backslashreplace").decode("ascii")
 
 
 def receivedProtocol(extended: bool, tls: bool, authenticated: bool, utf8: bool) -> str:
@@ -382,7 +407,7 @@ def receivedHeader(
     @return: the header.
     """
     literal = f"[IPv6:{peerHost}]" if ":" in peerHost else f"[{peerHost}]"
-    lines = [f"Received: from {heloName} ({literal})"]
+    lines = [f"Received: from {_asciiName(heloName)} ({literal})"]
     if tlsComment:
         lines.append(f"\t({tlsComment})")
     lines.append(f"\tby {hostname} (gomail_twisted) with {protocol} id {queueID}")
