@@ -1,0 +1,554 @@
+# -*- test-case-name: tests.test_smtp_delivery -*-
+"""
+Tests for L{gomail_twisted.smtp.sendMail}: MX routing against a real DNS
+server on loopback, TLS policies with certificates made at test time, a
+smarthost, and DKIM signatures checked with dkimpy.
+
+Every MX host is one of our servers on its own loopback address
+(127.0.0.2, 127.0.0.3, ...), all on one port, which the mail's C{port}
+override points delivery at.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dns.resolver
+from twisted.internet import reactor as _reactor
+from twisted.internet.defer import ensureDeferred
+from twisted.internet.endpoints import SSL4ServerEndpoint, TCP4ServerEndpoint
+from twisted.internet.ssl import optionsForClientTLS
+from twisted.internet.threads import deferToThread
+from twisted.trial.unittest import TestCase
+
+from gomail_twisted.dkim import generatePrivateKey, keyRecordFor
+from gomail_twisted.dns import Resolver
+from gomail_twisted.smtp import (
+    DKIMSettings,
+    OutboundMail,
+    SentMail,
+    Smarthost,
+    SMTPReply,
+    SMTPServerFactory,
+    SMTPTimeouts,
+    sendMail,
+)
+from gomail_twisted.tls import selfSignedCertificate, serverContextFactory
+from tests._certs import testCA
+from tests._dnsserver import LoopbackDNSServer
+from tests._smtphelpers import RecordingBackend
+from tests.test_smtp_client import _Tracked
+
+reactor: Any = _reactor
+DOMAIN = "example.test"
+TIMEOUTS = SMTPTimeouts.uniform(5.0)
+
+
+class _Host:
+    """
+    One of our servers on one loopback address.
+    """
+
+    def __init__(self, address: str, tls: Any = None, **kwargs: Any) -> None:
+        self.address = address
+        self.backend = RecordingBackend()
+        self.factory = SMTPServerFactory(
+            self.backend, hostname=f"mx-{address}", tls=tls, reactor=reactor, **kwargs
+        )
+        self.tracked = _Tracked(self.factory)
+
+
+class DeliveryTestsMixin:
+    """
+    A loopback DNS zone and servers on one shared port.
+    """
+
+    addCleanup: Any
+
+    def setUp(self) -> None:
+        self.dns = LoopbackDNSServer()
+        self.dns.start(reactor)
+        self.addCleanup(self.dns.stop)
+        self.resolver = Resolver(
+            reactor,
+            nameservers=["127.0.0.1"],
+            port=self.dns.port,
+            timeout=1,
+            lifetime=2,
+        )
+        self.port = 0
+
+    async def serve(self, *hosts: _Host, implicitTLS: Any = None) -> None:
+        """
+        Listen on each host's address, all on one port.
+        """
+        for _attempt in range(20):
+            listening: list[_Host] = []
+            try:
+                for host in hosts:
+                    endpoint = (
+                        SSL4ServerEndpoint(
+                            reactor, self.port, implicitTLS, interface=host.address
+                        )
+                        if implicitTLS is not None
+                        else TCP4ServerEndpoint(
+                            reactor, self.port, interface=host.address
+                        )
+                    )
+                    port = await host.tracked.listen(endpoint)
+                    self.port = self.port or port
+                    listening.append(host)
+            except Exception:
+                for host in listening:
+                    await host.tracked.close()
+                self.port = 0
+                continue
+            for host in hosts:
+                self.addCleanup(lambda h=host: ensureDeferred(h.tracked.close()))
+            return
+        raise RuntimeError("no port free on every address")
+
+    def mail(self, **kwargs: Any) -> OutboundMail:
+        fields: dict[str, Any] = {
+            "sender": "Alice <alice@sender.test>",
+            "to": [f"bob@{DOMAIN}"],
+            "subject": "Hello",
+            "text": "Hello, Bob.\n",
+            "port": self.port,
+            "resolver": self.resolver,
+            "timeouts": TIMEOUTS,
+            "heloName": "client.sender.test",
+        }
+        fields.update(kwargs)
+        return OutboundMail(**fields)
+
+    async def send(self, **kwargs: Any) -> SentMail:
+        return await sendMail(reactor, self.mail(**kwargs))
+
+
+def refuse(code: int, enhanced: str) -> Any:
+    """
+    A recording-backend behaviour that refuses every recipient.
+    """
+
+    def behaviour(value: object) -> None:
+        raise SMTPReply(code, enhanced, "refused for the test")
+
+    return behaviour
+
+
+class RoutingTests(DeliveryTestsMixin, TestCase):
+    """
+    MX routing (RFC 5321 5.1, RFC 7505) against a real DNS server.
+    """
+
+    async def test_preferredHostDelivers(self) -> None:
+        """
+        The host with the lowest preference gets the mail; the result names
+        it and its address.
+        """
+        first, second = _Host("127.0.0.2"), _Host("127.0.0.3")
+        await self.serve(first, second)
+        self.dns.addMX(DOMAIN, 20, "mx2.example.test")
+        self.dns.addMX(DOMAIN, 10, "mx1.example.test")
+        self.dns.addA("mx1.example.test", "127.0.0.2")
+        self.dns.addA("mx2.example.test", "127.0.0.3")
+        sent = await self.send()
+        [result] = sent.results
+        self.assertTrue(result.delivered, result.error)
+        self.assertEqual(
+            (result.host, result.address, result.port, result.domain),
+            ("mx1.example.test", "127.0.0.2", self.port, DOMAIN),
+        )
+        self.assertEqual(len(first.backend.messages), 1)
+        self.assertEqual(second.backend.messages, [])
+        self.assertEqual(sent.accepted, (f"bob@{DOMAIN}",))
+        self.assertEqual(sent.failed, ())
+        raw = first.backend.messages[0].raw
+        self.assertIn(b"Subject: Hello\r\n", raw)
+        self.assertIn(f"Message-ID: {sent.messageID}".encode(), raw)
+
+    async def test_fallbackOnTemporaryRefusal(self) -> None:
+        """
+        A 4xx refusal at the first host sends the mail to the next.
+        """
+        first, second = _Host("127.0.0.2"), _Host("127.0.0.3")
+        first.backend.behaviour["rcptTo"] = refuse(451, "4.3.0")
+        await self.serve(first, second)
+        self.dns.addMX(DOMAIN, 10, "mx1.example.test")
+        self.dns.addMX(DOMAIN, 20, "mx2.example.test")
+        self.dns.addA("mx1.example.test", "127.0.0.2")
+        self.dns.addA("mx2.example.test", "127.0.0.3")
+        sent = await self.send()
+        refused, delivered = sent.results
+        self.assertEqual((refused.code, refused.permanent), (451, False))
+        self.assertEqual(refused.refused[0][1].enhanced, "4.3.0")
+        self.assertTrue(delivered.delivered)
+        self.assertEqual(delivered.host, "mx2.example.test")
+        self.assertEqual(len(second.backend.messages), 1)
+
+    async def test_fallbackWhenHostDown(self) -> None:
+        """
+        A host nobody listens on is a connection error; the next host gets
+        the mail.
+        """
+        second = _Host("127.0.0.3")
+        await self.serve(second)
+        self.dns.addMX(DOMAIN, 10, "down.example.test")
+        self.dns.addMX(DOMAIN, 20, "mx2.example.test")
+        self.dns.addA("down.example.test", "127.0.0.9")
+        self.dns.addA("mx2.example.test", "127.0.0.3")
+        sent = await self.send()
+        down, delivered = sent.results
+        assert down.error is not None
+        self.assertTrue(down.error.startswith("connection failed"), down.error)
+        self.assertEqual(down.address, "127.0.0.9")
+        self.assertTrue(delivered.delivered)
+
+    async def test_permanentRefusalStops(self) -> None:
+        """
+        A 5xx refusal is final: the next host is not tried.
+        """
+        first, second = _Host("127.0.0.2"), _Host("127.0.0.3")
+        first.backend.behaviour["rcptTo"] = refuse(550, "5.1.1")
+        await self.serve(first, second)
+        self.dns.addMX(DOMAIN, 10, "mx1.example.test")
+        self.dns.addMX(DOMAIN, 20, "mx2.example.test")
+        self.dns.addA("mx1.example.test", "127.0.0.2")
+        self.dns.addA("mx2.example.test", "127.0.0.3")
+        sent = await self.send()
+        [result] = sent.results
+        self.assertTrue(result.permanent)
+        self.assertEqual((result.code, result.enhanced), (550, "5.1.1"))
+        self.assertEqual(sent.failed, (f"bob@{DOMAIN}",))
+        self.assertIs(sent.resultFor(f"bob@{DOMAIN}"), result)
+
+    async def test_implicitMX(self) -> None:
+        """
+        A domain without MX but with an address is its own mail host.
+        """
+        host = _Host("127.0.0.2")
+        await self.serve(host)
+        self.dns.addA(DOMAIN, "127.0.0.2")
+        [result] = (await self.send()).results
+        self.assertTrue(result.delivered, result.error)
+        self.assertEqual(result.host, DOMAIN)
+
+    async def test_nullMX(self) -> None:
+        """
+        A null MX (RFC 7505) is a permanent failure, 556 5.1.10.
+        """
+        self.dns.addMX(DOMAIN, 0, ".")
+        [result] = (await self.send()).results
+        self.assertTrue(result.permanent)
+        self.assertEqual((result.code, result.enhanced), (556, "5.1.10"))
+        self.assertEqual(result.error, f"{DOMAIN} accepts no mail (null MX, RFC 7505)")
+
+    async def test_missingDomain(self) -> None:
+        """
+        A domain that does not exist is a permanent failure.
+        """
+        [result] = (await self.send()).results
+        self.assertTrue(result.permanent)
+        assert result.error is not None
+        self.assertIn("no mail host", result.error)
+
+    async def test_dnsServerFailure(self) -> None:
+        """
+        SERVFAIL is a temporary failure.
+        """
+        self.dns.addServerFailure(DOMAIN)
+        [result] = (await self.send()).results
+        self.assertFalse(result.permanent)
+        assert result.error is not None
+        self.assertIn("MX lookup", result.error)
+
+    async def test_recipientsGroupedByDomain(self) -> None:
+        """
+        Each domain gets one transaction with all its recipients; Bcc
+        recipients get the mail without appearing in it.
+        """
+        first, second = _Host("127.0.0.2"), _Host("127.0.0.3")
+        await self.serve(first, second)
+        self.dns.addMX(DOMAIN, 10, "mx1.example.test")
+        self.dns.addA("mx1.example.test", "127.0.0.2")
+        self.dns.addMX("other.test", 10, "mx.other.test")
+        self.dns.addA("mx.other.test", "127.0.0.3")
+        sent = await self.send(
+            to=[f"bob@{DOMAIN}", "carol@other.test"],
+            cc=[f"dave@{DOMAIN}"],
+            bcc=[f"eve@{DOMAIN}"],
+        )
+        self.assertEqual(len(sent.results), 2)
+        self.assertEqual(
+            sorted(sent.accepted),
+            sorted(
+                [f"bob@{DOMAIN}", f"dave@{DOMAIN}", f"eve@{DOMAIN}", "carol@other.test"]
+            ),
+        )
+        [message] = first.backend.messages
+        self.assertEqual(
+            [r.address for r in message.envelope.recipients],
+            [f"bob@{DOMAIN}", f"dave@{DOMAIN}", f"eve@{DOMAIN}"],
+        )
+        self.assertNotIn(b"eve@", message.raw)
+
+    async def test_unsendableMailFails(self) -> None:
+        """
+        The Deferred fails only for mail that cannot be sent at all.
+        """
+        for kwargs in (
+            {"sender": ""},
+            {"to": [], "cc": [], "bcc": []},
+            {"to": ["bob@example.test\r\nRCPT TO:<x@y.test>"]},
+            {"dkim": DKIMSettings(DOMAIN, "s1", b"not a key")},
+        ):
+            with self.assertRaises(ValueError):
+                await self.send(**kwargs)
+
+
+class TLSPolicyTests(DeliveryTestsMixin, TestCase):
+    """
+    The TLS policies give the documented outcomes.
+    """
+
+    def zone(self, host: str = "mx.provider.test") -> None:
+        self.dns.addMX(DOMAIN, 10, host)
+        self.dns.addA(host, "127.0.0.2")
+
+    async def test_opportunisticSelfSigned(self) -> None:
+        """
+        By default STARTTLS is used when offered, with any certificate; the
+        facts say it was not verified.
+        """
+        host = _Host(
+            "127.0.0.2", tls=serverContextFactory(*selfSignedCertificate("x.test"))
+        )
+        await self.serve(host)
+        self.zone()
+        [result] = (await self.send()).results
+        self.assertTrue(result.delivered, result.error)
+        tls = result.tls
+        assert tls is not None
+        self.assertFalse(tls.verified)
+        self.assertEqual((tls.serverName, tls.nameMatched), ("mx.provider.test", False))
+        self.assertEqual(tls.certificateNames, ("x.test",))
+
+    async def test_opportunisticWithoutTLS(self) -> None:
+        """
+        Without STARTTLS on offer, opportunistic mail goes in the clear.
+        """
+        await self.serve(_Host("127.0.0.2"))
+        self.zone()
+        [result] = (await self.send()).results
+        self.assertTrue(result.delivered, result.error)
+        self.assertIsNone(result.tls)
+
+    async def test_requireTLSWithoutTLS(self) -> None:
+        """
+        C{requireTLS} and no STARTTLS: no delivery, a temporary failure
+        saying why.
+        """
+        host = _Host("127.0.0.2")
+        await self.serve(host)
+        self.zone()
+        [result] = (await self.send(requireTLS=True)).results
+        self.assertFalse(result.delivered)
+        self.assertFalse(result.permanent)
+        self.assertEqual(
+            result.error, "TLS is required but the server does not offer STARTTLS"
+        )
+        self.assertEqual(host.backend.messages, [])
+
+    async def test_serverNameOfRecipientDomain(self) -> None:
+        """
+        A certificate valid for the recipients' domain satisfies
+        C{requireServerNameOfReceivingAddresses}, whatever the MX host.
+        """
+        ca = testCA()
+        await self.serve(_Host("127.0.0.2", tls=ca.serverContext(DOMAIN)))
+        self.zone()
+        [result] = (
+            await self.send(
+                requireServerNameOfReceivingAddresses=True, trustRoot=ca.trustRoot()
+            )
+        ).results
+        self.assertTrue(result.delivered, result.error)
+        tls = result.tls
+        assert tls is not None
+        self.assertEqual(
+            (tls.serverName, tls.nameMatched, tls.verified), (DOMAIN, True, True)
+        )
+
+    async def test_serverNameOfMXUnderDomain(self) -> None:
+        """
+        An MX host under the recipients' domain may prove itself with its
+        own name.
+        """
+        ca = testCA()
+        await self.serve(_Host("127.0.0.2", tls=ca.serverContext("mx.example.test")))
+        self.zone("mx.example.test")
+        [result] = (
+            await self.send(
+                requireServerNameOfReceivingAddresses=True, trustRoot=ca.trustRoot()
+            )
+        ).results
+        self.assertTrue(result.delivered, result.error)
+        assert result.tls is not None
+        self.assertEqual(result.tls.serverName, "mx.example.test")
+
+    async def test_serverNameMismatch(self) -> None:
+        """
+        A CA-signed certificate for another name fails with a clear error,
+        and nothing is delivered.
+        """
+        ca = testCA()
+        host = _Host("127.0.0.2", tls=ca.serverContext("mx.provider.test"))
+        await self.serve(host)
+        self.zone()
+        [result] = (
+            await self.send(
+                requireServerNameOfReceivingAddresses=True, trustRoot=ca.trustRoot()
+            )
+        ).results
+        self.assertFalse(result.delivered)
+        self.assertEqual(
+            result.error,
+            f"TLS: certificate is not valid for {DOMAIN} (it names mx.provider.test)",
+        )
+        assert result.tls is not None
+        self.assertFalse(result.tls.nameMatched)
+        self.assertEqual(host.backend.messages, [])
+
+    async def test_serverNameSelfSigned(self) -> None:
+        """
+        A self-signed certificate, even for the right name, fails the
+        chain verification.
+        """
+        tls = serverContextFactory(*selfSignedCertificate(DOMAIN))
+        await self.serve(_Host("127.0.0.2", tls=tls))
+        self.zone()
+        [result] = (
+            await self.send(
+                requireServerNameOfReceivingAddresses=True,
+                trustRoot=testCA().trustRoot(),
+            )
+        ).results
+        self.assertFalse(result.delivered)
+        assert result.error is not None
+        self.assertIn("TLS handshake failed", result.error)
+        self.assertIn("certificate verify failed", result.error)
+
+    async def test_serverNameContradictions(self) -> None:
+        """
+        C{requireServerNameOfReceivingAddresses} with C{tlsOptions}, or with
+        recipients in two domains, is refused with a clear error.
+        """
+        with self.assertRaises(ValueError) as caught:
+            await self.send(
+                requireServerNameOfReceivingAddresses=True,
+                tlsOptions=optionsForClientTLS("mx.example.test"),
+            )
+        self.assertIn("tlsOptions", str(caught.exception))
+        with self.assertRaises(ValueError) as caught:
+            await self.send(
+                requireServerNameOfReceivingAddresses=True,
+                to=[f"bob@{DOMAIN}", "carol@other.test"],
+            )
+        self.assertIn("one domain", str(caught.exception))
+
+    async def test_callerTLSOptions(self) -> None:
+        """
+        A caller's TLS options are used as they are: here a private CA
+        verifying the MX host.
+        """
+        ca = testCA()
+        await self.serve(_Host("127.0.0.2", tls=ca.serverContext("mx.provider.test")))
+        self.zone()
+        options = optionsForClientTLS("mx.provider.test", trustRoot=ca.trustRoot())
+        [result] = (await self.send(tlsOptions=options, requireTLS=True)).results
+        self.assertTrue(result.delivered, result.error)
+        assert result.tls is not None
+        self.assertEqual(result.tls.nameMatched, True)
+
+
+class SmarthostAndDKIMTests(DeliveryTestsMixin, TestCase):
+    """
+    Relaying through a smarthost, and DKIM signatures that dkimpy verifies.
+    """
+
+    async def test_smarthostSTARTTLSAuth(self) -> None:
+        """
+        Submission with STARTTLS and AUTH: every recipient, whatever its
+        domain, goes to the smarthost in one transaction.
+        """
+        ca = testCA()
+        host = _Host("127.0.0.1", tls=ca.serverContext("localhost"))
+        await self.serve(host)
+        sent = await self.send(
+            to=["bob@one.test", "carol@two.test"],
+            smarthost=Smarthost(
+                "localhost", self.port, login="alice", password="secret"
+            ),
+            trustRoot=ca.trustRoot(),
+        )
+        [result] = sent.results
+        self.assertTrue(result.delivered, result.error)
+        self.assertEqual(result.accepted, ("bob@one.test", "carol@two.test"))
+        self.assertEqual(host.backend.messages[0].login, "alice")
+
+    async def test_smarthostImplicitTLSLogin(self) -> None:
+        """
+        Submission with implicit TLS and AUTH LOGIN.
+        """
+        ca = testCA()
+        host = _Host("127.0.0.1")
+        await self.serve(host, implicitTLS=ca.serverContext("localhost"))
+        smarthost = Smarthost(
+            "localhost",
+            self.port,
+            implicitTLS=True,
+            login="alice",
+            password="secret",
+            mechanism="LOGIN",
+        )
+        [result] = (
+            await self.send(smarthost=smarthost, trustRoot=ca.trustRoot())
+        ).results
+        self.assertTrue(result.delivered, result.error)
+        assert result.tls is not None
+        self.assertTrue(result.tls.verified)
+
+    async def test_dkimSignatureVerifiesWithDkimpy(self) -> None:
+        """
+        A signed, delivered message verifies with dkimpy against the key
+        record published in DNS.
+        """
+        import dkim
+
+        key = generatePrivateKey("rsa", 2048)
+        record = keyRecordFor(key).encode()
+        chunks = [record[i : i + 255] for i in range(0, len(record), 255)]
+        self.dns.addTXT("s1._domainkey.sender.test", *chunks)
+        host = _Host("127.0.0.2")
+        await self.serve(host)
+        self.dns.addMX(DOMAIN, 10, "mx.example.test")
+        self.dns.addA("mx.example.test", "127.0.0.2")
+        [result] = (
+            await self.send(
+                dkim=DKIMSettings("sender.test", "s1", key), html="<p>Hi</p>"
+            )
+        ).results
+        self.assertTrue(result.delivered, result.error)
+        raw = host.backend.messages[0].raw
+        self.assertIn(b"DKIM-Signature:", raw)
+        port = self.dns.port
+
+        def lookup(name: bytes, timeout: int = 5) -> bytes:
+            resolver = dns.resolver.Resolver(configure=False)
+            resolver.nameservers = ["127.0.0.1"]
+            resolver.port = port
+            answer = resolver.resolve(name.decode().rstrip("."), "TXT")
+            return b"".join(next(iter(answer)).strings)
+
+        self.assertTrue(await deferToThread(dkim.verify, raw, dnsfunc=lookup))
