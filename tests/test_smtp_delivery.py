@@ -66,8 +66,16 @@ class DeliveryTestsMixin:
     addCleanup: Any
 
     def setUp(self) -> None:
-        self.dns = LoopbackDNSServer()
-        self.dns.start(reactor)
+        for _attempt in range(5):
+            self.dns = LoopbackDNSServer()
+            try:
+                self.dns.start(reactor)
+            except AssertionError:
+                # LoopbackDNSServer.start reuses its protocol when the UDP
+                # port it got is taken on TCP, which trips an assertion;
+                # a fresh server picks another port.
+                continue
+            break
         self.addCleanup(self.dns.stop)
         self.resolver = Resolver(
             reactor,
