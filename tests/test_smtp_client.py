@@ -353,17 +353,17 @@ class SessionTests(SynchronousTestCase):
         Each step waits as long as RFC 5321 4.5.3.2 says for that step.
         """
         timeouts = SMTPTimeouts(mail=11, rcpt=12, dataInit=13, dataEnd=14)
-        factory, protocol, _transport, clock = self.connect(timeouts=timeouts)
+        factory, protocol, transport, clock = self.connect(timeouts=timeouts)
         protocol.dataReceived(b"220 mx\r\n250 mx\r\n")
-        [call] = clock.getDelayedCalls()
-        self.assertEqual(call.getTime(), 11)
-        protocol.dataReceived(b"250 ok\r\n")
-        self.assertEqual(clock.getDelayedCalls()[0].getTime(), 12)
-        protocol.dataReceived(b"250 ok\r\n")
-        self.assertEqual(clock.getDelayedCalls()[0].getTime(), 13)
-        protocol.dataReceived(b"354 go\r\n")
-        self.assertEqual(clock.getDelayedCalls()[0].getTime(), 14)
-        clock.advance(14)
+        steps = ((10.5, b"250 ok\r\n"), (11.5, b"250 ok\r\n"), (12.5, b"354 go\r\n"))
+        for wait, reply in steps:
+            clock.advance(wait)
+            self.assertFalse(transport.disconnecting)
+            protocol.dataReceived(reply)
+        clock.advance(13.5)
+        self.assertFalse(transport.disconnecting)
+        clock.advance(0.5)
+        self.assertTrue(transport.disconnecting)
         [result] = self.results(factory, protocol)
         self.assertEqual(
             result.error, "timed out after 14s waiting for reply to end of data"

@@ -98,6 +98,8 @@ class ESMTPSender(LineReceiver):
         self._assembler: ReplyAssembler | None = None
         self._expected: deque[tuple[_Handler, float, str]] = deque()
         self._timer: IDelayedCall | None = None
+        self._deadline: float | None = None
+        self._waitingFor: tuple[float, str] = (0.0, "")
         self._extensions = Extensions()
         self._tls: TLSFacts | None = None
         self._tlsState: Literal["none", "handshake", "active", "refused"] = "none"
@@ -146,7 +148,7 @@ class ESMTPSender(LineReceiver):
             self._hello()
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
-        self._cancelTimer()
+        self._cancelTimer(now=True)
         if self._producer is not None:
             self._producer.stopProducing()
         if self._tlsState == "handshake":
@@ -200,18 +202,34 @@ class ESMTPSender(LineReceiver):
             self._arm(timeout, what)
 
     def _arm(self, timeout: float, what: str) -> None:
-        self._cancelTimer()
-        self._timer = self.factory.reactor.callLater(
-            timeout, self._timedOut, timeout, what
-        )
+        # One delayed call serves every wait: moving the deadline later
+        # costs no reactor call, and the call re-checks when it fires.
+        reactor = self.factory.reactor
+        self._deadline = reactor.seconds() + timeout
+        self._waitingFor = (timeout, what)
+        timer = self._timer
+        if timer is None:
+            self._timer = reactor.callLater(timeout, self._checkDeadline)
+        elif timer.getTime() > self._deadline:
+            timer.reset(timeout)
 
-    def _cancelTimer(self) -> None:
-        timer, self._timer = self._timer, None
-        if timer is not None and timer.active():
-            timer.cancel()
+    def _cancelTimer(self, now: bool = False) -> None:
+        self._deadline = None
+        timer = self._timer
+        if now and timer is not None:
+            self._timer = None
+            if timer.active():
+                timer.cancel()
 
-    def _timedOut(self, timeout: float, what: str) -> None:
+    def _checkDeadline(self) -> None:
         self._timer = None
+        if self._deadline is None:
+            return
+        remaining = self._deadline - self.factory.reactor.seconds()
+        if remaining > 0:
+            self._timer = self.factory.reactor.callLater(remaining, self._checkDeadline)
+            return
+        timeout, what = self._waitingFor
         self._failAll(
             f"timed out after {timeout:g}s waiting for {what}",
             permanent=False,

@@ -248,8 +248,12 @@ async def _viaSmarthost(
         trustRoot=mail.trustRoot,
         options=mail.tlsOptions,
     )
-    endpoint: IStreamClientEndpoint = HostnameEndpoint(
-        reactor, smarthost.host, smarthost.port, timeout=mail.timeouts.connect
+    endpoint: IStreamClientEndpoint = (
+        _endpoint(reactor, smarthost.host, smarthost.port, mail.timeouts.connect)
+        if _isIP(smarthost.host)
+        else HostnameEndpoint(
+            reactor, smarthost.host, smarthost.port, timeout=mail.timeouts.connect
+        )
     )
     if smarthost.implicitTLS:
         endpoint = wrapClientTLS(policy.connectionCreator(), endpoint)
