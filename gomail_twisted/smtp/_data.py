@@ -22,6 +22,8 @@ data, so memory stays bounded and the connection stays usable.
 
 from __future__ import annotations
 
+import re
+
 from gomail_twisted.smtp._reply import (
     BARE_LINE_ENDING,
     DATA_LINE_TOO_LONG,
@@ -69,9 +71,19 @@ class DataReader:
         # an immediate ".<CRLF>" ends the block, and a first-line dot is
         # stuffed.
         self._last = b"\r\n"
-        self._stuffed = 0
+        # Un-stuffed octets stored, and the last three of them after a
+        # stand-in CRLF, for the header block's end.
+        self._stored = 0
+        self._storedTail = b"\r\n"
+        # The line not yet ended: octets so far, and whether it starts
+        # with a (stuffed) dot.
         self._lineLength = 0
         self._lineDot = False
+        self._longLine = (
+            re.compile(rb"\n[^\n]{%d}" % maxLineLength)
+            if maxLineLength is not None
+            else None
+        )
         self._refusal: SMTPReply | None = None
         self.headerBlock = None
         self.size = 0
@@ -137,76 +149,104 @@ class DataReader:
             self._take(data[: len(data) - keep])
 
     def _take(self, data: bytes) -> None:
+        """
+        Store the next octets of message content (never part of the end
+        marker): checked for bare line ends and long lines, un-stuffed,
+        counted against the size limit, searched for the header block.
+        """
         self.size += len(data)
         last = self._last
         # Kept while draining too: feed finds the end marker with it.
         self._last = data[-3:] if len(data) >= 3 else (last + data)[-3:]
-        if self._refusal is not None:
+        if self._refusal is not None or not data:
             return
-        # A stuffed dot is a dot after CRLF, perhaps across the boundary.
-        self._stuffed += data.count(b"\r\n.") + (
-            (last[-2:] + data[:1]) == b"\r\n." or (last[-1:] + data[:2]) == b"\r\n."
-        )
-        if self._maxLine is not None:
-            self._checkLines(data)
-        self._chunks.append(data)
-        if self.size - self._stuffed > self._maxSize:
+        # A CRLF may straddle the boundary: a CR ending the previous octets
+        # is paired only if this chunk starts with LF.
+        split = last[-1:] == b"\r"
+        if split and data[:1] != b"\n":
+            self.refuse(BARE_LINE_ENDING)
+            return
+        crlfs = data.count(b"\r\n")
+        if data.count(b"\n") != crlfs + split or data.count(b"\r") != crlfs + (
+            data[-1:] == b"\r"
+        ):
+            self.refuse(BARE_LINE_ENDING)
+            return
+        if self._longLine is not None and self._hasLongLine(data):
+            self.refuse(DATA_LINE_TOO_LONG)
+            return
+        # RFC 5321 4.5.2: a line's leading dot was doubled by the client;
+        # the line may have started in the previous octets.
+        if last[-2:] == b"\r\n" and data[:1] == b".":
+            data = data[1:]
+        elif split and data[:2] == b"\n.":
+            data = b"\n" + data[2:]
+        data = data.replace(b"\r\n.", b"\r\n")
+        before = self._stored
+        self._stored += len(data)
+        if self._stored > self._maxSize:
             self.refuse(MESSAGE_TOO_BIG)
             return
-        if self.headerBlock is None and self.size - len(data) < MAX_HEADER_SEARCH:
-            self._findHeaders(data, last)
+        self._chunks.append(data)
+        if self.headerBlock is None and before < MAX_HEADER_SEARCH:
+            self._findHeaders(data, before)
 
-    def _checkLines(self, data: bytes) -> None:
-        assert self._maxLine is not None
-        # Lines are counted up to and including their LF, without the dot
-        # doubled for transparency; a line may run over several chunks.
-        # _lineLength is the raw length so far of the line not yet ended,
-        # _lineDot whether that line starts with a stuffed dot.
-        lines = data.split(b"\n")
-        firstRaw = self._lineLength + len(lines[0])
-        dot = self._lineDot if self._lineLength else lines[0][:1] == b"."
-        first = firstRaw - dot
-        if len(lines) == 1:
-            self._lineLength = firstRaw
-            self._lineDot = dot
-            longest = first
-        else:
-            last = lines[-1]
-            self._lineLength = len(last)
-            self._lineDot = last[:1] == b"."
-            longest = max(first + 1, len(last) - self._lineDot)
-            if len(lines) > 2:
-                middle = max(map(len, lines[1:-1])) + 1
-                if middle > self._maxLine:
-                    # Rare: measure again without the stuffed dots.
-                    unstuffed = data.replace(b"\n.", b"\n").split(b"\n")
-                    middle = max(map(len, unstuffed[1:-1])) + 1
-                longest = max(longest, middle)
-        if longest > self._maxLine:
-            self.refuse(DATA_LINE_TOO_LONG)
+    def _hasLongLine(self, data: bytes) -> bool:
+        """
+        Whether a line of C{data} (perhaps begun before it) is longer than
+        the limit, CRLF included and the doubled dot not counted (RFC 5321
+        4.5.3.1.6).  A regular expression anchored on LF finds the
+        candidates in C; Python looks only at lines near the limit.
+        """
+        limit = self._maxLine
+        assert limit is not None and self._longLine is not None
+        # Octets before the LF of a line, CR included, may number limit - 1.
+        first = data.find(b"\n")
+        if self._lineLength == 0:
+            self._lineDot = data[:1] == b"."
+        if first == -1:
+            self._lineLength += len(data)
+            return self._lineLength - self._lineDot >= limit
+        if self._lineLength + first - self._lineDot >= limit:
+            return True
+        match = self._longLine.search(data, first)
+        while match is not None:
+            start = match.start() + 1
+            end = data.find(b"\n", start)
+            if end == -1:
+                break
+            if end - start - (data[start : start + 1] == b".") >= limit:
+                return True
+            match = self._longLine.search(data, end)
+        tail = data.rfind(b"\n") + 1
+        self._lineLength = len(data) - tail
+        self._lineDot = data[tail : tail + 1] == b"."
+        return self._lineLength - self._lineDot >= limit
 
-    def _findHeaders(self, data: bytes, last: bytes) -> None:
+    def _findHeaders(self, data: bytes, before: int) -> None:
         # The header block ends at the first empty line: CRLF CRLF, which
-        # may straddle the previous content (or the stand-in CRLF).
-        at = (last + data[:3]).find(b"\r\n\r\n")
+        # may straddle the previous content (or the stand-in CRLF that
+        # precedes the first line).  Offsets count that stand-in.
+        tail = self._storedTail
+        self._storedTail = (tail + data)[-3:]
+        at = (tail + data[:3]).find(b"\r\n\r\n")
         if at != -1:
-            at -= len(last)
+            end = before + 2 - len(tail) + at
         else:
             at = data.find(b"\r\n\r\n")
             if at == -1:
                 return
-        end = self.size - len(data) + at + 2
+            end = before + 2 + at
         content = b"".join(self._chunks)
         self._chunks = [content]
-        self.headerBlock = _unstuff(b"\r\n" + content[: max(end, 0)])[2:]
+        self.headerBlock = content[:end]
 
     def finish(self, prefix: bytes = b"") -> bytes:
         """
         The whole message, once L{feed} has returned the end.
 
         @param prefix: bytes to put before the message in the same copy (a
-            trace header); they must be empty or end in CRLF, and are
-            returned unchanged.
+            trace header); they are returned unchanged.
         @return: C{prefix} and the message, dot-unstuffed, lines ending in
             CRLF.
         @raise SMTPReply: the refusal: too big, a line too long, or a bare
@@ -215,37 +255,5 @@ class DataReader:
         if self._refusal is not None:
             raise self._refusal
         chunks, self._chunks = self._chunks, []
-        if b"\r\n." in prefix or _hasBareEndings(prefix):
-            # A prefix that the one-copy path would change or blame: two
-            # copies instead.
-            return prefix + _finishAlone(chunks)
-        # The prefix's own CRLF (or a stand-in) precedes the first line, so
-        # one replace un-stuffs that line too.
-        lead = prefix[:-2] if prefix else b""
-        message = b"".join([lead, b"\r\n", *chunks])
-        del chunks
-        _refuseBareEndings(message)
-        message = _unstuff(message)
-        return message if prefix else message[2:]
+        return b"".join([prefix, *chunks])
 
-
-def _finishAlone(chunks: list[bytes]) -> bytes:
-    message = b"".join([b"\r\n", *chunks])
-    _refuseBareEndings(message)
-    return _unstuff(message)[2:]
-
-
-def _hasBareEndings(data: bytes) -> bool:
-    crlfs = data.count(b"\r\n")
-    return data.count(b"\n") != crlfs or data.count(b"\r") != crlfs
-
-
-def _refuseBareEndings(message: bytes) -> None:
-    # Every CR and every LF must be part of a CRLF (SMTP smuggling).
-    if _hasBareEndings(message):
-        raise BARE_LINE_ENDING
-
-
-def _unstuff(data: bytes) -> bytes:
-    # RFC 5321 4.5.2: a line's leading dot was doubled by the client.
-    return data.replace(b"\r\n.", b"\r\n")
