@@ -30,17 +30,20 @@ class Headers:
     """
 
     raw: bytes
-    _fields: list[tuple[str, str]]
-    _index: dict[str, list[str]]
 
     def __init__(self, raw: bytes) -> None:
         """
         @param raw: the header block, lines ending in CRLF (a bare LF is
             tolerated), up to but excluding the empty line that ends it.
+            It is parsed when first looked at, so a hook that ignores it
+            costs nothing.
         """
         self.raw = raw
+
+    @cached_property
+    def _fields(self) -> list[tuple[str, str]]:
         fields: list[tuple[str, str]] = []
-        for line in raw.replace(b"\r\n", b"\n").split(b"\n"):
+        for line in self.raw.replace(b"\r\n", b"\n").split(b"\n"):
             if not line:
                 continue
             if line[:1] in (b" ", b"\t") and fields:
@@ -58,11 +61,14 @@ class Headers:
                 fields.append(("", _decode(line)))
                 continue
             fields.append((_decode(rawName).strip(), _decode(rawValue).strip()))
-        self._fields = fields
+        return fields
+
+    @cached_property
+    def _index(self) -> dict[str, list[str]]:
         index: dict[str, list[str]] = {}
-        for name, value in fields:
+        for name, value in self._fields:
             index.setdefault(name.lower(), []).append(value)
-        self._index = index
+        return index
 
     def get(self, name: str, default: str | None = None) -> str | None:
         """

@@ -8,12 +8,14 @@ header (RFC 5321 4.4, RFC 3848).
 from __future__ import annotations
 
 import operator
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
 from gomail_twisted.smtp import _reply as R
+from gomail_twisted.smtp import _wire
 from gomail_twisted.smtp._reply import SMTPReply
 from gomail_twisted.smtp._wire import (
     Command,
@@ -846,3 +848,56 @@ class ReceivedTests(SynchronousTestCase):
         self.assertEqual(lines[-1], b"")
         self.assertTrue(all(line.startswith(b"\t") for line in lines[1:-1]))
         self.assertTrue(lines[0].startswith(b"Received: "))
+
+
+class FastPathTests(SynchronousTestCase):
+    """
+    The fast path for plain ASCII paths gives what the full parser gives.
+    """
+
+    @settings(max_examples=300, deadline=None)
+    @given(
+        keyword=st.sampled_from(["FROM", "TO"]),
+        written=st.sampled_from(["FROM", "TO", "from", "To", "XX"]),
+        space=st.booleans(),
+        local=st.from_regex(rb"[A-Za-z0-9._+-]{1,70}", fullmatch=True),
+        domain=st.from_regex(rb"[A-Za-z0-9.-]{1,70}", fullmatch=True),
+        tail=st.sampled_from(
+            [b"", b" SIZE=10", b" BODY=8BITMIME SMTPUTF8", b"x", b" "]
+        ),
+    )
+    def test_sameAsFullParser(
+        self,
+        keyword: str,
+        written: str,
+        space: bool,
+        local: bytes,
+        domain: bytes,
+        tail: bytes,
+    ) -> None:
+        """
+        For any near-simple argument both parsers return the same value or
+        refuse with the same reply.
+        """
+        argument = (
+            written.encode()
+            + b":"
+            + (b" " if space else b"")
+            + b"<"
+            + local
+            + b"@"
+            + domain
+            + b">"
+            + tail
+        )
+        isSender = keyword == "FROM"
+
+        def outcome(parse: Any) -> object:
+            try:
+                return parse(argument, keyword, isSender)
+            except SMTPReply as e:
+                return e
+
+        self.assertEqual(
+            outcome(parsePathArgument), outcome(_wire._parsePathArgumentInFull)
+        )

@@ -57,6 +57,7 @@ class SMTPReply(Exception):
         self.code = code
         self.enhanced = enhanced
         self.lines = lines
+        self._formatted: dict[bool, bytes] = {}
 
     @property
     def text(self) -> str:
@@ -82,6 +83,9 @@ class SMTPReply(Exception):
             its own gets C{X.0.0}; 3xx replies never carry one.
         @return: the reply, each line ending in CRLF.
         """
+        cached = self._formatted.get(enhancedCodes)
+        if cached is not None:
+            return cached
         prefix = ""
         if enhancedCodes and self.code // 100 != 3:
             prefix = (self.enhanced or f"{self.code // 100}.0.0") + " "
@@ -91,7 +95,8 @@ class SMTPReply(Exception):
             f"{code}{' ' if i == last else '-'}{prefix}{line}\r\n"
             for i, line in enumerate(self.lines)
         ]
-        return "".join(out).encode("utf-8")
+        formatted = self._formatted[enhancedCodes] = "".join(out).encode("utf-8")
+        return formatted
 
     def withText(self, text: str | Sequence[str]) -> SMTPReply:
         """

@@ -150,6 +150,19 @@ class PathArgument:
     params: Mapping[str, str | None]
 
 
+_LABEL_ASCII = rb"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+#: C{FROM:<a.b@c.d>} with a dot-atom of letters, digits and C{_+-} and an
+#: ASCII domain of two or more labels, then nothing or a space.
+_SIMPLE_PATH = re.compile(
+    rb"([A-Za-z]{2,4}): ?<(([A-Za-z0-9_+-]+(?:\.[A-Za-z0-9_+-]+)*)@"
+    + _LABEL_ASCII
+    + rb"(?:\."
+    + _LABEL_ASCII
+    + rb")+)>(?= |\Z)"
+)
+_NO_PARAMETERS: Mapping[str, str | None] = MappingProxyType({})
+
+
 def parsePathArgument(argument: bytes, keyword: str, isSender: bool) -> PathArgument:
     """
     Parse C{FROM:<path> params} or C{TO:<path> params}.
@@ -164,6 +177,28 @@ def parsePathArgument(argument: bytes, keyword: str, isSender: bool) -> PathArgu
         returned as they are, for the caller to check against SMTPUTF8.
     @raise SMTPReply: 501 for a syntax error or a malformed parameter.
     """
+    simple = _SIMPLE_PATH.match(argument)
+    if (
+        simple is not None
+        and simple.group(1).upper() == keyword.encode()
+        and len(simple.group(3)) <= MAX_LOCAL_PART
+        and len(simple.group(2)) + 2 <= MAX_PATH
+    ):
+        # The common case, plain ASCII <local@domain>, which the checks
+        # below would accept unchanged.
+        params = argument[simple.end() :]
+        if not params:
+            return PathArgument(simple.group(2).decode("ascii"), _NO_PARAMETERS)
+        if params.isascii():
+            return PathArgument(
+                simple.group(2).decode("ascii"), parseParameters(params.decode())
+            )
+    return _parsePathArgumentInFull(argument, keyword, isSender)
+
+
+def _parsePathArgumentInFull(
+    argument: bytes, keyword: str, isSender: bool
+) -> PathArgument:
     bad = BAD_SENDER_SYNTAX if isSender else BAD_RECIPIENT_SYNTAX
     try:
         text = argument.decode("utf-8")

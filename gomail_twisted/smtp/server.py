@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Literal
 
-from twisted.internet.defer import Deferred, maybeDeferred, succeed
+from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.internet.interfaces import (
     IAddress,
     IDelayedCall,
@@ -80,6 +80,10 @@ from gomail_twisted.smtp.interfaces import (
 )
 from gomail_twisted.tls import tlsInfo
 
+if TYPE_CHECKING:
+    # DKIM pulls in cryptography; it is imported only when verifying.
+    from gomail_twisted.dkim import DKIMResult, LookupTXT
+
 #: RFC 5321 4.5.3.1.4: a command line, CRLF included.
 MAX_COMMAND_LINE = 512
 #: RFC 4954 4: AUTH lines may be this long; also the hard bound of the line
@@ -93,6 +97,25 @@ def _address(address: IAddress) -> tuple[str, int]:
     host = getattr(address, "host", None)
     port = getattr(address, "port", None)
     return (str(host) if host is not None else "", int(port) if port else 0)
+
+
+def invokeHook(f: Callable[..., Any], *args: Any) -> object:
+    """
+    Call a hook that may return a value, a Deferred or a coroutine, without
+    wrapping a plain value.
+
+    @param f: the hook.
+    @param args: its arguments.
+    @return: the hook's value, a L{Deferred} (a coroutine is wrapped in
+        one), or a L{Failure} when it raised.
+    """
+    try:
+        result = f(*args)
+    except Exception:
+        return Failure()
+    if inspect.iscoroutine(result):
+        return Deferred.fromCoroutine(result)
+    return result
 
 
 def callHook(f: Callable[..., Any], *args: Any) -> Deferred[Any]:
@@ -111,6 +134,21 @@ def callHook(f: Callable[..., Any], *args: Any) -> Deferred[Any]:
         return result
 
     return maybeDeferred(call)
+
+
+def _then(outcome: object, f: Callable[[Any], object]) -> object:
+    """
+    Go on with C{f} after an outcome of L{invokeHook}: at once for a
+    value, once it fires for a Deferred; a failure skips C{f}.
+    """
+    if isinstance(outcome, Deferred):
+        return outcome.addCallback(f)
+    if isinstance(outcome, Failure):
+        return outcome
+    try:
+        return f(outcome)
+    except Exception:
+        return Failure()
 
 
 @implementer(IHandshakeListener)
@@ -247,7 +285,7 @@ class SMTPServerProtocol(LineReceiver, TimeoutMixin):
             self._close()
 
         self._await(
-            callHook(self.factory.backend.newSession, info),
+            invokeHook(self.factory.backend.newSession, info),
             started,
             refused,
             failure=R.NOT_AVAILABLE,
@@ -287,19 +325,24 @@ class SMTPServerProtocol(LineReceiver, TimeoutMixin):
 
     def _await(
         self,
-        d: Deferred[Any],
+        outcome: object,
         onResult: Callable[[Any], object],
         onReply: Callable[[SMTPReply], object] | None = None,
         failure: SMTPReply = R.TEMPORARY_FAILURE,
         hook: str = "",
     ) -> None:
         """
-        Handle a hook's outcome, holding all further input until it is in.
+        Handle a hook's outcome (from L{invokeHook}); while it is a pending
+        Deferred, hold all further input, so replies keep command order
+        (RFC 2920).
 
         A returned L{SMTPReply} replaces the default positive reply only if
         it is positive; raised, it refuses.  Other exceptions are logged and
         answered with C{failure}.
         """
+        if not isinstance(outcome, Deferred):
+            self._settle(outcome, onResult, onReply, failure, hook)
+            return
         pending = True
         paused = False
 
@@ -307,37 +350,49 @@ class SMTPServerProtocol(LineReceiver, TimeoutMixin):
             nonlocal pending
             pending = False
             try:
-                if isinstance(result, Failure) and not result.check(SMTPReply):
-                    self._logHookFailure(result, hook)
-                if self._mode == "closed":
-                    return
-                if isinstance(result, Failure):
-                    if result.check(SMTPReply):
-                        reply = result.value
-                        assert isinstance(reply, SMTPReply)
-                        (onReply or self._reply)(reply)
-                    else:
-                        (onReply or self._reply)(failure)
-                elif isinstance(result, SMTPReply) and not result.isPositive:
-                    (onReply or self._reply)(result)
-                else:
-                    onResult(result)
-            except SMTPReply as e:
-                self._reply(e)
-            except Exception:
-                self._log.failure("SMTP internal error for {peer}", peer=self._peer[0])
-                self._reply(failure)
+                self._settle(result, onResult, onReply, failure, hook)
             finally:
                 if paused:
                     self.setTimeout(self.factory.timeout)
                     if self._mode != "closed":
                         self.resumeProducing()
 
-        d.addBoth(done)
+        outcome.addBoth(done)
         if pending:
             paused = True
             self.setTimeout(None)
             self.pauseProducing()
+
+    def _settle(
+        self,
+        result: object,
+        onResult: Callable[[Any], object],
+        onReply: Callable[[SMTPReply], object] | None,
+        failure: SMTPReply,
+        hook: str,
+    ) -> None:
+        refuse = onReply or self._reply
+        try:
+            if isinstance(result, Failure):
+                if not result.check(SMTPReply):
+                    self._logHookFailure(result, hook)
+                    result = failure
+                elif self._mode != "closed":
+                    result = result.value
+                if self._mode != "closed":
+                    assert isinstance(result, SMTPReply)
+                    refuse(result)
+            elif self._mode == "closed":
+                return
+            elif isinstance(result, SMTPReply) and not result.isPositive:
+                refuse(result)
+            else:
+                onResult(result)
+        except SMTPReply as e:
+            self._reply(e)
+        except Exception:
+            self._log.failure("SMTP internal error for {peer}", peer=self._peer[0])
+            self._reply(failure)
 
     # Reading.
 
@@ -421,7 +476,7 @@ class SMTPServerProtocol(LineReceiver, TimeoutMixin):
                 self._reply(SMTPReply(250, None, self._hello(name)), enhanced=False)
 
         self._await(
-            callHook(self._session.helo, Greeting(name, extended)),
+            invokeHook(self._session.helo, Greeting(name, extended)),
             greeted,
             hook="helo",
         )
@@ -432,20 +487,10 @@ class SMTPServerProtocol(LineReceiver, TimeoutMixin):
     def _hello(self, name: str) -> str:
         return f"{self.factory.hostname} Hello {name} [{self._peer[0]}]"
 
-    def _capabilities(self) -> list[str]:
-        caps = [
-            "PIPELINING",
-            f"SIZE {self.factory.maxMessageSize}",
-            "8BITMIME",
-            "SMTPUTF8",
-            "ENHANCEDSTATUSCODES",
-        ]
-        if self.factory.tls is not None and not self._isTLS():
-            caps.append("STARTTLS")
-        if self._authOffered():
-            caps.append("AUTH PLAIN LOGIN")
-        caps.append("HELP")
-        return caps
+    def _capabilities(self) -> tuple[str, ...]:
+        return self.factory.capabilities(
+            self.factory.tls is not None and not self._isTLS(), self._authOffered()
+        )
 
     def _isTLS(self) -> bool:
         return self._info is not None and self._info.tls is not None
@@ -482,7 +527,7 @@ class SMTPServerProtocol(LineReceiver, TimeoutMixin):
             self._reply(result if isinstance(result, SMTPReply) else R.SENDER_OK)
 
         self._await(
-            callHook(self._session.mailFrom, mailFrom), accepted, hook="mailFrom"
+            invokeHook(self._session.mailFrom, mailFrom), accepted, hook="mailFrom"
         )
 
     def _rcpt(self, argument: bytes) -> None:
@@ -499,7 +544,9 @@ class SMTPServerProtocol(LineReceiver, TimeoutMixin):
             self._state = State.RCPT
             self._reply(result if isinstance(result, SMTPReply) else R.RECIPIENT_OK)
 
-        self._await(callHook(self._session.rcptTo, recipient), accepted, hook="rcptTo")
+        self._await(
+            invokeHook(self._session.rcptTo, recipient), accepted, hook="rcptTo"
+        )
 
     def _dataCommand(self, argument: bytes) -> None:
         if argument.strip():
@@ -513,59 +560,50 @@ class SMTPServerProtocol(LineReceiver, TimeoutMixin):
         self.setRawMode()
 
     def _callHeadersHook(self, reader: DataReader, block: bytes) -> None:
-        d = callHook(self._session.headers, Headers(block))
+        outcome = invokeHook(self._session.headers, Headers(block))
+        if isinstance(outcome, Deferred):
+            # The data keeps coming meanwhile; the end of data waits for it.
+            self._headersHook = outcome.addBoth(self._headersChecked, reader)
+        else:
+            self._headersChecked(outcome, reader)
 
-        def refused(failure: Failure) -> None:
-            if failure.check(SMTPReply):
-                assert isinstance(failure.value, SMTPReply)
-                reader.refuse(failure.value)
+    def _headersChecked(self, result: object, reader: DataReader) -> None:
+        if isinstance(result, Failure):
+            if result.check(SMTPReply):
+                assert isinstance(result.value, SMTPReply)
+                reader.refuse(result.value)
             else:
-                self._logHookFailure(failure, "headers")
+                self._logHookFailure(result, "headers")
                 reader.refuse(R.TEMPORARY_FAILURE)
-
-        def checked(result: object) -> None:
-            if isinstance(result, SMTPReply) and not result.isPositive:
-                reader.refuse(result)
-
-        d.addCallbacks(checked, refused)
-        self._headersHook = d
+        elif isinstance(result, SMTPReply) and not result.isPositive:
+            reader.refuse(result)
 
     def _endOfData(self, reader: DataReader) -> None:
-        headersChecked = self._headersHook or succeed(None)
-        self._headersHook = None
-
-        def deliver(_: object) -> Deferred[Any]:
-            # Raises the refusal when the reader is draining.
-            message = self._buildMessage(reader)
-            if reader.headerBlock is not None:
-                checked: Deferred[Any] = succeed(None)
-            else:
-                # No empty line in the data: the headers hook sees it all now.
-                block = splitHeaderBlock(message.raw[self._traceLength :])[0]
-                checked = callHook(self._session.headers, Headers(block))
-            checked.addCallback(self._afterHeaders, message)
-            return checked
-
-        def delivered(result: object) -> None:
-            self._finishTransaction()
-            if isinstance(result, SMTPReply):
-                self._reply(result)
-            else:
-                self._reply(R.OK.withText(f"OK: queued as {self._queueID}"))
-
+        pending, self._headersHook = self._headersHook, None
         self._await(
-            headersChecked.addCallback(deliver),
-            delivered,
+            _then(pending, lambda _: self._deliver(reader)),
+            self._delivered,
             self._abortTransaction,
             hook="message",
         )
 
-    def _afterHeaders(self, result: object, message: ReceivedMessage) -> Any:
+    def _deliver(self, reader: DataReader) -> object:
+        # Raises the refusal when the reader is draining.
+        message = self._buildMessage(reader)
+        if reader.headerBlock is not None:
+            return self._afterHeaders(None, message)
+        # No empty line in the data: the headers hook sees it all now.
+        block = splitHeaderBlock(message.raw[self._traceLength :])[0]
+        checked = invokeHook(self._session.headers, Headers(block))
+        return _then(checked, lambda result: self._afterHeaders(result, message))
+
+    def _afterHeaders(self, result: object, message: ReceivedMessage) -> object:
         if isinstance(result, SMTPReply) and not result.isPositive:
             raise result
         lookup = self.factory.dkimLookup
         if lookup is None:
-            return callHook(self._session.message, message)
+            return invokeHook(self._session.message, message)
+
         # Our Received header does not change the verdict: a signer's h=
         # names fields from the bottom up (RFC 6376 5.4.2).
         verified = verify(message.raw, lookup, now=self.factory.reactor.seconds())
@@ -573,20 +611,26 @@ class SMTPServerProtocol(LineReceiver, TimeoutMixin):
 
     def _deliverVerified(
         self, results: list[DKIMResult], message: ReceivedMessage
-    ) -> Deferred[Any]:
+    ) -> object:
+
         value = formatAuthenticationResults(self.factory.hostname, results)
         header = f"Authentication-Results: {value}\r\n".encode()
         self._traceLength += len(header)
         message = replace(message, raw=header + message.raw, dkim=tuple(results))
-        return callHook(self._session.message, message)
+        return invokeHook(self._session.message, message)
+
+    def _delivered(self, result: object) -> None:
+        self._finishTransaction()
+        if isinstance(result, SMTPReply):
+            self._reply(result)
+        else:
+            code = b"250 2.0.0 " if self._extended else b"250 "
+            self._tx.write(code + b"OK: queued as " + self._queueID.encode() + b"\r\n")
 
     def _buildMessage(self, reader: DataReader) -> ReceivedMessage:
         assert self._mailFrom is not None and self._info is not None
-        self._queueID = secrets.token_hex(8).upper()
+        self._queueID = self.factory.nextQueueID()
         tls = self._info.tls
-        now = datetime.datetime.fromtimestamp(
-            self.factory.reactor.seconds(), datetime.timezone.utc
-        )
         trace = receivedHeader(
             heloName=self._heloName,
             peerHost=self._peer[0],
@@ -599,7 +643,7 @@ class SMTPServerProtocol(LineReceiver, TimeoutMixin):
             ),
             queueID=self._queueID,
             recipients=[r.address for r in self._recipients],
-            date=email.utils.format_datetime(now),
+            date=self.factory.traceDate(),
             tlsComment=tls.comment() if tls else None,
         )
         self._traceLength = len(trace)
@@ -638,7 +682,7 @@ class SMTPServerProtocol(LineReceiver, TimeoutMixin):
                 self._state = State.READY
             self._reply(result if isinstance(result, SMTPReply) else R.RESET_OK)
 
-        self._await(callHook(self._session.reset), reset, hook="reset")
+        self._await(invokeHook(self._session.reset), reset, hook="reset")
 
     def _noop(self, argument: bytes) -> None:
         self._reply(R.OK)
@@ -750,7 +794,7 @@ class SMTPServerProtocol(LineReceiver, TimeoutMixin):
             self._reply(reply)
 
         self._await(
-            callHook(self._session.authenticate, credentials),
+            invokeHook(self._session.authenticate, credentials),
             accepted,
             refused,
             failure=R.AUTH_TEMPORARY_FAILURE,
@@ -859,6 +903,62 @@ class SMTPServerFactory(ServerFactory):
         self.greeting = SMTPReply(220, None, f"{self.hostname} ESMTP gomail_twisted")
         self._open: dict[str, int] = {}
         self._total = 0
+        self._queuePrefix = secrets.token_hex(4).upper()
+        self._queued = 0
+        self._dateSecond = -1
+        self._date = ""
+        self._capabilities: dict[tuple[bool, bool], tuple[str, ...]] = {}
+
+    def nextQueueID(self) -> str:
+        """
+        A new message identifier: this factory's random prefix and a
+        counter, so identifiers do not repeat within a run or across runs.
+
+        @return: such as C{"3F9A0C1B00000001"}.
+        """
+        self._queued += 1
+        return f"{self._queuePrefix}{self._queued:08X}"
+
+    def traceDate(self) -> str:
+        """
+        The current time as an RFC 5322 date, for trace headers; computed
+        once a second.
+
+        @return: such as C{"Mon, 30 Nov 2026 00:00:00 +0000"}.
+        """
+        second = int(self.reactor.seconds())
+        if second != self._dateSecond:
+            self._dateSecond = second
+            self._date = email.utils.format_datetime(
+                datetime.datetime.fromtimestamp(second, datetime.timezone.utc)
+            )
+        return self._date
+
+    def capabilities(self, startTLS: bool, auth: bool) -> tuple[str, ...]:
+        """
+        The EHLO keywords (RFC 5321 4.1.1.1) in one TLS and AUTH state.
+
+        @param startTLS: offer STARTTLS.
+        @param auth: offer AUTH PLAIN and LOGIN.
+        @return: the keyword lines.
+        """
+        key = (startTLS, auth)
+        cached = self._capabilities.get(key)
+        if cached is None:
+            caps = [
+                "PIPELINING",
+                f"SIZE {self.maxMessageSize}",
+                "8BITMIME",
+                "SMTPUTF8",
+                "ENHANCEDSTATUSCODES",
+            ]
+            if startTLS:
+                caps.append("STARTTLS")
+            if auth:
+                caps.append("AUTH PLAIN LOGIN")
+            caps.append("HELP")
+            cached = self._capabilities[key] = tuple(caps)
+        return cached
 
     def connectionOpened(self, protocol: SMTPServerProtocol) -> bool:
         """
