@@ -256,4 +256,3 @@ class DataReader:
             raise self._refusal
         chunks, self._chunks = self._chunks, []
         return b"".join([prefix, *chunks])
-
