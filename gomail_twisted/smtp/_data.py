@@ -22,8 +22,6 @@ data, so memory stays bounded and the connection stays usable.
 
 from __future__ import annotations
 
-import re
-
 from gomail_twisted.smtp._reply import (
     BARE_LINE_ENDING,
     DATA_LINE_TOO_LONG,
@@ -79,11 +77,7 @@ class DataReader:
         # with a (stuffed) dot.
         self._lineLength = 0
         self._lineDot = False
-        self._longLine = (
-            re.compile(rb"\n[^\n]{%d}" % maxLineLength)
-            if maxLineLength is not None
-            else None
-        )
+
         self._refusal: SMTPReply | None = None
         self.headerBlock = None
         self.size = 0
@@ -172,7 +166,7 @@ class DataReader:
         ):
             self.refuse(BARE_LINE_ENDING)
             return
-        if self._longLine is not None and self._hasLongLine(data):
+        if self._maxLine is not None and self._hasLongLine(data):
             self.refuse(DATA_LINE_TOO_LONG)
             return
         # RFC 5321 4.5.2: a line's leading dot was doubled by the client;
@@ -195,12 +189,15 @@ class DataReader:
         """
         Whether a line of C{data} (perhaps begun before it) is longer than
         the limit, CRLF included and the doubled dot not counted (RFC 5321
-        4.5.3.1.6).  A regular expression anchored on LF finds the
-        candidates in C; Python looks only at lines near the limit.
+        4.5.3.1.6).
+
+        Lines are not walked one by one: the octets are sampled at most
+        C{limit - 1} apart, each sample restarting that far past the line
+        end found at the previous one, so every line of C{limit} octets or
+        more holds a sample, and each sample costs two C searches.
         """
         limit = self._maxLine
-        assert limit is not None and self._longLine is not None
-        # Octets before the LF of a line, CR included, may number limit - 1.
+        assert limit is not None
         first = data.find(b"\n")
         if self._lineLength == 0:
             self._lineDot = data[:1] == b"."
@@ -209,18 +206,18 @@ class DataReader:
             return self._lineLength - self._lineDot >= limit
         if self._lineLength + first - self._lineDot >= limit:
             return True
-        match = self._longLine.search(data, first)
-        while match is not None:
-            start = match.start() + 1
-            end = data.find(b"\n", start)
-            if end == -1:
-                break
+        last = data.rfind(b"\n")
+        step = max(limit - 1, 1)
+        sample = first + step
+        while sample < last:
+            start = data.rfind(b"\n", 0, sample) + 1
+            end = data.find(b"\n", sample)
+            # Octets before the LF, CR included, may number limit - 1.
             if end - start - (data[start : start + 1] == b".") >= limit:
                 return True
-            match = self._longLine.search(data, end)
-        tail = data.rfind(b"\n") + 1
-        self._lineLength = len(data) - tail
-        self._lineDot = data[tail : tail + 1] == b"."
+            sample = end + step
+        self._lineLength = len(data) - last - 1
+        self._lineDot = data[last + 1 : last + 2] == b"."
         return self._lineLength - self._lineDot >= limit
 
     def _findHeaders(self, data: bytes, before: int) -> None:
