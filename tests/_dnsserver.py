@@ -128,8 +128,15 @@ class LoopbackDNSServer:
         """
         @param name: the owner name.
         @param strings: the character-strings of one record, each at most
-            255 bytes.
+            255 bytes (RFC 1035 3.3).
+        @raise ValueError: for a longer string, which the wire cannot carry.
         """
+        for string in strings:
+            if len(string) > 255:
+                raise ValueError(
+                    f"TXT character-string of {len(string)} bytes; split it "
+                    "into strings of at most 255"
+                )
         self._add(name, dns.TXT, dns.Record_TXT(*strings, ttl=60))
 
     def addServerFailure(self, name: str) -> None:
@@ -155,8 +162,10 @@ class LoopbackDNSServer:
         @raise RuntimeError: no port free for both protocols was found.
         """
         factory = _Factory(authorities=[_ZoneResolver(self)])
-        protocol = dns.DNSDatagramProtocol(factory)
         for _ in range(20):
+            # A protocol keeps its transport even after stopListening, so
+            # each attempt needs its own.
+            protocol = dns.DNSDatagramProtocol(factory)
             udp = reactor.listenUDP(0, protocol, interface="127.0.0.1")
             port = udp.getHost().port
             try:

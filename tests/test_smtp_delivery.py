@@ -66,16 +66,8 @@ class DeliveryTestsMixin:
     addCleanup: Any
 
     def setUp(self) -> None:
-        for _attempt in range(5):
-            self.dns = LoopbackDNSServer()
-            try:
-                self.dns.start(reactor)
-            except AssertionError:
-                # LoopbackDNSServer.start reuses its protocol when the UDP
-                # port it got is taken on TCP, which trips an assertion;
-                # a fresh server picks another port.
-                continue
-            break
+        self.dns = LoopbackDNSServer()
+        self.dns.start(reactor)
         self.addCleanup(self.dns.stop)
         self.resolver = Resolver(
             reactor,
