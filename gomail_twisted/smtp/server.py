@@ -854,7 +854,10 @@ class SMTPServerFactory(ServerFactory):
         @param tls: an C{IOpenSSLServerConnectionCreator} (such as
             L{twisted.internet.ssl.CertificateOptions}): STARTTLS is offered
             with it.  For implicit TLS, put the factory behind an C{ssl:}
-            endpoint instead (or as well).
+            endpoint instead (or as well).  The protocol learns that a
+            handshake is done through C{IHandshakeListener}, which the
+            wrappers of L{twisted.protocols.policies} do not pass on: do
+            not wrap this factory in them when it serves TLS.
         @param maxMessageSize: the largest message, in octets; advertised
             with SIZE, checked at MAIL and during DATA (552 5.3.4).
         @param reactor: provides the clock; default the global reactor.
