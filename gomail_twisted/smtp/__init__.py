@@ -34,6 +34,7 @@ from gomail_twisted.smtp.client import (
     Transaction,
 )
 from gomail_twisted.smtp.delivery import SentMail, sendMail
+from gomail_twisted.smtp.factory import SMTPServerFactory
 from gomail_twisted.smtp.interfaces import (
     ISMTPAuthSession,
     ISMTPBackend,
@@ -47,7 +48,7 @@ from gomail_twisted.smtp.outbound import (
     Smarthost,
     buildMessage,
 )
-from gomail_twisted.smtp.server import SMTPServerFactory, SMTPServerProtocol
+from gomail_twisted.smtp.server import SMTPServerProtocol
 from gomail_twisted.tls import TLSInfo
 
 __all__ = [

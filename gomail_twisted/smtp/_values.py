@@ -11,6 +11,7 @@ from functools import cached_property
 
 from gomail_twisted.dkim import DKIMResult
 from gomail_twisted.message import Headers, ParsedMessage
+from gomail_twisted.sasl import PasswordCredentials
 from gomail_twisted.tls import TLSInfo
 
 
@@ -48,22 +49,9 @@ class Greeting:
     extended: bool
 
 
-@dataclass(frozen=True)
-class SMTPCredentials:
-    """
-    What a client sent with AUTH (RFC 4954).
-
-    @ivar mechanism: C{"PLAIN"} or C{"LOGIN"}.
-    @ivar login: the authentication identity.
-    @ivar password: the password; never shown by C{repr}.
-    @ivar authorizationID: the identity to act as (PLAIN's authzid), or
-        C{""} for the login itself.
-    """
-
-    mechanism: str
-    login: str
-    password: str = field(repr=False)
-    authorizationID: str = ""
+#: What a client sent with AUTH (RFC 4954): mechanism, login, password
+#: (never shown by C{repr}) and authorization identity.
+SMTPCredentials = PasswordCredentials
 
 
 @dataclass(frozen=True)

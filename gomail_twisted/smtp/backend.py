@@ -11,6 +11,7 @@ from typing import Any
 
 from zope.interface import alsoProvides, implementer
 
+from gomail_twisted._hooks import callHook
 from gomail_twisted.message import Headers
 from gomail_twisted.smtp._reply import UNKNOWN_RECIPIENT, SMTPReply
 from gomail_twisted.smtp._values import (
@@ -224,6 +225,4 @@ class FunctionBackend:
             alsoProvides(session, ISMTPAuthSession)
         if self.onConnect is None:
             return session
-        from gomail_twisted.smtp.server import callHook
-
         return callHook(self.onConnect, info).addCallback(lambda _: session)

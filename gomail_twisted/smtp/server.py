@@ -15,41 +15,37 @@ the protocol stops reading, and pipelined commands wait in the buffer.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import datetime
-import email.utils
-import inspect
-import secrets
-import socket
 from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Literal
 
-from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import (
     IAddress,
     IDelayedCall,
     IHandshakeListener,
-    IReactorTime,
     ISSLTransport,
     ITLSTransport,
     ITransport,
 )
-from twisted.internet.protocol import ServerFactory, connectionDone
+from twisted.internet.protocol import connectionDone
 from twisted.logger import Logger
 from twisted.protocols.basic import LineReceiver
 from twisted.protocols.policies import TimeoutMixin
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from gomail_twisted.dkim import (
-    DKIMResult,
-    LookupTXT,
-    formatAuthenticationResults,
-    verify,
-)
+from gomail_twisted._hooks import callHook, invokeHook, thenCall
 from gomail_twisted.message import Headers, splitHeaderBlock
+from gomail_twisted.sasl import (
+    LoginExchange,
+    PlainExchange,
+    SASLCancelled,
+    SASLMalformed,
+    decodeResponse,
+    encodeChallenge,
+    newExchange,
+)
 from gomail_twisted.smtp import _reply as R
 from gomail_twisted.smtp._data import DataReader
 from gomail_twisted.smtp._reply import SMTPReply
@@ -75,14 +71,16 @@ from gomail_twisted.smtp._wire import (
 )
 from gomail_twisted.smtp.interfaces import (
     ISMTPAuthSession,
-    ISMTPBackend,
     ISMTPSession,
 )
 from gomail_twisted.tls import tlsInfo
 
 if TYPE_CHECKING:
     # DKIM pulls in cryptography; it is imported only when verifying.
-    from gomail_twisted.dkim import DKIMResult, LookupTXT
+    from gomail_twisted.dkim import DKIMResult
+    from gomail_twisted.smtp.factory import SMTPServerFactory
+
+SASLExchange = PlainExchange | LoginExchange
 
 #: RFC 5321 4.5.3.1.4: a command line, CRLF included.
 MAX_COMMAND_LINE = 512
@@ -97,58 +95,6 @@ def _address(address: IAddress) -> tuple[str, int]:
     host = getattr(address, "host", None)
     port = getattr(address, "port", None)
     return (str(host) if host is not None else "", int(port) if port else 0)
-
-
-def invokeHook(f: Callable[..., Any], *args: Any) -> object:
-    """
-    Call a hook that may return a value, a Deferred or a coroutine, without
-    wrapping a plain value.
-
-    @param f: the hook.
-    @param args: its arguments.
-    @return: the hook's value, a L{Deferred} (a coroutine is wrapped in
-        one), or a L{Failure} when it raised.
-    """
-    try:
-        result = f(*args)
-    except Exception:
-        return Failure()
-    if inspect.iscoroutine(result):
-        return Deferred.fromCoroutine(result)
-    return result
-
-
-def callHook(f: Callable[..., Any], *args: Any) -> Deferred[Any]:
-    """
-    Call a hook that may return a value, a Deferred or a coroutine.
-
-    @param f: the hook.
-    @param args: its arguments.
-    @return: a Deferred of its result.
-    """
-
-    def call() -> Any:
-        result = f(*args)
-        if inspect.iscoroutine(result):
-            return Deferred.fromCoroutine(result)
-        return result
-
-    return maybeDeferred(call)
-
-
-def _then(outcome: object, f: Callable[[Any], object]) -> object:
-    """
-    Go on with C{f} after an outcome of L{invokeHook}: at once for a
-    value, once it fires for a Deferred; a failure skips C{f}.
-    """
-    if isinstance(outcome, Deferred):
-        return outcome.addCallback(f)
-    if isinstance(outcome, Failure):
-        return outcome
-    try:
-        return f(outcome)
-    except Exception:
-        return Failure()
 
 
 @implementer(IHandshakeListener)
@@ -194,7 +140,7 @@ class SMTPServerProtocol(LineReceiver, TimeoutMixin):
         self._errors = 0
         self._data: DataReader | None = None
         self._headersHook: Deferred[Any] | None = None
-        self._authStep: Callable[[bytes], None] | None = None
+        self._authExchange: SASLExchange | None = None
         self._peer: tuple[str, int] = ("", 0)
         self._queueID = ""
         self._traceLength = 0
@@ -399,11 +345,11 @@ class SMTPServerProtocol(LineReceiver, TimeoutMixin):
     def lineReceived(self, line: bytes) -> None:
         self.resetTimeout()
         if self._mode == "auth":
-            step, self._authStep = self._authStep, None
+            exchange, self._authExchange = self._authExchange, None
             self._mode = "command"
-            assert step is not None
+            assert exchange is not None
             try:
-                step(line)
+                self._authStep(exchange, line)
             except SMTPReply as e:
                 self._reply(e)
             return
@@ -581,7 +527,7 @@ class SMTPServerProtocol(LineReceiver, TimeoutMixin):
     def _endOfData(self, reader: DataReader) -> None:
         pending, self._headersHook = self._headersHook, None
         self._await(
-            _then(pending, lambda _: self._deliver(reader)),
+            thenCall(pending, lambda _: self._deliver(reader)),
             self._delivered,
             self._abortTransaction,
             hook="message",
@@ -595,7 +541,7 @@ class SMTPServerProtocol(LineReceiver, TimeoutMixin):
         # No empty line in the data: the headers hook sees it all now.
         block = splitHeaderBlock(message.raw[self._traceLength :])[0]
         checked = invokeHook(self._session.headers, Headers(block))
-        return _then(checked, lambda result: self._afterHeaders(result, message))
+        return thenCall(checked, lambda result: self._afterHeaders(result, message))
 
     def _afterHeaders(self, result: object, message: ReceivedMessage) -> object:
         if isinstance(result, SMTPReply) and not result.isPositive:
@@ -603,6 +549,8 @@ class SMTPServerProtocol(LineReceiver, TimeoutMixin):
         lookup = self.factory.dkimLookup
         if lookup is None:
             return invokeHook(self._session.message, message)
+
+        from gomail_twisted.dkim import verify
 
         # Our Received header does not change the verdict: a signer's h=
         # names fields from the bottom up (RFC 6376 5.4.2).
@@ -612,6 +560,8 @@ class SMTPServerProtocol(LineReceiver, TimeoutMixin):
     def _deliverVerified(
         self, results: list[DKIMResult], message: ReceivedMessage
     ) -> object:
+
+        from gomail_twisted.dkim import formatAuthenticationResults
 
         value = formatAuthenticationResults(self.factory.hostname, results)
         header = f"Authentication-Results: {value}\r\n".encode()
@@ -727,52 +677,28 @@ class SMTPServerProtocol(LineReceiver, TimeoutMixin):
         if not self._isTLS() and not self.factory.allowPlaintextAuth:
             raise R.ENCRYPTION_REQUIRED
         mechanism, _, initial = argument.strip().partition(b" ")
-        mechanism = mechanism.upper()
-        if mechanism == b"PLAIN":
-            if initial:
-                self._authPlain(initial)
-            else:
-                self._challenge(b"", self._authPlain)
-        elif mechanism == b"LOGIN":
-            if initial:
-                self._authLoginUser(initial)
-            else:
-                self._challenge(b"Username:", self._authLoginUser)
-        else:
+        exchange = newExchange(mechanism.decode("ascii", "replace"))
+        if exchange is None:
             raise R.UNKNOWN_MECHANISM
+        self._authStep(exchange, initial or None)
 
-    def _challenge(self, text: bytes, step: Callable[[bytes], None]) -> None:
-        self._mode = "auth"
-        self._authStep = step
-        self._send(SMTPReply(334, None, base64.b64encode(text).decode("ascii")))
-
-    def _decodeResponse(self, line: bytes) -> str:
-        if line.strip() == b"*":
-            raise R.AUTH_CANCELLED
-        if line.strip() == b"=":
-            return ""
+    def _authStep(self, exchange: SASLExchange, line: bytes | None) -> None:
+        """
+        Feed one response (L{None}: no initial response) to the SASL
+        exchange; send its challenge, or check the credentials it yields.
+        """
         try:
-            return base64.b64decode(line.strip(), validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
-            raise R.AUTH_BAD_BASE64
-
-    def _authPlain(self, line: bytes) -> None:
-        # RFC 4616 2: [authzid] NUL authcid NUL passwd
-        fields = self._decodeResponse(line).split("\0")
-        if len(fields) != 3 or not fields[1]:
-            raise R.AUTH_BAD_BASE64.withText("Malformed PLAIN response")
-        self._checkCredentials(
-            SMTPCredentials("PLAIN", fields[1], fields[2], fields[0])
-        )
-
-    def _authLoginUser(self, line: bytes) -> None:
-        login = self._decodeResponse(line)
-        self._challenge(
-            b"Password:",
-            lambda line: self._checkCredentials(
-                SMTPCredentials("LOGIN", login, self._decodeResponse(line))
-            ),
-        )
+            outcome = exchange.step(None if line is None else decodeResponse(line))
+        except SASLCancelled:
+            raise R.AUTH_CANCELLED
+        except SASLMalformed as e:
+            raise R.AUTH_BAD_BASE64.withText(f"Cannot decode response: {e}")
+        if isinstance(outcome, bytes):
+            self._mode = "auth"
+            self._authExchange = exchange
+            self._send(SMTPReply(334, None, encodeChallenge(outcome).decode("ascii")))
+        else:
+            self._checkCredentials(outcome)
 
     def _checkCredentials(self, credentials: SMTPCredentials) -> None:
         def accepted(identity: object) -> None:
@@ -816,178 +742,3 @@ _HANDLERS: dict[str, Callable[[SMTPServerProtocol, bytes], None]] = {
     "STARTTLS": SMTPServerProtocol._starttls,
     "AUTH": SMTPServerProtocol._auth,
 }
-
-
-class SMTPServerFactory(ServerFactory):
-    """
-    Makes one L{SMTPServerProtocol} per connection and holds the
-    configuration; every limit is an argument here.
-
-    @ivar backend: the application's L{ISMTPBackend}.
-    @ivar hostname: our host name, used in the greeting and trace headers.
-    @ivar tls: the server TLS context factory for STARTTLS, or L{None}.
-    """
-
-    protocol = SMTPServerProtocol  # type: ignore[assignment]
-
-    def __init__(
-        self,
-        backend: ISMTPBackend,
-        hostname: str | None = None,
-        tls: Any = None,
-        maxMessageSize: int = 25 * 2**20,
-        *,
-        reactor: IReactorTime | None = None,
-        maxRecipients: int = 100,
-        maxErrors: int = 20,
-        timeout: float = 300.0,
-        maxDataLineLength: int | None = 1000,
-        allowPlaintextAuth: bool = False,
-        requireTLS: bool = False,
-        maxConnections: int = 1000,
-        maxConnectionsPerPeer: int = 20,
-        dkimLookup: LookupTXT | None = None,
-    ) -> None:
-        """
-        @param backend: hands out the per-connection sessions.
-        @param hostname: our host name; default the machine's FQDN.
-        @param tls: an C{IOpenSSLServerConnectionCreator} (such as
-            L{twisted.internet.ssl.CertificateOptions}): STARTTLS is offered
-            with it.  For implicit TLS, put the factory behind an C{ssl:}
-            endpoint instead (or as well).  The protocol learns that a
-            handshake is done through C{IHandshakeListener}, which the
-            wrappers of L{twisted.protocols.policies} do not pass on: do
-            not wrap this factory in them when it serves TLS.
-        @param maxMessageSize: the largest message, in octets; advertised
-            with SIZE, checked at MAIL and during DATA (552 5.3.4).
-        @param reactor: provides the clock; default the global reactor.
-        @param maxRecipients: recipients per message (452 4.5.3 past it);
-            RFC 5321 4.5.3.1.8 asks for at least 100.
-        @param maxErrors: refused commands per connection before 421 and
-            close.
-        @param timeout: seconds of client silence before 421 4.4.2 and
-            close (RFC 5321 4.5.3.2.7 suggests 5 minutes).  The clock stops
-            while a hook is working.
-        @param maxDataLineLength: the longest line in a message, CRLF
-            included (RFC 5321 4.5.3.1.6: 1000), or L{None} for no limit.
-        @param allowPlaintextAuth: offer AUTH without TLS.  Passwords then
-            cross the network in clear text.
-        @param requireTLS: refuse MAIL before STARTTLS (530 5.7.0).
-        @param maxConnections: simultaneous connections in all.
-        @param maxConnectionsPerPeer: simultaneous connections from one IP
-            address.
-        @param dkimLookup: fetches TXT records (such as
-            L{gomail_twisted.dns.Resolver.lookupTXT}): when given, every DKIM
-            signature of each message is verified (RFC 6376), the results go
-            to the message hook (L{ReceivedMessage.dkim}) and an
-            C{Authentication-Results:} header (RFC 8601) naming C{hostname}
-            is prepended.  A DNS failure is a C{temperror}, never a lost
-            message.
-        """
-        if reactor is None:
-            from twisted.internet import reactor as globalReactor
-
-            reactor = globalReactor
-        assert reactor is not None
-        self.backend = backend
-        self.hostname = hostname or socket.getfqdn()
-        self.tls = tls
-        self.maxMessageSize = maxMessageSize
-        self.reactor = reactor
-        self.maxRecipients = maxRecipients
-        self.maxErrors = maxErrors
-        self.timeout = timeout
-        self.maxDataLineLength = maxDataLineLength
-        self.allowPlaintextAuth = allowPlaintextAuth
-        self.requireTLS = requireTLS
-        self.maxConnections = maxConnections
-        self.maxConnectionsPerPeer = maxConnectionsPerPeer
-        self.dkimLookup = dkimLookup
-        self.greeting = SMTPReply(220, None, f"{self.hostname} ESMTP gomail_twisted")
-        self._open: dict[str, int] = {}
-        self._total = 0
-        self._queuePrefix = secrets.token_hex(4).upper()
-        self._queued = 0
-        self._dateSecond = -1
-        self._date = ""
-        self._capabilities: dict[tuple[bool, bool], tuple[str, ...]] = {}
-
-    def nextQueueID(self) -> str:
-        """
-        A new message identifier: this factory's random prefix and a
-        counter, so identifiers do not repeat within a run or across runs.
-
-        @return: such as C{"3F9A0C1B00000001"}.
-        """
-        self._queued += 1
-        return f"{self._queuePrefix}{self._queued:08X}"
-
-    def traceDate(self) -> str:
-        """
-        The current time as an RFC 5322 date, for trace headers; computed
-        once a second.
-
-        @return: such as C{"Mon, 30 Nov 2026 00:00:00 +0000"}.
-        """
-        second = int(self.reactor.seconds())
-        if second != self._dateSecond:
-            self._dateSecond = second
-            self._date = email.utils.format_datetime(
-                datetime.datetime.fromtimestamp(second, datetime.timezone.utc)
-            )
-        return self._date
-
-    def capabilities(self, startTLS: bool, auth: bool) -> tuple[str, ...]:
-        """
-        The EHLO keywords (RFC 5321 4.1.1.1) in one TLS and AUTH state.
-
-        @param startTLS: offer STARTTLS.
-        @param auth: offer AUTH PLAIN and LOGIN.
-        @return: the keyword lines.
-        """
-        key = (startTLS, auth)
-        cached = self._capabilities.get(key)
-        if cached is None:
-            caps = [
-                "PIPELINING",
-                f"SIZE {self.maxMessageSize}",
-                "8BITMIME",
-                "SMTPUTF8",
-                "ENHANCEDSTATUSCODES",
-            ]
-            if startTLS:
-                caps.append("STARTTLS")
-            if auth:
-                caps.append("AUTH PLAIN LOGIN")
-            caps.append("HELP")
-            cached = self._capabilities[key] = tuple(caps)
-        return cached
-
-    def connectionOpened(self, protocol: SMTPServerProtocol) -> bool:
-        """
-        Count a new connection.
-
-        @param protocol: the connection.
-        @return: whether it is within the connection limits.
-        """
-        host = protocol._peer[0]
-        self._total += 1
-        self._open[host] = self._open.get(host, 0) + 1
-        return (
-            self._total <= self.maxConnections
-            and self._open[host] <= self.maxConnectionsPerPeer
-        )
-
-    def connectionClosed(self, protocol: SMTPServerProtocol) -> None:
-        """
-        Forget a closed connection.
-
-        @param protocol: the connection.
-        """
-        host = protocol._peer[0]
-        self._total -= 1
-        left = self._open.get(host, 0) - 1
-        if left > 0:
-            self._open[host] = left
-        else:
-            self._open.pop(host, None)
