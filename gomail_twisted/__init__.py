@@ -10,6 +10,6 @@ the same pattern.
 from __future__ import annotations
 
 from gomail_twisted._version import __version__
-from gomail_twisted.dkim import parseTags
+from gomail_twisted.tags import TagList, TagSyntaxError, parseTags
 
-__all__ = ["__version__", "parseTags"]
+__all__ = ["TagList", "TagSyntaxError", "__version__", "parseTags"]

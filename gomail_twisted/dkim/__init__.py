@@ -26,8 +26,8 @@ from gomail_twisted.dkim._results import (
     formatAuthenticationResults,
 )
 from gomail_twisted.dkim._sign import DEFAULT_SIGNED_HEADERS, sign
-from gomail_twisted.dkim._tags import TagList, TagSyntaxError, parseTags
 from gomail_twisted.dkim._verify import LookupTXT, verify
+from gomail_twisted.tags import TagList, TagSyntaxError, parseTags
 
 __all__ = [
     "DEFAULT_SIGNED_HEADERS",

@@ -15,7 +15,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
-from gomail_twisted.dkim._tags import TagSyntaxError, parseTags
+from gomail_twisted.tags import TagSyntaxError, parseTags
 
 __all__ = [
     "MINIMUM_RSA_BITS",

@@ -40,8 +40,8 @@ from gomail_twisted.dkim._keys import (
 )
 from gomail_twisted.dkim._results import DKIMResult, DKIMStatus
 from gomail_twisted.dkim._sign import headerHashInput
-from gomail_twisted.dkim._tags import TagList, TagSyntaxError, parseTags
 from gomail_twisted.dns import DNSPermanentError
+from gomail_twisted.tags import TagList, TagSyntaxError, parseTags
 
 __all__ = ["LookupTXT", "verify"]
 

@@ -8,11 +8,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TYPE_CHECKING
 
-from gomail_twisted.dkim import DKIMResult
 from gomail_twisted.message import Headers, ParsedMessage
 from gomail_twisted.sasl import PasswordCredentials
 from gomail_twisted.tls import TLSInfo
+
+if TYPE_CHECKING:
+    from gomail_twisted.dkim import DKIMResult
 
 
 @dataclass(frozen=True)
