@@ -184,6 +184,49 @@ class TransactionTests(SynchronousTestCase):
             ["helo", "mailFrom", "rcptTo", "headers", "message"],
         )
 
+    def test_mimeParts(self) -> None:
+        """
+        The hook sees the MIME leaves with their headers, the alternatives
+        of a multipart/alternative marked, attachments decoded.
+        """
+        mime = (
+            b"Subject: parts\r\n"
+            b"MIME-Version: 1.0\r\n"
+            b'Content-Type: multipart/mixed; boundary="outer"\r\n'
+            b"\r\n"
+            b"--outer\r\n"
+            b'Content-Type: multipart/alternative; boundary="inner"\r\n'
+            b"\r\n"
+            b"--inner\r\n"
+            b"Content-Type: text/plain\r\n"
+            b"\r\n"
+            b"plain\r\n"
+            b"--inner\r\n"
+            b"Content-Type: text/html\r\n"
+            b"\r\n"
+            b"<p>html</p>\r\n"
+            b"--inner--\r\n"
+            b"--outer\r\n"
+            b"Content-Type: application/octet-stream\r\n"
+            b'Content-Disposition: attachment; filename="a.bin"\r\n'
+            b"Content-Transfer-Encoding: base64\r\n"
+            b"\r\n"
+            b"AAEC\r\n"
+            b"--outer--\r\n"
+        )
+        self.protocol.dataReceived(ENVELOPE + b"DATA\r\n" + mime + b".\r\n")
+        [message] = self.backend.messages
+        self.assertEqual(
+            [(p.contentType, p.alternative, p.filename) for p in message.parts],
+            [
+                ("text/plain", True, None),
+                ("text/html", True, None),
+                ("application/octet-stream", False, "a.bin"),
+            ],
+        )
+        self.assertEqual(message.parts[2].payload, b"\x00\x01\x02")
+        self.assertIn(("Content-Type", "text/html"), message.parts[1].headers)
+
     def test_refusedRecipientKeepsTransaction(self) -> None:
         """
         A refused recipient is refused alone; the others still get the

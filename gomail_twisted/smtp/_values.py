@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-from gomail_twisted.message import Headers, ParsedMessage
+from gomail_twisted.message import Headers, MessagePart, ParsedMessage
 from gomail_twisted.sasl import PasswordCredentials
 from gomail_twisted.tls import TLSInfo
 
@@ -148,6 +148,14 @@ class ReceivedMessage:
         The header block, our trace headers first.
         """
         return self.parsed.headers
+
+    @property
+    def parts(self) -> tuple[MessagePart, ...]:
+        """
+        The leaves of the MIME tree, each with its own headers, those of a
+        C{multipart/alternative} marked; parsed on first use.
+        """
+        return self.parsed.parts
 
     @property
     def login(self) -> str | None:
