@@ -7,6 +7,7 @@ C{twistd} in another, each checked with stdlib smtplib and the files on disk.
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import queue
 import re
@@ -491,6 +492,35 @@ class TwistdTests(SynchronousTestCase):
             [*_twistd(), "--help"],
             cwd=cwd,
             env=_environment(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertRegex(result.stdout, r"\n\s+gomail-smtp\s+An ESMTP server")
+
+    def test_installedPackageListsPlugin(self) -> None:
+        """
+        The installed distribution (not the checkout) carries the plugin:
+        with no C{PYTHONPATH} and an empty working directory, C{twistd
+        --help} still lists gomail-smtp.  The README's test command installs
+        the package first, so this runs against the real install.
+        """
+        try:
+            dist = importlib.metadata.distribution("gomail_twisted")
+        except importlib.metadata.PackageNotFoundError:
+            self.fail("gomail_twisted is not installed: run 'pip install .' first")
+        plugin = Path(
+            str(dist.locate_file("twisted/plugins/gomail_twisted_plugins.py"))
+        )
+        self.assertTrue(plugin.is_file(), plugin)
+        cwd = self.mktemp()
+        os.mkdir(cwd)
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+        result = subprocess.run(
+            [*_twistd(), "--help"],
+            cwd=cwd,
+            env=env,
             capture_output=True,
             text=True,
             timeout=60,
