@@ -19,8 +19,15 @@ from gomail_twisted.smtp._wire import parseMailbox
 #: RFC 5321 4.5.3.1.5: the longest reply line, CRLF included.
 MAX_REPLY_LINE = 512
 
-_REPLY_LINE = re.compile(rb"\A([2-5][0-9][0-9])([ -]|\Z)")
-_ENHANCED = re.compile(r"\A([245])\.(\d{1,3})\.(\d{1,3})(?: |\Z)")
+#: An enhanced status code (RFC 3463 2) at the start of a reply's text:
+#: ASCII digits only, so nothing else passes for one.
+_ENHANCED = re.compile(r"([245])\.([0-9]{1,3})\.([0-9]{1,3})(?: |\Z)")
+
+#: How many distinct one-line replies a L{ReplyAssembler} remembers.
+_KNOWN_REPLIES = 32
+
+#: The first digit of a reply code, as an octet (RFC 5321 4.2).
+_FIRST_DIGITS = frozenset(b"2345")
 
 
 class SMTPProtocolError(Exception):
@@ -76,18 +83,27 @@ def _splitEnhanced(code: int, lines: list[str]) -> tuple[str | None, list[str]]:
     @param lines: the text lines.
     @return: the enhanced code, or L{None}, and the lines without it.
     """
-    match = _ENHANCED.match(lines[0])
-    if match is None or match.group(1) != str(code)[0]:
+    first = lines[0]
+    if first[:1] != str(code // 100):
+        return None, lines
+    match = _ENHANCED.match(first)
+    if match is None:
         return None, lines
     enhanced = ".".join(match.groups())
     prefix = match.group(0)
-    out = [line[len(prefix) :] if line.startswith(prefix) else line for line in lines]
+    size = len(prefix)
+    if len(lines) == 1:
+        return enhanced, [first[size:]]
+    out = [line[size:] if line.startswith(prefix) else line for line in lines]
     return enhanced, out
 
 
 class ReplyAssembler:
     """
     Collect reply lines into L{SMTPReply}s (RFC 5321 4.2.1), within bounds.
+
+    Whatever the lines hold, L{feed} either returns or raises
+    L{SMTPProtocolError}; after an error the assembler starts afresh.
 
     @ivar maxLines: the most lines one reply may have.
     """
@@ -98,8 +114,14 @@ class ReplyAssembler:
             so an endless multi-line reply cannot fill memory.
         """
         self.maxLines = maxLines
-        self._code: bytes | None = None
+        self._code = 0
         self._lines: list[str] = []
+        self._known: dict[bytes, tuple[int, str | None, str]] = {}
+
+    def _error(self, message: str) -> SMTPProtocolError:
+        self._code = 0
+        self._lines = []
+        return SMTPProtocolError(message)
 
     def feed(self, line: bytes) -> SMTPReply | None:
         """
@@ -107,29 +129,61 @@ class ReplyAssembler:
 
         @param line: the line.
         @return: the reply, once its last line is in; else L{None}.
-        @raise SMTPProtocolError: the line is not a reply line, is too long,
-            changes the code in mid-reply, or one reply has too many lines.
+        @raise SMTPProtocolError: the line is not a reply line (three digits,
+            the first 2 to 5, then a space, a hyphen or nothing), holds a
+            bare CR or LF, is too long, changes the code in mid-reply, or
+            one reply has too many lines.
         """
+        known = self._known.get(line)
+        if known is not None and not self._lines:
+            return SMTPReply(*known)
         if len(line) + 2 > MAX_REPLY_LINE:
-            raise SMTPProtocolError(
+            raise self._error(
                 f"reply line of {len(line) + 2} octets, over {MAX_REPLY_LINE}"
             )
-        match = _REPLY_LINE.match(line)
-        if match is None:
-            raise SMTPProtocolError(f"malformed reply line {line[:80]!r}")
-        code = match.group(1)
-        if self._code is not None and code != self._code:
-            raise SMTPProtocolError("reply code changed within a multi-line reply")
-        self._code = code
-        self._lines.append(line[4:].decode("utf-8", "replace"))
-        if len(self._lines) > self.maxLines:
-            raise SMTPProtocolError(f"multi-line reply of over {self.maxLines} lines")
-        if match.group(2) == b"-":
+        digits = line[:3]
+        separator = line[3:4]
+        if (
+            len(digits) != 3
+            or not digits.isdigit()
+            or digits[0] not in _FIRST_DIGITS
+            or separator not in (b" ", b"-", b"")
+        ):
+            raise self._error(f"malformed reply line {line[:80]!r}")
+        if b"\r" in line or b"\n" in line:
+            raise self._error(f"bare CR or LF in reply line {line[:80]!r}")
+        code = int(digits)
+        if self._code and code != self._code:
+            raise self._error("reply code changed within a multi-line reply")
+        text = line[4:].decode("utf-8", "replace")
+        if separator == b"-":
+            self._code = code
+            self._lines.append(text)
+            if len(self._lines) > self.maxLines:
+                raise self._error(f"multi-line reply of over {self.maxLines} lines")
             return None
-        lines, self._lines, self._code = self._lines, [], None
-        number = int(code)
-        enhanced, lines = _splitEnhanced(number, lines)
-        return SMTPReply(number, enhanced, lines)
+        if self._lines:
+            if len(self._lines) >= self.maxLines:
+                raise self._error(f"multi-line reply of over {self.maxLines} lines")
+            lines = self._lines
+            lines.append(text)
+            self._lines = []
+            self._code = 0
+            enhanced, lines = _splitEnhanced(code, lines)
+            return SMTPReply(code, enhanced, lines)
+        # A one-line reply, the common case: the enhanced code is looked
+        # for only when the text starts with the reply's class digit.
+        parts: tuple[int, str | None, str] = (code, None, text)
+        if line[4:5] == digits[:1]:
+            match = _ENHANCED.match(text)
+            if match is not None:
+                parts = (code, ".".join(match.groups()), text[match.end() :])
+        # Servers repeat their replies ("250 2.1.5 Ok" to every RCPT): keep
+        # the parts of a few, so each is parsed once.
+        if len(self._known) >= _KNOWN_REPLIES:
+            self._known.clear()
+        self._known[line] = parts
+        return SMTPReply(*parts)
 
 
 @dataclass(frozen=True)
@@ -237,15 +291,20 @@ def dotStuff(message: bytes) -> bytes:
     @param message: the message.
     @return: the bytes to send after the 354 reply.
     """
+    # Every CR and LF is part of a CRLF exactly when there are twice as
+    # many of them as CRLFs: two passes in C, and no copy when all is well.
     crlf = message.count(b"\r\n")
-    if not message.count(b"\r") == message.count(b"\n") == crlf:
+    if len(message) - len(message.translate(None, b"\r\n")) != 2 * crlf:
         message = message.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         message = message.replace(b"\n", b"\r\n")
     if message and not message.endswith(b"\r\n"):
         message += b"\r\n"
     if message.startswith(b"."):
         message = b"." + message
-    return message.replace(b"\r\n.", b"\r\n..") + b".\r\n"
+    if b"\r\n." in message:
+        # One pass where replace() takes two (it counts, then copies).
+        message = b"\r\n..".join(message.split(b"\r\n."))
+    return message + b".\r\n"
 
 
 def isPermanent(reply: SMTPReply) -> bool:

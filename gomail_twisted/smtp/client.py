@@ -17,7 +17,7 @@ from __future__ import annotations
 import base64
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import (
@@ -29,9 +29,8 @@ from twisted.internet.interfaces import (
     IStreamClientEndpoint,
     ITLSTransport,
 )
-from twisted.internet.protocol import ClientFactory, connectionDone
+from twisted.internet.protocol import ClientFactory, Protocol, connectionDone
 from twisted.logger import Logger
-from twisted.protocols.basic import LineReceiver
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
@@ -74,37 +73,48 @@ _Handler = Callable[[SMTPReply], None]
 
 
 @implementer(IHandshakeListener)
-class ESMTPSender(LineReceiver):
+class ESMTPSender(Protocol):
     """
     One client connection: greeting, EHLO (HELO when refused), STARTTLS,
     AUTH, then the factory's transactions, then QUIT.
 
+    With PIPELINING (RFC 2920 3.1) each transaction's MAIL, RCPT and DATA
+    go in one write, and a message's content goes in the same write as the
+    next transaction's commands (or QUIT): one write and one read per
+    message.
+
     @ivar factory: the factory, holding the transactions and settings.
     @ivar _expected: the replies awaited, oldest first: handler, timeout,
         and what the reply answers.
+    @ivar _attempt: the transaction whose MAIL, RCPT and DATA replies are
+        awaited, if any.
+    @ivar _sentAttempt: the transaction whose content is sent and whose
+        final reply is awaited, if any.
+    @ivar _tlsState: C{"none"}, C{"handshake"}, C{"active"} or
+        C{"refused"}.
     """
-
-    delimiter = b"\r\n"
-    MAX_LENGTH = MAX_REPLY_LINE
 
     factory: ESMTPSenderFactory
     _log = Logger()
 
-    if TYPE_CHECKING:
-
-        def clearLineBuffer(self) -> bytes: ...
-
     def __init__(self) -> None:
+        self._buffer = b""
+        self._bufferEpoch = 0
         self._assembler: ReplyAssembler | None = None
         self._expected: deque[tuple[_Handler, float, str]] = deque()
         self._timer: IDelayedCall | None = None
         self._deadline: float | None = None
         self._waitingFor: tuple[float, str] = (0.0, "")
         self._extensions = Extensions()
+        self._maxSize: int | None = None
+        self._declareSize = False
+        self._eightBit = False
+        self._smtputf8 = False
         self._tls: TLSFacts | None = None
         self._tlsState: Literal["none", "handshake", "active", "refused"] = "none"
         self._queue: deque[Transaction] = deque()
         self._attempt: Attempt | None = None
+        self._sentAttempt: Attempt | None = None
         self._pipelined = False
         self._rcptLines: list[bytes] = []
         self._producer: DataProducer | None = None
@@ -160,32 +170,49 @@ class ESMTPSender(LineReceiver):
 
     # Replies.
 
-    def lineReceived(self, line: bytes) -> None:
-        if self._closing and not self._expected:
-            return
-        assert self._assembler is not None
-        try:
-            reply = self._assembler.feed(line)
-        except SMTPProtocolError as e:
-            self._protocolError(str(e))
-            return
-        if reply is None:
-            return
-        if not self._expected:
+    def dataReceived(self, data: bytes) -> None:
+        if self._buffer:
+            data = self._buffer + data
+        lines = data.split(b"\r\n")
+        self._buffer = lines.pop()
+        epoch = self._bufferEpoch
+        assembler = self._assembler
+        assert assembler is not None
+        for line in lines:
+            if epoch != self._bufferEpoch or (self._closing and not self._expected):
+                return
+            try:
+                reply = assembler.feed(line)
+            except SMTPProtocolError as e:
+                self._protocolError(str(e))
+                return
+            if reply is not None:
+                self._replyReceived(reply)
+        if len(self._buffer) + 2 > MAX_REPLY_LINE and epoch == self._bufferEpoch:
+            self._buffer = b""
+            self._protocolError(f"reply line over {MAX_REPLY_LINE} octets")
+
+    def _clearBuffer(self) -> None:
+        # RFC 3207 4.2: nothing the server sent before TLS may be used.
+        self._buffer = b""
+        self._bufferEpoch += 1
+
+    def _replyReceived(self, reply: SMTPReply) -> None:
+        expected = self._expected
+        if not expected:
             self._protocolError(f"unexpected reply {reply}")
             return
-        handler, _, _ = self._expected.popleft()
-        if self._expected:
-            _, timeout, what = self._expected[0]
+        handler = expected.popleft()[0]
+        if expected:
+            _, timeout, what = expected[0]
             self._arm(timeout, what)
         else:
-            self._cancelTimer()
+            self._deadline = None
         handler(reply)
 
-    def lineLengthExceeded(self, line: bytes) -> None:
-        self._protocolError(f"reply line over {MAX_REPLY_LINE} octets")
-
     def _protocolError(self, error: str) -> None:
+        if self._closing and not self._expected:
+            return
         self._log.info(
             "SMTP protocol error from {host}: {error}",
             host=self.factory.host,
@@ -251,15 +278,15 @@ class ESMTPSender(LineReceiver):
             self.transport.abortConnection()  # type: ignore[attr-defined]
 
     def _quit(self) -> None:
-        if self._closing:
-            return
-        self._closing = True
-        self._send(b"QUIT\r\n")
-        self._expect(
-            lambda reply: self._close(), self.factory.timeouts.command, "QUIT reply"
-        )
+        if not self._closing:
+            self._send(self._quitCommand())
 
-    def _close(self) -> None:
+    def _quitCommand(self) -> bytes:
+        self._closing = True
+        self._expect(self._close, self.factory.timeouts.command, "QUIT reply")
+        return b"QUIT\r\n"
+
+    def _close(self, reply: SMTPReply | None = None) -> None:
         self._cancelTimer()
         if self.transport is not None:
             self.transport.loseConnection()
@@ -294,6 +321,8 @@ class ESMTPSender(LineReceiver):
         )
         if self._attempt is attempt:
             self._attempt = None
+        elif self._sentAttempt is attempt:
+            self._sentAttempt = None
 
     def _failAll(
         self,
@@ -305,7 +334,7 @@ class ESMTPSender(LineReceiver):
         """
         End every transaction not yet ended with the same failure.
         """
-        attempts = [self._attempt] if self._attempt is not None else []
+        attempts = [a for a in (self._sentAttempt, self._attempt) if a is not None]
         attempts.extend(Attempt(t) for t in self._queue)
         self._queue.clear()
         for attempt in attempts:
@@ -338,7 +367,7 @@ class ESMTPSender(LineReceiver):
 
     def _ehloReply(self, reply: SMTPReply) -> None:
         if reply.code == 250:
-            self._extensions = Extensions.fromReply(reply)
+            self._setExtensions(Extensions.fromReply(reply))
             self._afterHello()
         elif reply.code >= 500:
             # RFC 5321 4.1.4: a server that does not know EHLO gets HELO.
@@ -351,8 +380,17 @@ class ESMTPSender(LineReceiver):
         if reply.code != 250:
             self._refused(reply, "HELO refused")
             return
-        self._extensions = Extensions()
+        self._setExtensions(Extensions())
         self._afterHello()
+
+    def _setExtensions(self, extensions: Extensions) -> None:
+        # Looked up once here rather than for every transaction.
+        self._extensions = extensions
+        self._pipelined = "PIPELINING" in extensions
+        self._maxSize = extensions.maxSize
+        self._declareSize = "SIZE" in extensions
+        self._eightBit = "8BITMIME" in extensions
+        self._smtputf8 = "SMTPUTF8" in extensions
 
     def _afterHello(self) -> None:
         policy = self.factory.tls
@@ -378,7 +416,7 @@ class ESMTPSender(LineReceiver):
             self._authenticate()
             return
         # RFC 3207 4.2: nothing the server sent before TLS may be used.
-        self.clearLineBuffer()
+        self._clearBuffer()
         self._tlsState = "handshake"
         self._arm(self.factory.timeouts.tlsHandshake, "TLS handshake")
         ITLSTransport(self.transport).startTLS(self.factory.tls.connectionCreator())
@@ -433,57 +471,62 @@ class ESMTPSender(LineReceiver):
     # Transactions.
 
     def _nextTransaction(self) -> None:
-        if not self._queue:
-            self._quit()
+        while self._queue:
+            transaction = self._queue.popleft()
+            commands = self._commands(transaction)
+            if isinstance(commands, str):
+                self._finish(Attempt(transaction), None, commands, permanent=True)
+                continue
+            self._send(self._begin(transaction, commands))
             return
-        transaction = self._queue.popleft()
-        attempt = self._attempt = Attempt(transaction)
-        ext = self._extensions
-        size = len(transaction.message)
-        if ext.maxSize is not None and size > ext.maxSize:
-            self._finish(
-                attempt,
-                None,
-                f"message of {size} octets exceeds the server's SIZE {ext.maxSize}",
-                permanent=True,
-            )
-            self._nextTransaction()
-            return
-        addresses = [
-            wireAddress(a) for a in (transaction.sender, *transaction.recipients)
-        ]
-        params = []
-        if "SIZE" in ext:
-            params.append(b"SIZE=%d" % size)
-        if not transaction.message.isascii() and "8BITMIME" in ext:
-            params.append(b"BODY=8BITMIME")
-        utf8 = [a for a in addresses if needsSMTPUTF8(a)]
-        if utf8 and "SMTPUTF8" not in ext:
-            self._finish(
-                attempt,
-                None,
-                f"server does not support SMTPUTF8 (RFC 6531), needed for {utf8[0]}",
-                permanent=True,
-            )
-            self._nextTransaction()
-            return
-        if "SMTPUTF8" in ext and (utf8 or not _headerBlock(transaction).isascii()):
-            params.append(b"SMTPUTF8")
-        mail = b" ".join([b"MAIL FROM:<" + addresses[0].encode() + b">", *params])
-        rcpts = [b"RCPT TO:<" + a.encode() + b">" for a in addresses[1:]]
+        self._quit()
+
+    def _commands(self, transaction: Transaction) -> list[bytes] | str:
+        """
+        The MAIL and RCPT commands of a transaction, with the parameters the
+        server's extensions call for.
+
+        @return: the commands, or why the transaction cannot be sent to
+            this server at all (a permanent failure).
+        """
+        message = transaction.message
+        size = len(message)
+        maxSize = self._maxSize
+        if maxSize is not None and size > maxSize:
+            return f"message of {size} octets exceeds the server's SIZE {maxSize}"
+        sender = wireAddress(transaction.sender)
+        recipients = [wireAddress(a) for a in transaction.recipients]
+        utf8 = [a for a in (sender, *recipients) if needsSMTPUTF8(a)]
+        if utf8 and not self._smtputf8:
+            return f"server does not support SMTPUTF8 (RFC 6531), needed for {utf8[0]}"
+        mail = b"MAIL FROM:<" + sender.encode() + b">"
+        if self._declareSize:
+            mail += b" SIZE=%d" % size
+        if self._eightBit and not message.isascii():
+            mail += b" BODY=8BITMIME"
+        if self._smtputf8 and (utf8 or not _headerBlock(transaction).isascii()):
+            mail += b" SMTPUTF8"
+        return [mail, *[b"RCPT TO:<" + a.encode() + b">" for a in recipients]]
+
+    def _begin(self, transaction: Transaction, commands: list[bytes]) -> bytes:
+        """
+        Make C{transaction} the current attempt and await its replies.
+
+        @param commands: its MAIL and RCPT commands, from L{_commands}.
+        @return: what to write: MAIL, every RCPT and DATA with PIPELINING
+            (RFC 2920 3.1), else MAIL alone.
+        """
+        self._attempt = Attempt(transaction)
         timeouts = self.factory.timeouts
-        self._pipelined = "PIPELINING" in ext
-        if self._pipelined:
-            # RFC 2920 3.1: MAIL, every RCPT and DATA in one group.
-            self._send(b"\r\n".join([mail, *rcpts, b"DATA", b""]))
-            self._expect(self._mailReply, timeouts.mail, "MAIL reply")
-            for index in range(len(rcpts)):
-                self._expect(self._rcptHandler(index), timeouts.rcpt, "RCPT reply")
-            self._expect(self._dataReply, timeouts.dataInit, "DATA reply")
-        else:
-            self._rcptLines = rcpts
-            self._send(mail + b"\r\n")
-            self._expect(self._mailReply, timeouts.mail, "MAIL reply")
+        self._expect(self._mailReply, timeouts.mail, "MAIL reply")
+        if not self._pipelined:
+            self._rcptLines = commands[1:]
+            return commands[0] + b"\r\n"
+        for _ in range(len(commands) - 1):
+            self._expect(self._rcptReply, timeouts.rcpt, "RCPT reply")
+        self._expect(self._dataReply, timeouts.dataInit, "DATA reply")
+        commands.append(b"DATA\r\n")
+        return b"\r\n".join(commands)
 
     def _mailReply(self, reply: SMTPReply) -> None:
         attempt = self._attempt
@@ -498,30 +541,26 @@ class ESMTPSender(LineReceiver):
 
     def _sendRcpt(self, index: int) -> None:
         self._send(self._rcptLines[index] + b"\r\n")
-        self._expect(self._rcptHandler(index), self.factory.timeouts.rcpt, "RCPT reply")
+        self._expect(self._rcptReply, self.factory.timeouts.rcpt, "RCPT reply")
 
-    def _rcptHandler(self, index: int) -> _Handler:
-        def rcptReply(reply: SMTPReply) -> None:
-            attempt = self._attempt
-            assert attempt is not None
-            recipient = attempt.transaction.recipients[index]
-            if reply.code // 100 == 2:
-                attempt.accepted.append(recipient)
-            else:
-                attempt.refused.append((recipient, reply))
-            if self._pipelined:
-                return
-            if index + 1 < len(attempt.transaction.recipients):
-                self._sendRcpt(index + 1)
-            elif attempt.accepted:
-                self._send(b"DATA\r\n")
-                self._expect(
-                    self._dataReply, self.factory.timeouts.dataInit, "DATA reply"
-                )
-            else:
-                self._noRecipients(attempt)
-
-        return rcptReply
+    def _rcptReply(self, reply: SMTPReply) -> None:
+        attempt = self._attempt
+        assert attempt is not None
+        recipients = attempt.transaction.recipients
+        index = len(attempt.accepted) + len(attempt.refused)
+        if reply.code // 100 == 2:
+            attempt.accepted.append(recipients[index])
+        else:
+            attempt.refused.append((recipients[index], reply))
+        if self._pipelined:
+            return
+        if index + 1 < len(recipients):
+            self._sendRcpt(index + 1)
+        elif attempt.accepted:
+            self._send(b"DATA\r\n")
+            self._expect(self._dataReply, self.factory.timeouts.dataInit, "DATA reply")
+        else:
+            self._noRecipients(attempt)
 
     def _noRecipients(self, attempt: Attempt) -> None:
         replies = [r for _, r in attempt.refused]
@@ -530,6 +569,9 @@ class ESMTPSender(LineReceiver):
         self._endTransaction(
             attempt, last, "all recipients refused", permanent=permanent
         )
+
+    def _ignoreReply(self, reply: SMTPReply) -> None:
+        pass
 
     def _dataReply(self, reply: SMTPReply) -> None:
         attempt = self._attempt
@@ -542,50 +584,71 @@ class ESMTPSender(LineReceiver):
             else:
                 self._endTransaction(attempt, reply, "DATA refused")
             return
+        timeouts = self.factory.timeouts
         if not attempt.accepted or attempt.mailRefusal is not None:
             # RFC 2920 3.1: DATA was taken though no recipient was; end it
             # with an empty message the server will not deliver.
             self._send(b".\r\n")
-            self._expect(lambda r: None, self.factory.timeouts.dataEnd, "end of data")
+            self._expect(self._ignoreReply, timeouts.dataEnd, "end of data")
             if attempt.mailRefusal is not None:
                 self._endTransaction(attempt, attempt.mailRefusal, "sender refused")
             else:
                 self._noRecipients(attempt)
             return
+        self._attempt = None
+        self._sentAttempt = attempt
         data = dotStuff(attempt.transaction.message)
-        timeouts = self.factory.timeouts
         self._expect(self._finalReply, timeouts.dataEnd, "reply to end of data")
-        if len(data) <= DATA_BLOCK:
+        if len(data) > DATA_BLOCK:
+            self._arm(timeouts.dataBlock, "sending data")
+            producer = self._producer = DataProducer(
+                self.transport,
+                data,
+                lambda: self._arm(timeouts.dataBlock, "sending data"),
+                self._dataSent,
+            )
+            producer.start()
+            return
+        if not self._pipelined:
             self._send(data)
             return
-        self._arm(timeouts.dataBlock, "sending data")
-        producer = self._producer = DataProducer(
-            self.transport,
-            data,
-            lambda: self._arm(timeouts.dataBlock, "sending data"),
-            self._dataSent,
-        )
-        producer.start()
+        # RFC 2920 3.1: the content may open the next group of commands,
+        # so the next transaction (or QUIT) goes in the same write.
+        after = b""
+        if not self._queue:
+            after = self._quitCommand()
+        else:
+            commands = self._commands(self._queue[0])
+            if not isinstance(commands, str):
+                after = self._begin(self._queue.popleft(), commands)
+        assert self.transport is not None
+        self.transport.writeSequence([data, after])
 
     def _dataSent(self) -> None:
         self._producer = None
         self._arm(self.factory.timeouts.dataEnd, "reply to end of data")
 
     def _finalReply(self, reply: SMTPReply) -> None:
-        attempt = self._attempt
+        attempt = self._sentAttempt
         assert attempt is not None
         if self._producer is not None and self._producer.active:
             # The server answered before the data was all sent: the
             # stream is out of step, so end the connection.
             self._producer.stopProducing()
-            self._endTransaction(attempt, reply, "message refused during DATA")
+            self._finish(
+                attempt,
+                reply,
+                f"message refused during DATA: {reply}",
+                reply.code >= 500,
+            )
             self._abort()
             return
         if reply.code // 100 == 2:
             self._finish(attempt, reply, None)
-            self._nextTransaction()
         else:
-            self._endTransaction(attempt, reply, "message refused", reset=False)
+            self._finish(attempt, reply, f"message refused: {reply}", reply.code >= 500)
+        if self._attempt is None and not self._closing:
+            self._nextTransaction()
 
     def _endTransaction(
         self,
