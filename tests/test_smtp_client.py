@@ -40,13 +40,13 @@ from gomail_twisted.smtp import (
     SMTPTimeouts,
     Transaction,
 )
+from gomail_twisted.smtp._clientvalues import DATA_BLOCK
 from gomail_twisted.smtp._clientwire import (
     Extensions,
     ReplyAssembler,
     SMTPProtocolError,
     dotStuff,
 )
-from gomail_twisted.smtp.client import DATA_BLOCK
 from tests._certs import testCA
 from tests._smtphelpers import RecordingBackend
 
