@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 import dns.resolver
+from OpenSSL import SSL
 from twisted.internet import reactor as _reactor
 from twisted.internet.defer import ensureDeferred
 from twisted.internet.endpoints import SSL4ServerEndpoint, TCP4ServerEndpoint
@@ -358,6 +359,55 @@ class TLSPolicyTests(DeliveryTestsMixin, TestCase):
         self.assertEqual(
             result.error, "TLS is required but the server does not offer STARTTLS"
         )
+        self.assertEqual(host.backend.messages, [])
+
+    def unacceptableTLS(self) -> Any:
+        """
+        A server TLS configuration no client of ours can agree with: TLS 1.2
+        only, with nothing but ciphers that encrypt nothing (C{eNULL}),
+        which no TLS client offers, so every handshake fails.
+        """
+        options = serverContextFactory(*selfSignedCertificate("x.test"))
+        context = options.getContext()
+        context.set_max_proto_version(SSL.TLS1_2_VERSION)
+        context.set_cipher_list(b"eNULL:@SECLEVEL=0")
+        return options
+
+    async def test_opportunisticFallsBackAfterFailedHandshake(self) -> None:
+        """
+        When the STARTTLS handshake fails, opportunistic mail is sent again
+        to the same server without TLS (RFC 7435 4), and delivered; both
+        attempts are reported.
+        """
+        host = _Host("127.0.0.2", tls=self.unacceptableTLS())
+        await self.serve(host)
+        self.zone()
+        sent = await self.send()
+        failed, plain = sent.results
+        self.assertFalse(failed.delivered)
+        assert failed.error is not None
+        self.assertTrue(failed.error.startswith("TLS handshake failed"), failed.error)
+        self.assertFalse(failed.permanent)
+        self.assertTrue(plain.delivered, plain.error)
+        self.assertIsNone(plain.tls)
+        self.assertEqual((plain.address, plain.code), ("127.0.0.2", 250))
+        [message] = host.backend.messages
+        self.assertIn(b"Hello, Bob.", message.raw)
+        self.assertIsNone(message.connection.tls)
+
+    async def test_requireTLSAfterFailedHandshake(self) -> None:
+        """
+        With C{requireTLS} the same failed handshake is a temporary failure
+        saying so, and nothing is sent in the clear.
+        """
+        host = _Host("127.0.0.2", tls=self.unacceptableTLS())
+        await self.serve(host)
+        self.zone()
+        [result] = (await self.send(requireTLS=True)).results
+        self.assertFalse(result.delivered)
+        self.assertFalse(result.permanent)
+        assert result.error is not None
+        self.assertTrue(result.error.startswith("TLS handshake failed"), result.error)
         self.assertEqual(host.backend.messages, [])
 
     async def test_serverNameOfRecipientDomain(self) -> None:
