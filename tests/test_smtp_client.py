@@ -14,6 +14,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from twisted.internet import reactor as _reactor
 from twisted.internet.address import IPv4Address
 from twisted.internet.defer import ensureDeferred
@@ -103,10 +105,11 @@ class ReplyAssemblerTests(SynchronousTestCase):
 
     def test_badLines(self) -> None:
         """
-        Garbage, codes out of range, an overlong line, and a code that
-        changes mid-reply are protocol errors.
+        Garbage, codes out of range, a bare CR, an overlong line, and a code
+        that changes mid-reply are protocol errors.
         """
-        for line in (b"hello", b"25 short", b"650 nope", b"250x", b"x" * 20):
+        bad = (b"hello", b"25 short", b"650 nope", b"250x", b"x" * 20, b"250 a\rb")
+        for line in bad:
             self.assertRaises(SMTPProtocolError, ReplyAssembler().feed, line)
         self.assertRaises(
             SMTPProtocolError, ReplyAssembler().feed, b"250 " + b"x" * 507
@@ -124,6 +127,113 @@ class ReplyAssemblerTests(SynchronousTestCase):
         for _ in range(3):
             assembler.feed(b"250-x")
         self.assertRaises(SMTPProtocolError, assembler.feed, b"250-x")
+
+
+_replyText = st.text(
+    st.characters(blacklist_characters="\r\n", blacklist_categories=("Cs",)),
+    max_size=100,
+).filter(lambda t: not t[:1].isdigit())
+
+
+@st.composite
+def _wellFormedReplies(
+    draw: st.DrawFn,
+) -> tuple[int, str | None, list[str], list[bytes]]:
+    """
+    A reply code, an enhanced code of its class or none, the text lines
+    (none starting with a digit, so none reads as an enhanced code),
+    and the reply lines a server sends for them (RFC 5321 4.2.1,
+    RFC 2034 4: the enhanced code on every line).
+    """
+    code = draw(st.integers(200, 599))
+    # RFC 3463 2: enhanced codes have the classes 2, 4 and 5 only.
+    enhanced = draw(
+        st.none()
+        if code // 100 == 3
+        else st.none()
+        | st.tuples(st.integers(0, 999), st.integers(0, 999)).map(
+            lambda t: f"{code // 100}.{t[0]}.{t[1]}"
+        )
+    )
+    texts = draw(st.lists(_replyText, min_size=1, max_size=10))
+    lines = []
+    for index, text in enumerate(texts):
+        separator = " " if index == len(texts) - 1 else "-"
+        body = f"{enhanced} {text}" if enhanced is not None else text
+        lines.append(f"{code}{separator}{body}".encode())
+    return code, enhanced, texts, lines
+
+
+class ReplyAssemblerPropertyTests(SynchronousTestCase):
+    """
+    Properties of L{ReplyAssembler} over generated input.
+    """
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.lists(st.binary(max_size=600), max_size=20))
+    def test_arbitraryLinesRaiseOnlyProtocolErrors(self, lines: list[bytes]) -> None:
+        """
+        Whatever lines arrive, each is taken, ends a reply, or is refused
+        with L{SMTPProtocolError}; any reply returned has a code of 200 to
+        599 and text without CR or LF.
+        """
+        assembler = ReplyAssembler(maxLines=5)
+        for line in lines:
+            try:
+                reply = assembler.feed(line)
+            except SMTPProtocolError:
+                continue
+            if reply is not None:
+                self.assertTrue(200 <= reply.code <= 599)
+                self.assertFalse(any("\r" in t or "\n" in t for t in reply.lines))
+
+    @settings(max_examples=300, deadline=None)
+    @given(_wellFormedReplies(), st.integers(1, 3))
+    def test_wellFormedRepliesParse(
+        self,
+        generated: tuple[int, str | None, list[str], list[bytes]],
+        repeat: int,
+    ) -> None:
+        """
+        A well-formed reply, single or multi-line, parses to its code,
+        enhanced code and text lines, each time it comes (the assembler
+        remembers one-line replies), and only on its last line.
+        """
+        code, enhanced, texts, lines = generated
+        assembler = ReplyAssembler()
+        for _ in range(repeat):
+            for line in lines[:-1]:
+                self.assertIsNone(assembler.feed(line))
+            reply = assembler.feed(lines[-1])
+            assert reply is not None
+            self.assertEqual(
+                (reply.code, reply.enhanced, reply.lines),
+                (code, enhanced, tuple(texts)),
+            )
+
+    @settings(max_examples=150, deadline=None)
+    @given(st.binary(max_size=2000), st.lists(st.integers(1, 700), max_size=10))
+    def test_arbitraryBytesFromServer(self, data: bytes, cuts: list[int]) -> None:
+        """
+        Arbitrary bytes from a server, in arbitrary chunks, never raise out
+        of L{ESMTPSender}: the transaction ends with an error in its result
+        and no timer is left behind.
+        """
+        clock = Clock()
+        factory = ESMTPSenderFactory(
+            clock, [transaction()], heloName="client.test", timeouts=SHORT
+        )
+        protocol = factory.buildProtocol(IPv4Address("TCP", HOST, 25))
+        transport = StringTransport(peerAddress=IPv4Address("TCP", HOST, 25))
+        protocol.makeConnection(transport)
+        offset = 0
+        for cut in [*cuts, len(data)]:
+            protocol.dataReceived(data[offset : offset + cut])
+            offset += cut
+        protocol.connectionLost()
+        [result] = self.successResultOf(factory.deferred)
+        self.assertIsNotNone(result.error)
+        self.assertEqual(clock.getDelayedCalls(), [])
 
 
 class DotStuffTests(SynchronousTestCase):
