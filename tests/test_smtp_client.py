@@ -529,6 +529,39 @@ class SessionTests(SynchronousTestCase):
         self.assertTrue(first.permanent)
         self.assertTrue(second.delivered)
 
+    def test_pipelinedContentOpensNextGroup(self) -> None:
+        """
+        With PIPELINING a message's content goes in one write with the next
+        transaction's MAIL, RCPT and DATA, and the last one's with QUIT
+        (RFC 2920 3.1); a refused message does not stop the next.
+        """
+        factory, protocol, transport, _ = self.connect(
+            transaction("a@example.test"), transaction("b@example.test")
+        )
+        protocol.dataReceived(b"220 mx\r\n")
+        self.exchange(protocol, transport, b"250-mx\r\n250 PIPELINING\r\n")
+        sent = self.exchange(protocol, transport, b"250 ok\r\n250 ok\r\n354 go\r\n")
+        self.assertEqual(
+            sent,
+            MESSAGE + b".\r\nMAIL FROM:<sender@example.test>\r\n"
+            b"RCPT TO:<b@example.test>\r\nDATA\r\n",
+        )
+        sent = self.exchange(
+            protocol,
+            transport,
+            b"554 5.6.0 refused\r\n250 ok\r\n250 ok\r\n354 go\r\n",
+        )
+        self.assertEqual(sent, MESSAGE + b".\r\nQUIT\r\n")
+        self.assertEqual(
+            self.exchange(protocol, transport, b"250 2.0.0 done\r\n221 bye\r\n"), b""
+        )
+        self.assertTrue(transport.disconnecting)
+        first, second = self.results(factory, protocol)
+        self.assertEqual(first.error, "message refused: 554 5.6.0 refused")
+        self.assertTrue(first.permanent)
+        self.assertTrue(second.delivered, second.error)
+        self.assertEqual(second.accepted, ("b@example.test",))
+
 
 class _Tracked:
     """
