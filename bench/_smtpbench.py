@@ -86,8 +86,13 @@ def _serveTwisted(kind: str, maxSeconds: float, profile: str | None) -> None:
             stats.check(message.raw)
 
         backend = FunctionBackend(rcptTo=lambda info, rcpt: None, message=onMessage)
+        # twisted.mail runs with its per-message log line off too.
         factory = SMTPServerFactory(
-            backend, hostname=HOSTNAME, maxMessageSize=MAX_SIZE, reactor=reactor
+            backend,
+            hostname=HOSTNAME,
+            maxMessageSize=MAX_SIZE,
+            reactor=reactor,
+            logMessages=False,
         )
     else:
         factory = _twistedMailFactory(stats)

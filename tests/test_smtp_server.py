@@ -419,6 +419,31 @@ class TransactionTests(SynchronousTestCase):
         )
         self.assertTrue(self.transport.disconnecting)
 
+    def test_messageLogged(self) -> None:
+        """
+        Each accepted message is logged with its queue identifier, peer,
+        sender and recipients, unless the operator turns that off.
+        """
+        from twisted.logger import LogEvent, globalLogPublisher
+
+        events: list[LogEvent] = []
+        globalLogPublisher.addObserver(events.append)
+        self.addCleanup(globalLogPublisher.removeObserver, events.append)
+        self.protocol.dataReceived(ENVELOPE + b"DATA\r\n" + MESSAGE + b".\r\n")
+        [event] = [e for e in events if e.get("queueID")]
+        self.assertEqual(
+            (event["queueID"], event["peer"], event["sender"], event["recipients"]),
+            (
+                self.backend.messages[0].queueID,
+                "192.0.2.1",
+                "a@example.com",
+                "b@example.net",
+            ),
+        )
+        self.factory.logMessages = False
+        self.protocol.dataReceived(ENVELOPE + b"DATA\r\n" + MESSAGE + b".\r\n")
+        self.assertEqual(len([e for e in events if e.get("queueID")]), 1)
+
     def test_logoutOnDisconnect(self) -> None:
         """
         Losing the connection calls the logout hook once.

@@ -52,6 +52,7 @@ class SMTPServerFactory(ServerFactory):
         maxConnections: int = 1000,
         maxConnectionsPerPeer: int = 20,
         dkimLookup: LookupTXT | None = None,
+        logMessages: bool = True,
     ) -> None:
         """
         @param backend: hands out the per-connection sessions.
@@ -88,6 +89,8 @@ class SMTPServerFactory(ServerFactory):
             C{Authentication-Results:} header (RFC 8601) naming C{hostname}
             is prepended.  A DNS failure is a C{temperror}, never a lost
             message.
+        @param logMessages: log one line per accepted message (queue
+            identifier, peer, sender, recipients), as operators expect.
         """
         if reactor is None:
             from twisted.internet import reactor as globalReactor
@@ -108,6 +111,7 @@ class SMTPServerFactory(ServerFactory):
         self.maxConnections = maxConnections
         self.maxConnectionsPerPeer = maxConnectionsPerPeer
         self.dkimLookup = dkimLookup
+        self.logMessages = logMessages
         self.greeting = SMTPReply(220, None, f"{self.hostname} ESMTP gomail_twisted")
         self._open: dict[str, int] = {}
         self._total = 0

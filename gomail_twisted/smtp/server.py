@@ -570,6 +570,15 @@ class SMTPServerProtocol(LineReceiver, TimeoutMixin):
         return invokeHook(self._session.message, message)
 
     def _delivered(self, result: object) -> None:
+        assert self._mailFrom is not None
+        if self.factory.logMessages:
+            self._log.info(
+                "SMTP {queueID} accepted from {peer}: <{sender}> to {recipients}",
+                queueID=self._queueID,
+                peer=self._peer[0],
+                sender=self._mailFrom.address,
+                recipients=",".join(r.address for r in self._recipients),
+            )
         self._finishTransaction()
         if isinstance(result, SMTPReply):
             self._reply(result)
