@@ -264,6 +264,7 @@ class ValidationTests(SynchronousTestCase):
             "2.1000.0",
             "2.0.1000",
             "2..0",
+            "2.\u0663.0",
             "2.a.0",
             " 2.0.0",
             "2.0.0 ",

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-_ENHANCED = re.compile(r"\A[245]\.\d{1,3}\.\d{1,3}\Z")
+_ENHANCED = re.compile(r"\A[245]\.[0-9]{1,3}\.[0-9]{1,3}\Z")
 
 
 class SMTPReply(Exception):

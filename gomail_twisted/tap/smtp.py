@@ -56,7 +56,7 @@ DEFAULT_LISTEN = "tcp:2525:interface=127.0.0.1"
 _N = TypeVar("_N", int, float)
 
 _FACTORY = inspect.signature(SMTPServerFactory).parameters
-_SIZE = re.compile(r"\A\s*(\d+)\s*([KMG]?)i?B?\s*\Z", re.IGNORECASE)
+_SIZE = re.compile(r"\A\s*([0-9]+)\s*([KMG]?)i?B?\s*\Z", re.IGNORECASE)
 _UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30}
 
 
