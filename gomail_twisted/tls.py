@@ -11,15 +11,15 @@ import datetime
 import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
-from OpenSSL import SSL
-from twisted.internet import ssl
 from twisted.internet.interfaces import ISSLTransport, ITransport
+
+if TYPE_CHECKING:
+    from twisted.internet import ssl
+
+# cryptography and pyOpenSSL are imported where they are used, so a server
+# without TLS does not load them.
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,9 @@ def tlsInfo(transport: ITransport | None) -> TLSInfo | None:
     """
     if transport is None or not ISSLTransport.providedBy(transport):
         return None
+    from cryptography.hazmat.primitives import serialization
+    from OpenSSL import SSL
+
     handle = cast(Any, transport).getHandle()
     if not isinstance(handle, SSL.Connection):
         return None
@@ -85,6 +88,11 @@ def selfSignedCertificate(
     @param now: the start of validity; default the current time.
     @return: the private key and the certificate, PEM-encoded.
     """
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
     key = ec.generate_private_key(ec.SECP256R1())
     start = (now or datetime.datetime.now(datetime.timezone.utc)) - datetime.timedelta(
         minutes=5
@@ -123,6 +131,10 @@ def serverContextFactory(keyPEM: bytes, certPEM: bytes) -> ssl.CertificateOption
     @param certPEM: the certificate, then any intermediate certificates.
     @return: options for C{startTLS} or an C{ssl:} endpoint.
     """
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    from twisted.internet import ssl
+
     certs = x509.load_pem_x509_certificates(certPEM)
     private = ssl.PrivateCertificate.loadPEM(keyPEM + b"\n" + certPEM)
     chain = [

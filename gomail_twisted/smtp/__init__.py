@@ -11,6 +11,9 @@ SMTP: an ESMTP server whose every step calls the application's hooks.
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING
+
 from gomail_twisted.message import Headers, MessagePart, ParsedMessage
 from gomail_twisted.smtp import _reply as replies
 from gomail_twisted.smtp._reply import SMTPReply
@@ -24,16 +27,6 @@ from gomail_twisted.smtp._values import (
     SMTPCredentials,
 )
 from gomail_twisted.smtp.backend import FunctionBackend, SMTPBackend, SMTPSession
-from gomail_twisted.smtp.client import (
-    ClientTLSPolicy,
-    DeliveryResult,
-    ESMTPSender,
-    ESMTPSenderFactory,
-    SMTPTimeouts,
-    TLSFacts,
-    Transaction,
-)
-from gomail_twisted.smtp.delivery import SentMail, sendMail
 from gomail_twisted.smtp.factory import SMTPServerFactory
 from gomail_twisted.smtp.interfaces import (
     ISMTPAuthSession,
@@ -41,15 +34,63 @@ from gomail_twisted.smtp.interfaces import (
     ISMTPSession,
 )
 from gomail_twisted.smtp.maildir import MaildirBackend
-from gomail_twisted.smtp.outbound import (
-    Attachment,
-    DKIMSettings,
-    OutboundMail,
-    Smarthost,
-    buildMessage,
-)
 from gomail_twisted.smtp.server import SMTPServerProtocol
 from gomail_twisted.tls import TLSInfo
+
+if TYPE_CHECKING:
+    from gomail_twisted.smtp.client import (
+        ClientTLSPolicy,
+        DeliveryResult,
+        ESMTPSender,
+        ESMTPSenderFactory,
+        SMTPTimeouts,
+        TLSFacts,
+        Transaction,
+    )
+    from gomail_twisted.smtp.delivery import SentMail, sendMail
+    from gomail_twisted.smtp.outbound import (
+        Attachment,
+        DKIMSettings,
+        OutboundMail,
+        Smarthost,
+        buildMessage,
+    )
+
+# The delivery client pulls in DNS, DKIM and certificate checking; a program
+# that only serves mail does not load them until it asks for one of these.
+_CLIENT = {
+    name: "gomail_twisted.smtp." + module
+    for module, names in (
+        (
+            "client",
+            (
+                "ClientTLSPolicy",
+                "DeliveryResult",
+                "ESMTPSender",
+                "ESMTPSenderFactory",
+                "SMTPTimeouts",
+                "TLSFacts",
+                "Transaction",
+            ),
+        ),
+        ("delivery", ("SentMail", "sendMail")),
+        (
+            "outbound",
+            ("Attachment", "DKIMSettings", "OutboundMail", "Smarthost", "buildMessage"),
+        ),
+    )
+    for name in names
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _CLIENT.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "Attachment",
