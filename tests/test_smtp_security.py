@@ -438,28 +438,25 @@ class SecurityTests(TestCase):
         self.backend.behaviour["mailFrom"] = raises
         self.backend.behaviour["rcptTo"] = lambda value: fail(KeyError("boom"))
 
-        def scenario() -> list[str]:
-            client = self.client()
-            return [
-                client.command(b"EHLO x.test"),
-                client.command(b"MAIL FROM:<a@example.com>"),
-                client.command(b"NOOP"),
-            ]
+        def session(*lines: bytes) -> Callable[[], list[str]]:
+            def scenario() -> list[str]:
+                client = self.client()
+                return [client.command(line) for line in lines]
 
-        replies = yield deferToThread(scenario)
+            return scenario
+
+        replies = yield deferToThread(
+            session(b"EHLO x.test", b"MAIL FROM:<a@example.com>", b"NOOP")
+        )
         self.assertEqual(replies, ["250", "451 4.3.0", "250 2.0.0"])
         self.assertEqual(len(self.flushLoggedErrors(ValueError)), 1)
         del self.backend.behaviour["mailFrom"]
 
-        def scenario2() -> list[str]:
-            client = self.client()
-            return [
-                client.command(b"EHLO x.test"),
-                client.command(b"MAIL FROM:<a@example.com>"),
-                client.command(b"RCPT TO:<b@example.net>"),
-            ]
-
-        replies = yield deferToThread(scenario2)
+        replies = yield deferToThread(
+            session(
+                b"EHLO x.test", b"MAIL FROM:<a@example.com>", b"RCPT TO:<b@example.net>"
+            )
+        )
         self.assertEqual(replies, ["250", "250 2.1.0", "451 4.3.0"])
         self.assertEqual(len(self.flushLoggedErrors(KeyError)), 1)
         del self.backend.behaviour["rcptTo"]

@@ -145,7 +145,11 @@ def _matches(cert: x509.Certificate, name: str) -> bool:
     return True
 
 
-def _isIP(name: str) -> bool:
+def isIPAddress(name: str) -> bool:
+    """
+    @param name: a host name or address.
+    @return: whether it is an IPv4 or IPv6 address literal.
+    """
     try:
         ipaddress.ip_address(name)
     except ValueError:
@@ -176,7 +180,7 @@ class _ConnectionCreator:
         connection = SSL.Connection(self._context, None)
         connection.set_app_data(tlsProtocol)
         name = self._serverName
-        if name and not _isIP(name):
+        if name and not isIPAddress(name):
             connection.set_tlsext_host_name(name.encode("idna"))
         return connection
 

@@ -36,7 +36,7 @@ from gomail_twisted.dns import (
     Resolver,
 )
 from gomail_twisted.message import Headers, splitHeaderBlock
-from gomail_twisted.smtp._clienttls import ClientTLSPolicy, StartTLS
+from gomail_twisted.smtp._clienttls import ClientTLSPolicy, StartTLS, isIPAddress
 from gomail_twisted.smtp.client import (
     DeliveryResult,
     ESMTPSenderFactory,
@@ -250,7 +250,7 @@ async def _viaSmarthost(
     )
     endpoint: IStreamClientEndpoint = (
         _endpoint(reactor, smarthost.host, smarthost.port, mail.timeouts.connect)
-        if _isIP(smarthost.host)
+        if isIPAddress(smarthost.host)
         else HostnameEndpoint(
             reactor, smarthost.host, smarthost.port, timeout=mail.timeouts.connect
         )
@@ -367,7 +367,7 @@ async def _toDomain(
             try:
                 addresses = (
                     [mx.host]
-                    if _isIP(mx.host)
+                    if isIPAddress(mx.host)
                     else await resolver.lookupAddresses(mx.host)
                 )
             except DNSError as e:
@@ -420,11 +420,3 @@ async def _toAddress(
         [second] = await factory.deliverVia(endpoint, address, mail.port)
         return [result, second]
     return [result]
-
-
-def _isIP(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
