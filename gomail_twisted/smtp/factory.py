@@ -120,6 +120,7 @@ class SMTPServerFactory(ServerFactory):
         self._dateSecond = -1
         self._date = ""
         self._capabilities: dict[tuple[bool, bool], tuple[str, ...]] = {}
+        self._capabilityLines: dict[tuple[bool, bool], bytes] = {}
 
     def nextQueueID(self) -> str:
         """
@@ -170,6 +171,27 @@ class SMTPServerFactory(ServerFactory):
                 caps.append("AUTH PLAIN LOGIN")
             caps.append("HELP")
             cached = self._capabilities[key] = tuple(caps)
+        return cached
+
+    def capabilityLines(self, startTLS: bool, auth: bool) -> bytes:
+        """
+        The EHLO reply's keyword lines, formatted (RFC 5321 4.2.1).
+
+        @param startTLS: offer STARTTLS.
+        @param auth: offer AUTH PLAIN and LOGIN.
+        @return: C{250-} lines, the last one C{250 }, each ending in CRLF.
+        """
+        key = (startTLS, auth)
+        cached = self._capabilityLines.get(key)
+        if cached is None:
+            keywords = self.capabilities(startTLS, auth)
+            cached = self._capabilityLines[key] = b"".join(
+                b"250"
+                + (b" " if i == len(keywords) - 1 else b"-")
+                + k.encode()
+                + b"\r\n"
+                for i, k in enumerate(keywords)
+            )
         return cached
 
     def connectionOpened(self, protocol: SMTPServerProtocol) -> bool:

@@ -35,7 +35,7 @@ from twisted.protocols.policies import TimeoutMixin
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from gomail_twisted._hooks import callHook, invokeHook, thenCall
+from gomail_twisted._hooks import invokeHook, thenCall
 from gomail_twisted.message import Headers, splitHeaderBlock
 from gomail_twisted.sasl import (
     LoginExchange,
@@ -240,7 +240,18 @@ class SMTPServerProtocol(LineReceiver, TimeoutMixin):
     def _endSession(self) -> None:
         session, self._session = self._session, None
         if session is not None:
-            callHook(session.logout).addErrback(self._logHookFailure, "logout")
+            self._notify(session.logout, "logout")
+
+    def _notify(self, hook: Callable[[], object], name: str) -> None:
+        """
+        Call a hook whose outcome changes nothing the client sees; log its
+        failure.
+        """
+        outcome = invokeHook(hook)
+        if isinstance(outcome, Deferred):
+            outcome.addErrback(self._logHookFailure, name)
+        elif isinstance(outcome, Failure):
+            self._logHookFailure(outcome, name)
 
     # Writing replies.
 
@@ -414,9 +425,15 @@ class SMTPServerProtocol(LineReceiver, TimeoutMixin):
             if isinstance(result, SMTPReply):
                 self._reply(result, enhanced=False)
             elif extended:
-                self._reply(
-                    SMTPReply(250, None, [self._hello(name), *self._capabilities()]),
-                    enhanced=False,
+                # The keyword lines are formatted once per factory and state.
+                self._tx.write(
+                    b"250-"
+                    + self._hello(name).encode("utf-8")
+                    + b"\r\n"
+                    + self.factory.capabilityLines(
+                        self.factory.tls is not None and not self._isTLS(),
+                        self._authOffered(),
+                    )
                 )
             else:
                 self._reply(SMTPReply(250, None, self._hello(name)), enhanced=False)
@@ -432,11 +449,6 @@ class SMTPServerProtocol(LineReceiver, TimeoutMixin):
 
     def _hello(self, name: str) -> str:
         return f"{self.factory.hostname} Hello {name} [{self._peer[0]}]"
-
-    def _capabilities(self) -> tuple[str, ...]:
-        return self.factory.capabilities(
-            self.factory.tls is not None and not self._isTLS(), self._authOffered()
-        )
 
     def _isTLS(self) -> bool:
         return self._info is not None and self._info.tls is not None
@@ -625,7 +637,7 @@ class SMTPServerProtocol(LineReceiver, TimeoutMixin):
         """
         self._finishTransaction()
         if self._session is not None:
-            callHook(self._session.reset).addErrback(self._logHookFailure, "reset")
+            self._notify(self._session.reset, "reset")
         if reply is not None:
             self._reply(reply)
 
