@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 from dataclasses import dataclass, field
+from typing import Protocol
 
 
 class SASLError(Exception):
@@ -89,6 +90,22 @@ def _text(data: bytes) -> str:
         raise SASLMalformed("response is not UTF-8")
 
 
+class SASLExchange(Protocol):
+    """
+    One mechanism's server side, step by step.
+    """
+
+    mechanism: str
+
+    def step(self, response: bytes | None) -> bytes | PasswordCredentials:
+        """
+        @param response: the client's decoded response, or L{None} when it
+            sent no initial response.
+        @return: the next challenge to send, or the credentials at the end.
+        @raise SASLMalformed: when the response is not the mechanism's.
+        """
+
+
 class PlainExchange:
     """
     PLAIN (RFC 4616): one response, C{[authzid] NUL authcid NUL passwd}.
@@ -140,7 +157,7 @@ class LoginExchange:
 MECHANISMS = ("PLAIN", "LOGIN")
 
 
-def newExchange(mechanism: str) -> PlainExchange | LoginExchange | None:
+def newExchange(mechanism: str) -> SASLExchange | None:
     """
     @param mechanism: a mechanism name, in any case.
     @return: a new exchange for it, or L{None} when it is not offered.

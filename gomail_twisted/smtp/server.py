@@ -38,9 +38,8 @@ from zope.interface import implementer
 from gomail_twisted._hooks import invokeHook, thenCall
 from gomail_twisted.message import Headers, splitHeaderBlock
 from gomail_twisted.sasl import (
-    LoginExchange,
-    PlainExchange,
     SASLCancelled,
+    SASLExchange,
     SASLMalformed,
     decodeResponse,
     encodeChallenge,
@@ -79,8 +78,6 @@ if TYPE_CHECKING:
     # DKIM pulls in cryptography; it is imported only when verifying.
     from gomail_twisted.dkim import DKIMResult
     from gomail_twisted.smtp.factory import SMTPServerFactory
-
-SASLExchange = PlainExchange | LoginExchange
 
 #: RFC 5321 4.5.3.1.4: a command line, CRLF included.
 MAX_COMMAND_LINE = 512
