@@ -499,6 +499,20 @@ class PipeliningTests(SynchronousTestCase):
         self.assertEqual(codes(take(transport)), ["250 2.0.0", "221 2.0.0"])
         self.assertTrue(transport.disconnecting)
 
+    def test_noTimerAfterClose(self) -> None:
+        """
+        A hook that answers after the client has gone leaves no idle timer
+        behind.
+        """
+        backend = RecordingBackend()
+        backend.hold = {"mailFrom"}
+        factory, clock = makeFactory(backend, timeout=10)
+        protocol, _ = connect(factory)
+        protocol.dataReceived(EHLO + b"MAIL FROM:<a@example.com>\r\n")
+        protocol.connectionLost()
+        backend.held[0].callback(None)
+        self.assertEqual(clock.getDelayedCalls(), [])
+
     def test_timeoutStopsWhileHookWorks(self) -> None:
         """
         The idle clock does not run while the server waits for a hook.

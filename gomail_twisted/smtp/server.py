@@ -306,10 +306,9 @@ class SMTPServerProtocol(LineReceiver, TimeoutMixin):
             try:
                 self._settle(result, onResult, onReply, failure, hook)
             finally:
-                if paused:
+                if paused and self._mode != "closed":
                     self.setTimeout(self.factory.timeout)
-                    if self._mode != "closed":
-                        self.resumeProducing()
+                    self.resumeProducing()
 
         outcome.addBoth(done)
         if pending:
