@@ -132,6 +132,22 @@ class ServerDKIMTests(SynchronousTestCase):
             )
         )
 
+    def test_forgedResultsObscured(self) -> None:
+        """
+        A received Authentication-Results field that claims our host name is
+        renamed (RFC 8601 5); one naming another host is left as it is.
+        """
+        forged = (
+            b"Authentication-Results: MX.test; dkim=pass header.d=example.com\r\n"
+            b"Authentication-Results:\r\n other.test; dkim=fail\r\n"
+        )
+        backend, _ = self.deliver(forged + MESSAGE)
+        raw = backend.messages[0].raw
+        self.assertIn(b"\r\nX-Original-Authentication-Results: MX.test; dkim=pass", raw)
+        self.assertIn(b"\r\nAuthentication-Results:\r\n other.test;", raw)
+        self.assertTrue(raw.startswith(b"Authentication-Results: mx.test; dkim=none"))
+        self.assertTrue(raw.endswith(MESSAGE))
+
     def test_off(self) -> None:
         """
         Without a lookup, nothing is verified and nothing is added.
