@@ -24,6 +24,7 @@ from gomail_twisted.dkim._results import (
     DKIMResult,
     DKIMStatus,
     formatAuthenticationResults,
+    obscureForgedResults,
 )
 from gomail_twisted.dkim._sign import DEFAULT_SIGNED_HEADERS, sign
 from gomail_twisted.dkim._verify import LookupTXT, verify
@@ -44,6 +45,7 @@ __all__ = [
     "generatePrivateKey",
     "keyRecordFor",
     "loadPrivateKey",
+    "obscureForgedResults",
     "parseKeyRecord",
     "parseTags",
     "sign",

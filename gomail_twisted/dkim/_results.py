@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_dkim -*-
+# -*- test-case-name: tests.test_dkim, tests.test_smtp_dkim -*-
 """
 The outcome of verifying DKIM signatures, and its report in an
 Authentication-Results header field (RFC 8601).
@@ -11,7 +11,12 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["DKIMResult", "DKIMStatus", "formatAuthenticationResults"]
+__all__ = [
+    "DKIMResult",
+    "DKIMStatus",
+    "formatAuthenticationResults",
+    "obscureForgedResults",
+]
 
 
 class DKIMStatus(enum.Enum):
@@ -118,3 +123,41 @@ def formatAuthenticationResults(authservID: str, results: Sequence[DKIMResult]) 
             words.append(f"header.b={_pvalue(result.signatureStart)}")
         parts.append(" ".join(words))
     return "; ".join(parts)
+
+
+_RESULTS_FIELD = re.compile(
+    rb"^Authentication-Results[ \t]*:[ \t]*(?:\r\n[ \t]+)?([^;\s]+)",
+    re.IGNORECASE | re.MULTILINE,
+)
+
+
+def obscureForgedResults(raw: bytes, start: int, hostname: str) -> bytes:
+    """
+    Rename the C{Authentication-Results:} fields of a received message that
+    claim our authserv-id: only we may add those (RFC 8601 5), and a peer's
+    would be trusted as ours.  They become C{X-Original-Authentication-
+    Results:}, so nothing is lost.
+
+    @param raw: the message.
+    @param start: where the sender's header block starts (after our trace
+        headers).
+    @param hostname: our authserv-id.
+    @return: the message, unchanged when no field claims C{hostname}.
+    """
+    end = raw.find(b"\r\n\r\n", start)
+    end = len(raw) if end == -1 else end + 2
+    ours = hostname.encode("utf-8").lower()
+    forged = [
+        match.start()
+        for match in _RESULTS_FIELD.finditer(raw, start, end)
+        if match.group(1).lower() == ours
+    ]
+    if not forged:
+        return raw
+    pieces = []
+    previous = 0
+    for at in forged:
+        pieces += [raw[previous:at], b"X-Original-"]
+        previous = at
+    pieces.append(raw[previous:])
+    return b"".join(pieces)

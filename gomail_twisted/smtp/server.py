@@ -15,7 +15,6 @@ the protocol stops reading, and pipelined commands wait in the buffer.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Literal
@@ -93,44 +92,6 @@ def _address(address: IAddress) -> tuple[str, int]:
     host = getattr(address, "host", None)
     port = getattr(address, "port", None)
     return (str(host) if host is not None else "", int(port) if port else 0)
-
-
-_RESULTS_FIELD = re.compile(
-    rb"^Authentication-Results[ \t]*:[ \t]*(?:\r\n[ \t]+)?([^;\s]+)",
-    re.IGNORECASE | re.MULTILINE,
-)
-
-
-def obscureForgedResults(raw: bytes, start: int, hostname: str) -> bytes:
-    """
-    Rename the C{Authentication-Results:} fields of a received message that
-    claim our authserv-id: only we may add those (RFC 8601 5), and a peer's
-    would be trusted as ours.  They become C{X-Original-Authentication-
-    Results:}, so nothing is lost.
-
-    @param raw: the message.
-    @param start: where the sender's header block starts (after our trace
-        headers).
-    @param hostname: our authserv-id.
-    @return: the message, unchanged when no field claims C{hostname}.
-    """
-    end = raw.find(b"\r\n\r\n", start)
-    end = len(raw) if end == -1 else end + 2
-    ours = hostname.encode("utf-8").lower()
-    forged = [
-        match.start()
-        for match in _RESULTS_FIELD.finditer(raw, start, end)
-        if match.group(1).lower() == ours
-    ]
-    if not forged:
-        return raw
-    pieces = []
-    previous = 0
-    for at in forged:
-        pieces += [raw[previous:at], b"X-Original-"]
-        previous = at
-    pieces.append(raw[previous:])
-    return b"".join(pieces)
 
 
 @implementer(IHandshakeListener)
@@ -607,7 +568,10 @@ class SMTPServerProtocol(LineReceiver, TimeoutMixin):
     def _deliverVerified(
         self, results: list[DKIMResult], message: ReceivedMessage
     ) -> object:
-        from gomail_twisted.dkim import formatAuthenticationResults
+        from gomail_twisted.dkim import (
+            formatAuthenticationResults,
+            obscureForgedResults,
+        )
 
         hostname = self.factory.hostname
         value = formatAuthenticationResults(hostname, results)
