@@ -101,6 +101,18 @@ class SecurityTests(TestCase):
         assert client.reply() == "220"
         return client
 
+    def session(self, *lines: bytes) -> Callable[[], list[str]]:
+        """
+        A scenario: a new connection sends each line and collects the
+        replies.
+        """
+
+        def scenario() -> list[str]:
+            client = self.client()
+            return [client.command(line) for line in lines]
+
+        return scenario
+
     def delivered(self) -> list[bytes]:
         return [m.raw.split(b"\r\n", 4)[4] for m in self.backend.messages]
 
@@ -140,15 +152,9 @@ class SecurityTests(TestCase):
         goes on.
         """
 
-        def scenario() -> list[str]:
-            client = self.client()
-            return [
-                client.command(b"EHLO x.test"),
-                client.command(b"NOOP " + b"x" * 600),
-                client.command(b"NOOP"),
-            ]
-
-        replies = yield self.survive(scenario)
+        replies = yield self.survive(
+            self.session(b"EHLO x.test", b"NOOP " + b"x" * 600, b"NOOP")
+        )
         self.assertEqual(replies, ["250", "500 5.5.2", "250 2.0.0"])
 
     @inlineCallbacks
@@ -230,14 +236,9 @@ class SecurityTests(TestCase):
         MAIL with SIZE over the limit is refused with 552 5.3.4 at once.
         """
 
-        def scenario() -> list[str]:
-            client = self.client()
-            return [
-                client.command(b"EHLO x.test"),
-                client.command(b"MAIL FROM:<a@example.com> SIZE=999999999"),
-            ]
-
-        replies = yield self.survive(scenario)
+        replies = yield self.survive(
+            self.session(b"EHLO x.test", b"MAIL FROM:<a@example.com> SIZE=999999999")
+        )
         self.assertEqual(replies, ["250", "552 5.3.4"])
 
     def smuggle(self, separator: bytes) -> Callable[[], list[str]]:
@@ -312,14 +313,9 @@ class SecurityTests(TestCase):
         AUTH before STARTTLS is refused with 538 5.7.11.
         """
 
-        def scenario() -> list[str]:
-            client = self.client()
-            return [
-                client.command(b"EHLO x.test"),
-                client.command(b"AUTH PLAIN AGFsaWNlAHNlY3JldA=="),
-            ]
-
-        replies = yield self.survive(scenario)
+        replies = yield self.survive(
+            self.session(b"EHLO x.test", b"AUTH PLAIN AGFsaWNlAHNlY3JldA==")
+        )
         self.assertEqual(replies, ["250", "538 5.7.11"])
         self.assertNotIn("authenticate", self.backend.names())
 
@@ -438,22 +434,15 @@ class SecurityTests(TestCase):
         self.backend.behaviour["mailFrom"] = raises
         self.backend.behaviour["rcptTo"] = lambda value: fail(KeyError("boom"))
 
-        def session(*lines: bytes) -> Callable[[], list[str]]:
-            def scenario() -> list[str]:
-                client = self.client()
-                return [client.command(line) for line in lines]
-
-            return scenario
-
         replies = yield deferToThread(
-            session(b"EHLO x.test", b"MAIL FROM:<a@example.com>", b"NOOP")
+            self.session(b"EHLO x.test", b"MAIL FROM:<a@example.com>", b"NOOP")
         )
         self.assertEqual(replies, ["250", "451 4.3.0", "250 2.0.0"])
         self.assertEqual(len(self.flushLoggedErrors(ValueError)), 1)
         del self.backend.behaviour["mailFrom"]
 
         replies = yield deferToThread(
-            session(
+            self.session(
                 b"EHLO x.test", b"MAIL FROM:<a@example.com>", b"RCPT TO:<b@example.net>"
             )
         )
