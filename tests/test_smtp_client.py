@@ -382,7 +382,7 @@ class SessionTests(SynchronousTestCase):
         With PIPELINING, MAIL, every RCPT and DATA go in one write
         (RFC 2920 3.1); SIZE and BODY=8BITMIME are declared when offered.
         """
-        message = "Subject: é\r\n\r\nbody\r\n".encode()
+        message = "Subject: 8-bit body\r\n\r\nbody é\r\n".encode()
         _factory, protocol, transport, _ = self.connect(
             transaction("a@example.test", "b@example.test", message=message)
         )
@@ -430,6 +430,48 @@ class SessionTests(SynchronousTestCase):
         protocol.dataReceived(b"220 mx\r\n")
         sent = self.exchange(protocol, transport, b"250-mx\r\n250 SMTPUTF8\r\n")
         self.assertEqual(sent, b"MAIL FROM:<sender@example.test> SMTPUTF8\r\n")
+
+    def test_utf8HeadersNeedSMTPUTF8(self) -> None:
+        """
+        A message whose header fields hold UTF-8 is refused for a server
+        without SMTPUTF8 (RFC 6531 3.2), even one offering 8BITMIME; with
+        SMTPUTF8, MAIL declares it.
+        """
+        message = "Subject: é\r\n\r\nbody\r\n".encode()
+        factory, protocol, transport, _ = self.connect(
+            transaction("a@example.test", message=message)
+        )
+        protocol.dataReceived(b"220 mx\r\n")
+        sent = self.exchange(protocol, transport, b"250-mx\r\n250 8BITMIME\r\n")
+        self.assertEqual(sent, b"QUIT\r\n")
+        [result] = self.results(factory, protocol)
+        self.assertTrue(result.permanent)
+        self.assertIn("UTF-8 header fields", result.error or "")
+
+        factory, protocol, transport, _ = self.connect(
+            transaction("a@example.test", message=message)
+        )
+        protocol.dataReceived(b"220 mx\r\n")
+        sent = self.exchange(
+            protocol, transport, b"250-mx\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n"
+        )
+        self.assertEqual(
+            sent, b"MAIL FROM:<sender@example.test> BODY=8BITMIME SMTPUTF8\r\n"
+        )
+
+    def test_eightBitNeeds8BitMIME(self) -> None:
+        """
+        8-bit data is not sent to a server without 8BITMIME (RFC 6152 3).
+        """
+        message = "Subject: x\r\n\r\nbody é\r\n".encode()
+        factory, protocol, transport, _ = self.connect(
+            transaction("a@example.test", message=message)
+        )
+        protocol.dataReceived(b"220 mx\r\n")
+        self.assertEqual(self.exchange(protocol, transport, b"250 mx\r\n"), b"QUIT\r\n")
+        [result] = self.results(factory, protocol)
+        self.assertTrue(result.permanent)
+        self.assertIn("8BITMIME", result.error or "")
 
     def test_internationalDomainAsALabel(self) -> None:
         """

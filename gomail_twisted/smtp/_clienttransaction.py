@@ -73,12 +73,22 @@ class TransactionDriver(ClientConnection):
         utf8 = [a for a in (sender, *recipients) if needsSMTPUTF8(a)]
         if utf8 and not self._smtputf8:
             return f"server does not support SMTPUTF8 (RFC 6531), needed for {utf8[0]}"
+        eightBit = not message.isascii()
+        utf8Headers = eightBit and not _headerBlock(transaction).isascii()
+        if utf8Headers and not self._smtputf8:
+            # RFC 6531 3.2: UTF-8 header fields go only to SMTPUTF8 servers.
+            return (
+                "server does not support SMTPUTF8 (RFC 6531), needed for the "
+                "message's UTF-8 header fields"
+            )
+        if eightBit and not self._eightBit and not self._smtputf8:
+            return "server does not support 8BITMIME (RFC 6152), needed for 8-bit data"
         mail = b"MAIL FROM:<" + sender.encode() + b">"
         if self._declareSize:
             mail += b" SIZE=%d" % size
-        if self._eightBit and not message.isascii():
+        if eightBit and self._eightBit:
             mail += b" BODY=8BITMIME"
-        if self._smtputf8 and (utf8 or not _headerBlock(transaction).isascii()):
+        if self._smtputf8 and (utf8 or utf8Headers):
             mail += b" SMTPUTF8"
         return [mail, *[b"RCPT TO:<" + a.encode() + b">" for a in recipients]]
 
