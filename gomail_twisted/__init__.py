@@ -2,9 +2,13 @@
 """
 gomail_twisted: email on Twisted.
 
-An ESMTP server (L{gomail_twisted.smtp}) whose every step calls the
-application's hooks, with more protocols, DKIM and a delivery client built on
-the same pattern.
+  - L{gomail_twisted.smtp}: an ESMTP server whose every step calls the
+    application's hooks, a Maildir backend, and C{sendMail}, a delivery
+    client that reports what each receiving server said.
+  - L{gomail_twisted.dkim}: DKIM signing and verification (RFC 6376).
+  - L{gomail_twisted.dns}: MX, address and TXT lookups off the reactor
+    thread.
+  - L{parseTags}: the tag=value lists of DKIM (RFC 6376 3.2).
 """
 
 from __future__ import annotations
