@@ -487,6 +487,33 @@ class SMTPClientTests(TestCase):
             self.recorder.values("helo"), [Greeting(CLIENT_NAME, extended=True)]
         )
 
+    async def test_ipv6Loopback(self) -> None:
+        """
+        Over IPv6 the hooks see the client's address and the trace header
+        names it as an IPv6 address literal (RFC 5321 4.1.3).
+        """
+        factory = self.makeFactory()
+        port = reactor.listenTCP(0, factory, interface="::1")
+        self.addCleanup(port.stopListening)
+        number = int(port.getHost().port)  # type: ignore[attr-defined]
+
+        def client() -> dict[str, tuple[int, bytes]]:
+            with smtplib.SMTP(local_hostname=CLIENT_NAME, timeout=TIMEOUT) as s:
+                s.connect("::1", number)
+                return s.sendmail(SENDER, ["alice@example.test"], MESSAGE)
+
+        self.assertEqual(await self.inThread(client), {})
+        await factory.whenClosed()
+        [message] = self.recorder.messages
+        self.assertEqual(message.connection.peerHost, "::1")
+        self.assertEqual(message.connection.localHost, "::1")
+        self.assertTrue(
+            message.raw.startswith(
+                b"Received: from " + CLIENT_NAME.encode() + b" ([IPv6:::1])\r\n"
+            ),
+            message.raw[:80],
+        )
+
     async def test_dotStuffingRoundTrip(self) -> None:
         """
         Lines starting with a dot, a line that is just a dot and a body
