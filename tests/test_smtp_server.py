@@ -691,3 +691,68 @@ class FunctionBackendTests(SynchronousTestCase):
         protocol, transport = connect(factory)
         protocol.dataReceived(EHLO + ENVELOPE)
         self.assertEqual(codes(take(transport))[-1], "550 5.1.1")
+
+
+class ShutdownTests(SynchronousTestCase):
+    """
+    Stopping the server politely (RFC 5321 3.8).
+    """
+
+    def test_idleConnection(self) -> None:
+        """
+        An idle connection gets 421 4.3.2 and is closed; the shutdown
+        completes when it is gone.
+        """
+        factory, _ = makeFactory()
+        protocol, transport = connect(factory)
+        protocol.dataReceived(EHLO)
+        take(transport)
+        done = factory.shutdown()
+        self.assertEqual(
+            take(transport), b"421 4.3.2 Server shutting down, closing connection\r\n"
+        )
+        self.assertTrue(transport.disconnecting)
+        self.assertNoResult(done)
+        protocol.connectionLost()
+        self.successResultOf(done)
+
+    def test_messageBeingStored(self) -> None:
+        """
+        A message whose hook is still storing it gets its 250 first, then
+        421, so the client does not send it again.
+        """
+        backend = RecordingBackend()
+        backend.hold = {"message"}
+        factory, _ = makeFactory(backend)
+        protocol, transport = connect(factory)
+        protocol.dataReceived(EHLO + ENVELOPE + b"DATA\r\n" + MESSAGE + b".\r\n")
+        take(transport)
+        factory.shutdown()
+        self.assertEqual(take(transport), b"")
+        self.assertFalse(transport.disconnecting)
+        backend.held[0].callback(None)
+        self.assertEqual(codes(take(transport)), ["250 2.0.0", "421 4.3.2"])
+        self.assertTrue(transport.disconnecting)
+
+    def test_newConnectionRefused(self) -> None:
+        """
+        A connection arriving during a shutdown is told so and closed.
+        """
+        factory, _ = makeFactory()
+        self.successResultOf(factory.shutdown())
+        _, transport = connect(factory)
+        self.assertEqual(codes(take(transport)), ["421"])
+        self.assertTrue(transport.disconnecting)
+
+    def test_abortAll(self) -> None:
+        """
+        C{abortAll} drops every connection at once.
+        """
+        backend = RecordingBackend()
+        backend.hold = {"mailFrom"}
+        factory, _ = makeFactory(backend)
+        protocol, transport = connect(factory)
+        protocol.dataReceived(EHLO + b"MAIL FROM:<a@example.com>\r\n")
+        factory.shutdown()
+        factory.abortAll()
+        self.assertTrue(transport.disconnected)

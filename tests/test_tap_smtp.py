@@ -293,9 +293,9 @@ class ServiceTests(TestCase):
             f"--maildir={self.maildir}",
             *args,
         )
-        service = makeService(options)
+        service = self.service = makeService(options)
         service.startService()
-        self.addCleanup(service.stopService)
+        self.addCleanup(lambda: service.stopService() if service.running else None)
         ports = [int(m.group(2)) for m in map(_LISTENING.search, self.logged()) if m]
         self.assertEqual(len(ports), len(options["listen"]))
         return ports
@@ -305,6 +305,32 @@ class ServiceTests(TestCase):
 
     def inThread(self, f: Callable[[], Any]) -> Deferred[Any]:
         return deferToThread(f)
+
+    @inlineCallbacks
+    def test_stopSaysGoodbye(self) -> Any:
+        """
+        Stopping the service tells a connected client 421 4.3.2 and closes
+        its connection; the stop completes once the session is gone.
+        """
+        [port] = self.start("--listen=tcp:0:interface=127.0.0.1", "--no-tls")
+        client = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.addCleanup(client.close)
+
+        def read() -> bytes:
+            data = b""
+            while True:
+                chunk = client.recv(4096)
+                if not chunk:
+                    return data
+                data += chunk
+
+        greeted = yield self.inThread(lambda: client.recv(4096))
+        self.assertTrue(greeted.startswith(b"220 "))
+        rest = self.inThread(read)
+        yield self.service.stopService()
+        self.assertEqual(
+            (yield rest), b"421 Server shutting down, closing connection\r\n"
+        )
 
     @inlineCallbacks
     def test_messageOnDisk(self) -> Any:

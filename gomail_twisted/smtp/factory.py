@@ -12,10 +12,15 @@ import secrets
 import socket
 from typing import TYPE_CHECKING, Any
 
+from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IReactorTime
 from twisted.internet.protocol import ServerFactory
 
-from gomail_twisted.smtp._reply import SMTPReply
+from gomail_twisted.smtp._reply import (
+    SHUTTING_DOWN,
+    TOO_MANY_CONNECTIONS,
+    SMTPReply,
+)
 from gomail_twisted.smtp.interfaces import ISMTPBackend
 from gomail_twisted.smtp.server import SMTPServerProtocol
 
@@ -121,6 +126,9 @@ class SMTPServerFactory(ServerFactory):
         self._date = ""
         self._capabilities: dict[tuple[bool, bool], tuple[str, ...]] = {}
         self._capabilityLines: dict[tuple[bool, bool], bytes] = {}
+        self._protocols: set[SMTPServerProtocol] = set()
+        self._allClosed: list[Deferred[None]] = []
+        self._shuttingDown = False
 
     def nextQueueID(self) -> str:
         """
@@ -204,8 +212,10 @@ class SMTPServerFactory(ServerFactory):
         host = protocol._peer[0]
         self._total += 1
         self._open[host] = self._open.get(host, 0) + 1
+        self._protocols.add(protocol)
         return (
-            self._total <= self.maxConnections
+            not self._shuttingDown
+            and self._total <= self.maxConnections
             and self._open[host] <= self.maxConnectionsPerPeer
         )
 
@@ -222,3 +232,42 @@ class SMTPServerFactory(ServerFactory):
             self._open[host] = left
         else:
             self._open.pop(host, None)
+        self._protocols.discard(protocol)
+        if not self._protocols:
+            waiters, self._allClosed = self._allClosed, []
+            for waiter in waiters:
+                waiter.callback(None)
+
+    def refusalReply(self) -> SMTPReply:
+        """
+        @return: what a connection over the limits, or one arriving during
+            a shutdown, is told before it is closed.
+        """
+        if self._shuttingDown:
+            return SHUTTING_DOWN
+        return TOO_MANY_CONNECTIONS
+
+    def shutdown(self) -> Deferred[None]:
+        """
+        Close every connection politely (RFC 5321 3.8): each gets C{421
+        4.3.2} once its current command is answered (a message being stored
+        is answered first), then is closed; new connections get the same.
+
+        @return: a Deferred that fires once every connection is closed.
+        """
+        self._shuttingDown = True
+        for protocol in list(self._protocols):
+            protocol.shutdown()
+        if not self._protocols:
+            return succeed(None)
+        waiter: Deferred[None] = Deferred()
+        self._allClosed.append(waiter)
+        return waiter
+
+    def abortAll(self) -> None:
+        """
+        Drop every connection at once, as the last step of a shutdown that
+        took too long.
+        """
+        for protocol in list(self._protocols):
+            protocol.abort()

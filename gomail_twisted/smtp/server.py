@@ -141,6 +141,10 @@ class SMTPServerProtocol(LineReceiver, TimeoutMixin):
         self._peer: tuple[str, int] = ("", 0)
         self._queueID = ""
         self._traceLength = 0
+        # A hook's Deferred is pending and input is held; the server is
+        # shutting down.
+        self._holding = False
+        self._closing = False
 
     # Connection life.
 
@@ -149,7 +153,7 @@ class SMTPServerProtocol(LineReceiver, TimeoutMixin):
         self.setTimeout(self.factory.timeout)
         if not self.factory.connectionOpened(self):
             self._mode = "closed"
-            self._send(R.TOO_MANY_CONNECTIONS)
+            self._send(self.factory.refusalReply())
             self._tx.loseConnection()
             return
         if ISSLTransport.providedBy(self.transport):
@@ -190,6 +194,25 @@ class SMTPServerProtocol(LineReceiver, TimeoutMixin):
     def _close(self) -> None:
         self._mode = "closed"
         self._tx.loseConnection()
+
+    def shutdown(self) -> None:
+        """
+        The server is stopping: answer C{421 4.3.2} and close, once the
+        command in hand (if a hook is working on one) is answered.
+        """
+        self._closing = True
+        if not self._holding and self._mode != "closed":
+            self._send(R.SHUTTING_DOWN)
+            self._close()
+
+    def abort(self) -> None:
+        """
+        Drop the connection without a word.
+        """
+        self._mode = "closed"
+        transport = self.transport
+        if transport is not None:
+            transport.abortConnection()  # type: ignore[attr-defined]
 
     def _connectionInfo(self) -> ConnectionInfo:
         local = _address(self._tx.getHost())
@@ -306,13 +329,19 @@ class SMTPServerProtocol(LineReceiver, TimeoutMixin):
             try:
                 self._settle(result, onResult, onReply, failure, hook)
             finally:
-                if paused and self._mode != "closed":
-                    self.setTimeout(self.factory.timeout)
-                    self.resumeProducing()
+                if paused:
+                    self._holding = False
+                    if self._closing and self._mode != "closed":
+                        self._send(R.SHUTTING_DOWN)
+                        self._close()
+                    if self._mode != "closed":
+                        self.setTimeout(self.factory.timeout)
+                        self.resumeProducing()
 
         outcome.addBoth(done)
         if pending:
             paused = True
+            self._holding = True
             self.setTimeout(None)
             self.pauseProducing()
 

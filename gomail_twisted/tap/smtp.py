@@ -32,6 +32,7 @@ from twisted.internet.interfaces import (
     IListeningPort,
     IProtocolFactory,
     IReactorThreads,
+    IReactorTime,
     IStreamServerEndpoint,
 )
 from twisted.internet.ssl import CertificateOptions
@@ -280,6 +281,47 @@ class _ReportingEndpoint:
 _log = Logger()
 
 
+class SMTPService(MultiService):
+    """
+    The listening ports of one L{SMTPServerFactory}; stopping it stops the
+    ports, then closes the open sessions politely (421 4.3.2), dropping
+    whatever is left after C{graceSeconds}.
+    """
+
+    def __init__(
+        self,
+        factory: SMTPServerFactory,
+        reactor: IReactorTime,
+        graceSeconds: float = 10.0,
+    ) -> None:
+        """
+        @param factory: the factory behind every port.
+        @param reactor: provides the clock for the grace period.
+        @param graceSeconds: how long sessions have to finish.
+        """
+        MultiService.__init__(self)
+        self.factory = factory
+        self._reactor = reactor
+        self.graceSeconds = graceSeconds
+
+    def stopService(self) -> Deferred[None]:
+        """
+        @return: a Deferred that fires once the ports are closed and every
+            session has ended.
+        """
+        stopped = MultiService.stopService(self)
+
+        async def stop() -> None:
+            await stopped
+            closing = self.factory.shutdown()
+            timer = self._reactor.callLater(self.graceSeconds, self.factory.abortAll)
+            await closing
+            if timer.active():
+                timer.cancel()
+
+        return Deferred.fromCoroutine(stop())
+
+
 def makeService(options: Options) -> MultiService:
     """
     The SMTP server, delivering to Maildir folders, on every endpoint.
@@ -330,7 +372,7 @@ def makeService(options: Options) -> MultiService:
         domains=list(backend.domains),
         maildir=maildir,
     )
-    service = MultiService()
+    service = SMTPService(factory, reactor)
     for description in options["listen"]:
         endpoint = endpoints.serverFromString(reactor, description)
         child = StreamServerEndpointService(
