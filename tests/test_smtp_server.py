@@ -756,3 +756,124 @@ class ShutdownTests(SynchronousTestCase):
         factory.shutdown()
         factory.abortAll()
         self.assertTrue(transport.disconnected)
+
+
+class EdgeTests(SynchronousTestCase):
+    """
+    The less travelled paths of the protocol.
+    """
+
+    def session(
+        self, backend: RecordingBackend | None = None, **kwargs: Any
+    ) -> tuple[RecordingBackend, Any, Any]:
+        backend = backend or RecordingBackend()
+        factory, _ = makeFactory(backend, **kwargs)
+        protocol, transport = connect(factory)
+        protocol.dataReceived(EHLO)
+        take(transport)
+        return backend, protocol, transport
+
+    def test_commandArguments(self) -> None:
+        """
+        RSET and STARTTLS take no argument, VRFY needs one, STARTTLS without
+        a TLS configuration is not implemented.
+        """
+        _, protocol, transport = self.session()
+        protocol.dataReceived(b"RSET now\r\nVRFY\r\nSTARTTLS\r\n")
+        self.assertEqual(
+            codes(take(transport)), ["501 5.5.2", "501 5.5.2", "502 5.5.1"]
+        )
+        _, protocol, transport = self.session(tls=object())
+        protocol.dataReceived(b"STARTTLS please\r\n")
+        self.assertEqual(codes(take(transport)), ["501 5.5.2"])
+
+    def test_requireTLS(self) -> None:
+        """
+        With C{requireTLS}, MAIL before STARTTLS is refused with 530 5.7.0.
+        """
+        _, protocol, transport = self.session(requireTLS=True)
+        protocol.dataReceived(b"MAIL FROM:<a@example.com>\r\n")
+        self.assertEqual(codes(take(transport)), ["530 5.7.0"])
+
+    def test_ehloAbortsTransaction(self) -> None:
+        """
+        EHLO in the middle of a transaction abandons it (the session is
+        reset) and RCPT then needs a new MAIL.
+        """
+        backend, protocol, transport = self.session()
+        protocol.dataReceived(ENVELOPE + EHLO + b"RCPT TO:<b@example.net>\r\n")
+        self.assertEqual(codes(take(transport))[-1], "503 5.5.1")
+        self.assertIn("reset", backend.names())
+
+    def test_returnedRefusal(self) -> None:
+        """
+        A hook that returns (rather than raises) a negative L{SMTPReply}
+        refuses with it; a HELO hook may replace the greeting reply.
+        """
+        backend = RecordingBackend()
+        backend.behaviour["mailFrom"] = lambda v: SMTPReply(550, "5.7.1", "No thanks")
+        backend.behaviour["helo"] = lambda v: SMTPReply(250, None, "Hi there")
+        factory, _ = makeFactory(backend)
+        protocol, transport = connect(factory)
+        take(transport)
+        protocol.dataReceived(EHLO + b"MAIL FROM:<a@example.com>\r\n")
+        self.assertEqual(take(transport), b"250 Hi there\r\n550 5.7.1 No thanks\r\n")
+
+    def test_headersHookBroken(self) -> None:
+        """
+        A headers hook that fails with anything but L{SMTPReply} refuses the
+        message with 451 4.3.0 at the end of data, and is logged.
+        """
+        backend = RecordingBackend()
+
+        def broken(value: object) -> None:
+            raise RuntimeError("headers")
+
+        backend.behaviour["headers"] = broken
+        _, protocol, transport = self.session(backend)
+        protocol.dataReceived(ENVELOPE + b"DATA\r\n" + MESSAGE + b".\r\n")
+        self.assertEqual(codes(take(transport))[-1], "451 4.3.0")
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+        self.assertEqual(backend.messages, [])
+
+    def test_lateHeadersRefusal(self) -> None:
+        """
+        A message with no empty line shows the headers hook its whole text
+        at the end, and a returned refusal is the answer.
+        """
+        backend = RecordingBackend()
+        backend.behaviour["headers"] = lambda h: SMTPReply(554, "5.7.1", "No")
+        _, protocol, transport = self.session(backend)
+        protocol.dataReceived(ENVELOPE + b"DATA\r\nSubject: only\r\n.\r\n")
+        self.assertEqual(codes(take(transport))[-1], "554 5.7.1")
+        self.assertEqual(backend.messages, [])
+
+    def test_logoutFailureLogged(self) -> None:
+        """
+        A logout hook that fails, at once or later, is logged and harms
+        nothing.
+        """
+        for outcome in (RuntimeError("now"), fail(RuntimeError("later"))):
+            backend = RecordingBackend()
+
+            def logout(value: object, outcome: object = outcome) -> object:
+                if isinstance(outcome, Exception):
+                    raise outcome
+                return outcome
+
+            backend.behaviour["logout"] = logout
+            _, protocol, _ = self.session(backend)
+            protocol.connectionLost()
+            self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+
+    def test_internalError(self) -> None:
+        """
+        A fault in a command handler costs that command a 451 4.3.0, is
+        logged, and the connection goes on.
+        """
+        backend = RecordingBackend()
+        _, protocol, transport = self.session(backend)
+        protocol._session = None  # A broken invariant: no session.
+        protocol.dataReceived(b"MAIL FROM:<a@example.com>\r\nNOOP\r\n")
+        self.assertEqual(codes(take(transport)), ["451 4.3.0", "250 2.0.0"])
+        self.assertEqual(len(self.flushLoggedErrors(AttributeError)), 1)
