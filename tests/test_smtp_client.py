@@ -604,6 +604,74 @@ class SessionTests(SynchronousTestCase):
         self.assertTrue(second.delivered, second.error)
         self.assertEqual(second.accepted, ("b@example.test",))
 
+    def outcome(
+        self, replies: list[bytes], **kwargs: Any
+    ) -> tuple[DeliveryResult, bytes]:
+        """
+        Play C{replies}, one per client turn; return the result and
+        everything the client wrote.
+        """
+        factory, protocol, transport, _ = self.connect(**kwargs)
+        for reply in replies:
+            protocol.dataReceived(reply)
+        written = transport.value()
+        [result] = self.results(factory, protocol)
+        return result, written
+
+    def test_refusals(self) -> None:
+        """
+        A refused greeting, EHLO answered 4xx, HELO refused, TLS required
+        but not offered or refused, and AUTH impossible each fail the
+        delivery with a reason naming the step, sending no MAIL.
+        """
+        table: list[tuple[list[bytes], dict[str, Any], str, bool]] = [
+            ([b"554 go away\r\n"], {}, "greeting refused", True),
+            ([b"220 mx\r\n", b"421 busy\r\n"], {}, "EHLO refused", False),
+            (
+                [b"220 mx\r\n", b"500 what\r\n", b"550 no\r\n"],
+                {},
+                "HELO refused",
+                True,
+            ),
+            (
+                [b"220 mx\r\n", b"250 mx\r\n"],
+                {"tls": ClientTLSPolicy("required")},
+                "does not offer STARTTLS",
+                False,
+            ),
+            (
+                [b"220 mx\r\n", b"250-mx\r\n250 STARTTLS\r\n", b"454 no tls\r\n"],
+                {"tls": ClientTLSPolicy("required")},
+                "STARTTLS was refused",
+                False,
+            ),
+            (
+                [b"220 mx\r\n", b"250-mx\r\n250 AUTH PLAIN\r\n"],
+                {"tls": ClientTLSPolicy("never"), "login": "a", "password": "b"},
+                "without TLS",
+                True,
+            ),
+        ]
+        for replies, kwargs, reason, permanent in table:
+            result, written = self.outcome(replies, **kwargs)
+            self.assertIn(reason, result.error or "", replies)
+            self.assertEqual(result.permanent, permanent, replies)
+            self.assertNotIn(b"MAIL FROM", written)
+            self.assertNotIn(b"AUTH ", written)
+
+    def test_startTLSRefusedOpportunistic(self) -> None:
+        """
+        With opportunistic TLS, a refused STARTTLS is not the end: the mail
+        goes in clear text (RFC 3207 4).
+        """
+        _, protocol, transport, _ = self.connect(tls=ClientTLSPolicy("opportunistic"))
+        protocol.dataReceived(b"220 mx\r\n")
+        protocol.dataReceived(b"250-mx\r\n250 STARTTLS\r\n")
+        self.assertEqual(
+            self.exchange(protocol, transport, b"454 not now\r\n"),
+            b"MAIL FROM:<sender@example.test>\r\n",
+        )
+
 
 class _Tracked:
     """
