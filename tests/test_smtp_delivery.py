@@ -206,6 +206,54 @@ class RoutingTests(DeliveryTestsMixin, TestCase):
         self.assertEqual(down.address, "127.0.0.9")
         self.assertTrue(delivered.delivered)
 
+    async def test_mxLookupFailureIsTemporary(self) -> None:
+        """
+        A SERVFAIL for the MX lookup is a temporary failure that names the
+        lookup, and nothing is sent.
+        """
+        self.dns.addServerFailure(DOMAIN)
+        sent = await self.send()
+        [result] = sent.results
+        self.assertFalse(result.permanent)
+        assert result.error is not None
+        self.assertIn(f"MX lookup for {DOMAIN} failed", result.error)
+        self.assertEqual(sent.failed, (f"bob@{DOMAIN}",))
+
+    async def test_hostAddressLookupFailure(self) -> None:
+        """
+        An MX host whose address cannot be looked up is reported, and the
+        next host gets the mail.
+        """
+        second = _Host("127.0.0.3")
+        await self.serve(second)
+        self.dns.addMX(DOMAIN, 10, "broken.example.test")
+        self.dns.addMX(DOMAIN, 20, "mx2.example.test")
+        self.dns.addServerFailure("broken.example.test")
+        self.dns.addA("mx2.example.test", "127.0.0.3")
+        sent = await self.send()
+        broken, delivered = sent.results
+        self.assertEqual(broken.host, "broken.example.test")
+        self.assertIn("address lookup for broken.example.test", broken.error or "")
+        self.assertFalse(broken.permanent)
+        self.assertTrue(delivered.delivered)
+
+    async def test_addressLiteral(self) -> None:
+        """
+        A recipient at an address literal (RFC 5321 4.1.3) is delivered to
+        that address with no DNS lookup.
+        """
+        host = _Host("127.0.0.2")
+        await self.serve(host)
+        sent = await self.send(to=["bob@[127.0.0.2]"])
+        [result] = sent.results
+        self.assertTrue(result.delivered, result.error)
+        self.assertEqual(result.address, "127.0.0.2")
+        self.assertEqual(self.dns.queries, [])
+        self.assertEqual(
+            [r.address for r in host.backend.messages[0].envelope.recipients],
+            ["bob@[127.0.0.2]"],
+        )
+
     async def test_permanentRefusalStops(self) -> None:
         """
         A 5xx refusal is final: the next host is not tried.
