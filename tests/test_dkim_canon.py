@@ -19,6 +19,7 @@ from gomail_twisted.dkim import (
     KeyRecordError,
     canonicalizeBody,
     canonicalizeHeader,
+    loadPrivateKey,
     parseKeyRecord,
 )
 from gomail_twisted.dkim.__main__ import main
@@ -123,6 +124,35 @@ class KeyRecordTests(SynchronousTestCase):
         """
         error = self.assertRaises(KeyRecordError, parseKeyRecord, "v=DKIM1; p=")
         self.assertIn("revoked", str(error))
+
+
+class LoadPrivateKeyTests(SynchronousTestCase):
+    """
+    Tests for L{loadPrivateKey}.
+    """
+
+    def test_pemLoadedOnce(self) -> None:
+        """
+        The same PEM gives the same key object, so a signer handed PEM for
+        every message does not check the RSA key again each time; other
+        PEM gives another key, and junk is a L{ValueError}.
+        """
+        first = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+        second = ed25519.Ed25519PrivateKey.generate()
+        pems = [
+            k.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+            for k in (first, second)
+        ]
+        loaded = loadPrivateKey(pems[0])
+        self.assertIs(loadPrivateKey(pems[0]), loaded)
+        assert isinstance(loaded, rsa.RSAPrivateKey)
+        self.assertEqual(loaded.private_numbers(), first.private_numbers())
+        self.assertIsInstance(loadPrivateKey(pems[1]), ed25519.Ed25519PrivateKey)
+        self.assertRaises(ValueError, loadPrivateKey, b"not a key")
 
 
 class KeygenTests(SynchronousTestCase):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 from dataclasses import dataclass
 from typing import Literal, Union
 
@@ -188,6 +189,13 @@ def loadPrivateKey(
     """
     if isinstance(key, (rsa.RSAPrivateKey, ed25519.Ed25519PrivateKey)):
         return key
+    return _loadPEM(bytes(key), password)
+
+
+@functools.lru_cache(maxsize=32)
+def _loadPEM(key: bytes, password: bytes | None) -> PrivateKey:
+    # Loading checks an RSA key's consistency, which takes tens of
+    # milliseconds; a signer given the same PEM for every message pays once.
     try:
         loaded = serialization.load_pem_private_key(key, password=password)
     except (TypeError, UnsupportedAlgorithm) as e:
