@@ -61,6 +61,17 @@ class RawClient:
         self.send(line + b"\r\n")
         return self.reply()
 
+    def startData(self, helo: bytes = b"x.test") -> list[str]:
+        """
+        EHLO, MAIL, RCPT and DATA, each waiting for its reply.
+        """
+        return [
+            self.command(b"EHLO " + helo),
+            self.command(b"MAIL FROM:<a@example.com>"),
+            self.command(b"RCPT TO:<b@example.net>"),
+            self.command(b"DATA"),
+        ]
+
     def close(self) -> None:
         self.sock.close()
 
@@ -127,12 +138,7 @@ class SecurityTests(TestCase):
 
         def normal() -> list[str]:
             client = self.client()
-            out = [
-                client.command(b"EHLO ok.test"),
-                client.command(b"MAIL FROM:<a@example.com>"),
-                client.command(b"RCPT TO:<b@example.net>"),
-                client.command(b"DATA"),
-            ]
+            out = client.startData(b"ok.test")
             client.send(b"Subject: fine\r\n\r\nfine\r\n.\r\n")
             out.append(client.reply())
             out.append(client.command(b"QUIT"))
@@ -182,12 +188,7 @@ class SecurityTests(TestCase):
 
         def scenario() -> list[str]:
             client = self.client()
-            out = [
-                client.command(b"EHLO x.test"),
-                client.command(b"MAIL FROM:<a@example.com>"),
-                client.command(b"RCPT TO:<b@example.net>"),
-                client.command(b"DATA"),
-            ]
+            out = client.startData(b"x.test")
             client.send(b"Subject: x\r\n\r\n" + b"y" * 5000 + b"\r\nQUIT\r\n.\r\n")
             out.append(client.reply())
             out.append(client.command(b"NOOP"))
@@ -244,12 +245,7 @@ class SecurityTests(TestCase):
     def smuggle(self, separator: bytes) -> Callable[[], list[str]]:
         def scenario() -> list[str]:
             client = self.client()
-            out = [
-                client.command(b"EHLO x.test"),
-                client.command(b"MAIL FROM:<a@example.com>"),
-                client.command(b"RCPT TO:<b@example.net>"),
-                client.command(b"DATA"),
-            ]
+            out = client.startData(b"x.test")
             client.send(
                 b"Subject: first\r\n\r\nfirst"
                 + separator
@@ -460,10 +456,7 @@ class SecurityTests(TestCase):
 
         def scenario() -> None:
             client = self.client()
-            client.command(b"EHLO x.test")
-            client.command(b"MAIL FROM:<a@example.com>")
-            client.command(b"RCPT TO:<b@example.net>")
-            client.command(b"DATA")
+            client.startData()
             client.send(b"Subject: half\r\n\r\nhalf a mess")
             client.close()
 
