@@ -109,6 +109,17 @@ class DeliveryTestsMixin:
             return
         raise RuntimeError("no port free on every address")
 
+    async def serveTwoMX(self, first: _Host, second: _Host) -> None:
+        """
+        Serve both hosts and publish them as the domain's MX hosts,
+        C{first} (127.0.0.2) preferred over C{second} (127.0.0.3).
+        """
+        await self.serve(first, second)
+        self.dns.addMX(DOMAIN, 10, "mx1.example.test")
+        self.dns.addMX(DOMAIN, 20, "mx2.example.test")
+        self.dns.addA("mx1.example.test", first.address)
+        self.dns.addA("mx2.example.test", second.address)
+
     def mail(self, **kwargs: Any) -> OutboundMail:
         fields: dict[str, Any] = {
             "sender": "Alice <alice@sender.test>",
@@ -175,11 +186,7 @@ class RoutingTests(DeliveryTestsMixin, TestCase):
         """
         first, second = _Host("127.0.0.2"), _Host("127.0.0.3")
         first.backend.behaviour["rcptTo"] = refuse(451, "4.3.0")
-        await self.serve(first, second)
-        self.dns.addMX(DOMAIN, 10, "mx1.example.test")
-        self.dns.addMX(DOMAIN, 20, "mx2.example.test")
-        self.dns.addA("mx1.example.test", "127.0.0.2")
-        self.dns.addA("mx2.example.test", "127.0.0.3")
+        await self.serveTwoMX(first, second)
         sent = await self.send()
         refused, delivered = sent.results
         self.assertEqual((refused.code, refused.permanent), (451, False))
@@ -260,11 +267,7 @@ class RoutingTests(DeliveryTestsMixin, TestCase):
         """
         first, second = _Host("127.0.0.2"), _Host("127.0.0.3")
         first.backend.behaviour["rcptTo"] = refuse(550, "5.1.1")
-        await self.serve(first, second)
-        self.dns.addMX(DOMAIN, 10, "mx1.example.test")
-        self.dns.addMX(DOMAIN, 20, "mx2.example.test")
-        self.dns.addA("mx1.example.test", "127.0.0.2")
-        self.dns.addA("mx2.example.test", "127.0.0.3")
+        await self.serveTwoMX(first, second)
         sent = await self.send()
         [result] = sent.results
         self.assertTrue(result.permanent)
