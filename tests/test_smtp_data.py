@@ -9,6 +9,7 @@ header block.
 from __future__ import annotations
 
 import itertools
+import tracemalloc
 from collections.abc import Iterable
 
 from hypothesis import given, settings
@@ -16,7 +17,7 @@ from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
 from gomail_twisted.smtp import _reply as R
-from gomail_twisted.smtp._data import DataReader
+from gomail_twisted.smtp._data import COALESCE_BELOW, DataReader
 from gomail_twisted.smtp._reply import SMTPReply
 
 BIG = 10**9
@@ -627,6 +628,58 @@ class FinishTests(SynchronousTestCase):
         reader = DataReader(BIG, None)
         reader.feed(b"..ab\r\n")
         self.assertEqual(reader.size, 6)
+
+
+class MemoryTests(SynchronousTestCase):
+    """
+    What the reader holds is the message, however it is cut.
+    """
+
+    def test_tricklingCostsItsOctets(self) -> None:
+        """
+        256 KiB fed four octets at a time is held in less than one and a
+        half times its size (one object per piece held eleven times it).
+        """
+        line = b"x" * 70 + b"\r\n"
+        message = line * (256 * 1024 // len(line))
+        pieces = [message[i : i + 4] for i in range(0, len(message), 4)]
+        reader = DataReader(BIG, 1000)
+        tracemalloc.start()
+        try:
+            for piece in pieces:
+                self.assertIsNone(reader.feed(piece))
+            held, _ = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        self.assertLess(held, len(message) * 3 // 2)
+        self.assertEqual(reader.feed(b".\r\n"), b"")
+        self.assertEqual(reader.finish(), message)
+
+    def test_smallAndLargePiecesInOrder(self) -> None:
+        """
+        Pieces below and above the coalescing size, in any mix, with the
+        header block and stuffed dots across them, come back in order.
+        """
+        body = b"".join(
+            b"." * (i % 3) + bytes([97 + i % 26]) * (i * 37 % 300) + b"\r\n"
+            for i in range(600)
+        )
+        stream = b"Subject: s\r\n\r\n" + body + b".\r\nQUIT\r\n"
+        expected = reference(stream)
+        assert expected is not None
+        sizes = [3, COALESCE_BELOW, 1, 2 * COALESCE_BELOW + 5, 7, COALESCE_BELOW - 1]
+        for first in range(len(sizes)):
+            pieces = []
+            at = 0
+            for size in itertools.cycle(sizes[first:] + sizes[:first]):
+                if at >= len(stream):
+                    break
+                pieces.append(stream[at : at + size])
+                at += size
+            reader = DataReader(BIG, 1000)
+            self.assertEqual(feedAll(reader, pieces), expected[1])
+            self.assertEqual(reader.finish(), expected[0])
+            self.assertEqual(reader.headerBlock, b"Subject: s\r\n")
 
 
 @st.composite

@@ -5,8 +5,12 @@ The SMTP data block (RFC 5321 4.1.1.4), read in bulk.
 Bytes go in as the transport hands them over; the reader finds the one end
 marker, C{<CRLF>.<CRLF>}, with C{bytes.find} over each chunk (and over the
 few bytes around each chunk boundary), keeps the chunks in a list, and at the
-end joins them once and un-stuffs dots with one C{replace}.  No Python code
-runs per line, except the line-length check, which splits each chunk in C.
+end joins them once; dots are un-stuffed with one C{replace} per chunk.  No
+Python code runs per line, except the line-length check, which samples each
+chunk with C searches.  Chunks of at least L{COALESCE_BELOW} octets are kept
+as they come; smaller ones are copied into one C{bytearray}, so a client
+that trickles its data a few octets at a time costs its octets and not one
+Python object each.
 A dot (or dot and CR) after a CRLF at the end of a chunk is held back until
 the next bytes show whether it starts the end marker, so what is stored,
 counted against the limits and searched for the header block is always
@@ -34,6 +38,13 @@ END = b"\r\n.\r\n"
 _PARTIAL_ENDS = (b"\r\n.\r", b"\r\n.", b"\r\n", b"\r")
 #: How far into the data the end of the header block is looked for.
 MAX_HEADER_SEARCH = 256 * 1024
+#: Content pieces shorter than this are copied into one buffer rather than
+#: kept as objects of their own: a C{bytes} costs some 40 octets besides its
+#: content, so a 4-octet piece would cost ten times its size.
+COALESCE_BELOW = 4096
+#: The size at which the buffer of small pieces becomes a chunk of its own,
+#: so that it is never copied whole again as it grows.
+_COALESCED_CHUNK = 64 * 1024
 
 
 class DataReader:
@@ -61,6 +72,8 @@ class DataReader:
         self._maxSize = maxSize
         self._maxLine = maxLineLength
         self._chunks: list[bytes] = []
+        # Small pieces of content, after those of _chunks.
+        self._small = bytearray()
         # The dot, or dot and CR, after a CRLF that ended the stream so far:
         # perhaps the end marker's, so not yet taken as content.
         self._held = b""
@@ -98,6 +111,7 @@ class DataReader:
         if self._refusal is None:
             self._refusal = reply
         self._chunks = []
+        self._small = bytearray()
 
     def feed(self, data: bytes) -> bytes | None:
         """
@@ -181,9 +195,38 @@ class DataReader:
         if self._stored > self._maxSize:
             self.refuse(MESSAGE_TOO_BIG)
             return
-        self._chunks.append(data)
+        self._store(data)
         if self.headerBlock is None and before < MAX_HEADER_SEARCH:
             self._findHeaders(data, before)
+
+    def _store(self, data: bytes) -> None:
+        """
+        Keep content octets: a large piece as it is, a small one copied
+        into the buffer of small pieces.
+        """
+        small = self._small
+        if len(data) >= COALESCE_BELOW:
+            if small:
+                self._chunks.append(bytes(small))
+                small.clear()
+            self._chunks.append(data)
+            return
+        small += data
+        if len(small) >= _COALESCED_CHUNK:
+            self._chunks.append(bytes(small))
+            small.clear()
+
+    def _content(self) -> bytes:
+        """
+        All content octets so far, as one chunk (which then replaces the
+        pieces).
+        """
+        if self._small:
+            self._chunks.append(bytes(self._small))
+            self._small.clear()
+        content = b"".join(self._chunks)
+        self._chunks = [content]
+        return content
 
     def _hasLongLine(self, data: bytes) -> bool:
         """
@@ -234,9 +277,7 @@ class DataReader:
             if at == -1:
                 return
             end = before + 2 + at
-        content = b"".join(self._chunks)
-        self._chunks = [content]
-        self.headerBlock = content[:end]
+        self.headerBlock = self._content()[:end]
 
     def finish(self, prefix: bytes = b"") -> bytes:
         """
@@ -252,4 +293,5 @@ class DataReader:
         if self._refusal is not None:
             raise self._refusal
         chunks, self._chunks = self._chunks, []
-        return b"".join([prefix, *chunks])
+        small, self._small = self._small, bytearray()
+        return b"".join([prefix, *chunks, small])
