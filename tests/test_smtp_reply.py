@@ -289,3 +289,35 @@ class ValidationTests(SynchronousTestCase):
         for text in ["a\r\nb", "a\nb", "a\rb", ["ok", "b\n"], ["\r"]]:
             self.assertRaises(ValueError, SMTPReply, 250, None, text)
         self.assertRaises(ValueError, R.OK.withText, "x\r\n250 y")
+
+
+class HelpReplyTests(SynchronousTestCase):
+    """
+    L{R.helpReply} lists only the commands a session is offered.
+    """
+
+    def test_table(self) -> None:
+        """
+        STARTTLS and AUTH appear in the 214 reply exactly when offered; the
+        other commands always do.
+        """
+        base = "Commands: HELO EHLO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP"
+        cases = [
+            (False, False, base),
+            (True, False, base + " STARTTLS"),
+            (False, True, base + " AUTH"),
+            (True, True, base + " STARTTLS AUTH"),
+        ]
+        for startTLS, auth, first in cases:
+            self.assertEqual(
+                R.helpReply(startTLS, auth).format(True),
+                f"214-2.0.0 {first}\r\n214 2.0.0 See RFC 5321\r\n".encode(),
+                (startTLS, auth),
+            )
+
+    def test_madeOnce(self) -> None:
+        """
+        The same offer gives the same reply object, so its wire form is
+        formatted once.
+        """
+        self.assertIs(R.helpReply(True, False), R.helpReply(True, False))

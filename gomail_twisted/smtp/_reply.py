@@ -148,6 +148,36 @@ HELP = SMTPReply(
     ],
 )
 
+
+def helpReply(startTLS: bool, auth: bool) -> SMTPReply:
+    """
+    The reply to HELP (RFC 5321 4.1.1.8): the commands this session may
+    use, naming STARTTLS (RFC 3207) and AUTH (RFC 4954) only when they are
+    offered, as the EHLO keywords say.
+
+    @param startTLS: STARTTLS is offered.
+    @param auth: AUTH is offered.
+    @return: a 214 reply; the four possible replies are made once.
+    """
+    return _HELP_REPLIES[startTLS, auth]
+
+
+def _help(startTLS: bool, auth: bool) -> SMTPReply:
+    commands = ["HELO", "EHLO", "MAIL", "RCPT", "DATA", "RSET", "NOOP", "QUIT"]
+    commands += ["VRFY", "HELP"]
+    if startTLS:
+        commands.append("STARTTLS")
+    if auth:
+        commands.append("AUTH")
+    return SMTPReply(214, "2.0.0", ["Commands: " + " ".join(commands), "See RFC 5321"])
+
+
+_HELP_REPLIES = {
+    (startTLS, auth): _help(startTLS, auth)
+    for startTLS in (False, True)
+    for auth in (False, True)
+}
+
 # Refusals and errors.
 NOT_AVAILABLE = SMTPReply(421, "4.3.2", "Service not available, closing connection")
 TOO_MANY_CONNECTIONS = SMTPReply(421, "4.7.0", "Too many connections, try again later")
