@@ -73,7 +73,7 @@ class LocalHostNameTests(SynchronousTestCase):
         ]
         for hostname, getfqdn, expected in cases:
             self.assertEqual(
-                localHostName(lambda: hostname, getfqdn), expected, hostname
+                localHostName(lambda h=hostname: h, getfqdn), expected, hostname
             )
 
     def test_thisMachine(self) -> None:
