@@ -1,7 +1,7 @@
 # -*- test-case-name: tests.test_smtp_server -*-
 """
-The SMTP server's factory: one protocol per connection, the configuration
-and limits they share, and the connection counts per peer.
+The SMTP server's factory: one protocol per connection, and the
+configuration and limits they share.
 """
 
 from __future__ import annotations
@@ -12,15 +12,10 @@ import secrets
 import socket
 from typing import TYPE_CHECKING, Any
 
-from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IReactorTime
-from twisted.internet.protocol import ServerFactory
 
-from gomail_twisted.smtp._reply import (
-    SHUTTING_DOWN,
-    TOO_MANY_CONNECTIONS,
-    SMTPReply,
-)
+from gomail_twisted.connection import LimitedServerFactory
+from gomail_twisted.smtp._reply import SMTPReply
 from gomail_twisted.smtp.interfaces import ISMTPBackend
 from gomail_twisted.smtp.server import SMTPServerProtocol
 
@@ -28,7 +23,7 @@ if TYPE_CHECKING:
     from gomail_twisted.dkim import LookupTXT
 
 
-class SMTPServerFactory(ServerFactory):
+class SMTPServerFactory(LimitedServerFactory):
     """
     Makes one L{SMTPServerProtocol} per connection and holds the
     configuration; every limit is an argument here.
@@ -51,6 +46,8 @@ class SMTPServerFactory(ServerFactory):
         maxRecipients: int = 100,
         maxErrors: int = 20,
         timeout: float = 300.0,
+        tlsHandshakeTimeout: float = 30.0,
+        closeTimeout: float = 10.0,
         maxDataLineLength: int | None = 1000,
         allowPlaintextAuth: bool = False,
         requireTLS: bool = False,
@@ -74,11 +71,18 @@ class SMTPServerFactory(ServerFactory):
         @param reactor: provides the clock; default the global reactor.
         @param maxRecipients: recipients per message (452 4.5.3 past it);
             RFC 5321 4.5.3.1.8 asks for at least 100.
-        @param maxErrors: refused commands per connection before 421 and
-            close.
+        @param maxErrors: protocol errors per connection (unknown, malformed
+            or out-of-sequence commands, failed authentications) before
+            C{421 4.7.0} and close.  Refusals by the backend's hooks do not
+            count: a client that delivers is never cut off for it.
         @param timeout: seconds of client silence before 421 4.4.2 and
             close (RFC 5321 4.5.3.2.7 suggests 5 minutes).  The clock stops
             while a hook is working.
+        @param tlsHandshakeTimeout: seconds a TLS handshake (implicit, or
+            after STARTTLS) may take before the connection is dropped.
+        @param closeTimeout: seconds a closing connection may take to go
+            (a TLS peer that does not answer the close, a client that does
+            not read) before it is aborted.
         @param maxDataLineLength: the longest line in a message, CRLF
             included (RFC 5321 4.5.3.1.6: 1000), or L{None} for no limit.
         @param allowPlaintextAuth: offer AUTH without TLS.  Passwords then
@@ -97,38 +101,32 @@ class SMTPServerFactory(ServerFactory):
         @param logMessages: log one line per accepted message (queue
             identifier, peer, sender, recipients), as operators expect.
         """
-        if reactor is None:
-            from twisted.internet import reactor as globalReactor
-
-            reactor = globalReactor
-        assert reactor is not None
+        super().__init__(
+            reactor=reactor,
+            timeout=timeout,
+            tlsHandshakeTimeout=tlsHandshakeTimeout,
+            closeTimeout=closeTimeout,
+            maxErrors=maxErrors,
+            maxConnections=maxConnections,
+            maxConnectionsPerPeer=maxConnectionsPerPeer,
+        )
         self.backend = backend
         self.hostname = hostname or socket.getfqdn()
         self.tls = tls
         self.maxMessageSize = maxMessageSize
-        self.reactor = reactor
         self.maxRecipients = maxRecipients
-        self.maxErrors = maxErrors
-        self.timeout = timeout
         self.maxDataLineLength = maxDataLineLength
         self.allowPlaintextAuth = allowPlaintextAuth
         self.requireTLS = requireTLS
-        self.maxConnections = maxConnections
-        self.maxConnectionsPerPeer = maxConnectionsPerPeer
         self.dkimLookup = dkimLookup
         self.logMessages = logMessages
         self.greeting = SMTPReply(220, None, f"{self.hostname} ESMTP gomail_twisted")
-        self._open: dict[str, int] = {}
-        self._total = 0
         self._queuePrefix = secrets.token_hex(4).upper()
         self._queued = 0
         self._dateSecond = -1
         self._date = ""
         self._capabilities: dict[tuple[bool, bool], tuple[str, ...]] = {}
         self._capabilityLines: dict[tuple[bool, bool], bytes] = {}
-        self._protocols: set[SMTPServerProtocol] = set()
-        self._allClosed: list[Deferred[None]] = []
-        self._shuttingDown = False
 
     def nextQueueID(self) -> str:
         """
@@ -201,73 +199,3 @@ class SMTPServerFactory(ServerFactory):
                 for i, k in enumerate(keywords)
             )
         return cached
-
-    def connectionOpened(self, protocol: SMTPServerProtocol) -> bool:
-        """
-        Count a new connection.
-
-        @param protocol: the connection.
-        @return: whether it is within the connection limits.
-        """
-        host = protocol._peer[0]
-        self._total += 1
-        self._open[host] = self._open.get(host, 0) + 1
-        self._protocols.add(protocol)
-        return (
-            not self._shuttingDown
-            and self._total <= self.maxConnections
-            and self._open[host] <= self.maxConnectionsPerPeer
-        )
-
-    def connectionClosed(self, protocol: SMTPServerProtocol) -> None:
-        """
-        Forget a closed connection.
-
-        @param protocol: the connection.
-        """
-        host = protocol._peer[0]
-        self._total -= 1
-        left = self._open.get(host, 0) - 1
-        if left > 0:
-            self._open[host] = left
-        else:
-            self._open.pop(host, None)
-        self._protocols.discard(protocol)
-        if not self._protocols:
-            waiters, self._allClosed = self._allClosed, []
-            for waiter in waiters:
-                waiter.callback(None)
-
-    def refusalReply(self) -> SMTPReply:
-        """
-        @return: what a connection over the limits, or one arriving during
-            a shutdown, is told before it is closed.
-        """
-        if self._shuttingDown:
-            return SHUTTING_DOWN
-        return TOO_MANY_CONNECTIONS
-
-    def shutdown(self) -> Deferred[None]:
-        """
-        Close every connection politely (RFC 5321 3.8): each gets C{421
-        4.3.2} once its current command is answered (a message being stored
-        is answered first), then is closed; new connections get the same.
-
-        @return: a Deferred that fires once every connection is closed.
-        """
-        self._shuttingDown = True
-        for protocol in list(self._protocols):
-            protocol.shutdown()
-        if not self._protocols:
-            return succeed(None)
-        waiter: Deferred[None] = Deferred()
-        self._allClosed.append(waiter)
-        return waiter
-
-    def abortAll(self) -> None:
-        """
-        Drop every connection at once, as the last step of a shutdown that
-        took too long.
-        """
-        for protocol in list(self._protocols):
-            protocol.abort()

@@ -20,22 +20,12 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import (
-    IAddress,
-    IDelayedCall,
-    IHandshakeListener,
-    ISSLTransport,
-    ITLSTransport,
-    ITransport,
-)
 from twisted.internet.protocol import connectionDone
 from twisted.logger import Logger
-from twisted.protocols.basic import LineReceiver
-from twisted.protocols.policies import TimeoutMixin
 from twisted.python.failure import Failure
-from zope.interface import implementer
 
 from gomail_twisted._hooks import invokeHook, thenCall
+from gomail_twisted.connection import LineServerProtocol, Refusal, peerAddress
 from gomail_twisted.message import Headers, splitHeaderBlock
 from gomail_twisted.sasl import (
     SASLCancelled,
@@ -81,21 +71,26 @@ if TYPE_CHECKING:
 
 #: RFC 5321 4.5.3.1.4: a command line, CRLF included.
 MAX_COMMAND_LINE = 512
+#: The MAIL line, raised by the extensions we offer that add parameters to
+#: it: SIZE (RFC 1870 3: 26), SMTPUTF8 (RFC 6531 3.4: 10), AUTH= (RFC 4954 5:
+#: 500) and BODY=8BITMIME (RFC 6152, which names no figure: its 14 octets).
+MAX_MAIL_LINE = MAX_COMMAND_LINE + 26 + 10 + 500 + 14
 #: RFC 4954 4: AUTH lines may be this long; also the hard bound of the line
 #: buffer, past which the connection is closed.
 MAX_AUTH_LINE = 12288
 
-_Mode = Literal["command", "auth", "data", "tls", "closed"]
+#: Replies that tell of a protocol error, counted toward C{maxErrors}: an
+#: unknown, malformed or out-of-sequence command (RFC 5321 4.2.3: 500-504,
+#: 555), one that needs TLS first (530, 538), and a failed authentication
+#: (535), so that one connection cannot guess passwords for ever.  Other
+#: refusals (a recipient refused by the backend, a message too big) do not
+#: bring a client closer to being cut off.
+_PROTOCOL_ERRORS = frozenset({500, 501, 502, 503, 504, 530, 535, 538, 555})
+
+_Mode = Literal["command", "auth", "data"]
 
 
-def _address(address: IAddress) -> tuple[str, int]:
-    host = getattr(address, "host", None)
-    port = getattr(address, "port", None)
-    return (str(host) if host is not None else "", int(port) if port else 0)
-
-
-@implementer(IHandshakeListener)
-class SMTPServerProtocol(LineReceiver, TimeoutMixin):
+class SMTPServerProtocol(LineServerProtocol):
     """
     One ESMTP connection.
 
@@ -103,8 +98,7 @@ class SMTPServerProtocol(LineReceiver, TimeoutMixin):
     @ivar _state: between commands, one of L{State}: C{CONNECTED} (no
         HELO yet), C{READY}, C{MAIL}, C{RCPT}.
     @ivar _mode: how incoming bytes are read: C{"command"} lines,
-        C{"auth"} SASL responses, C{"data"} raw data block, C{"tls"}
-        waiting for the handshake, C{"closed"}.
+        C{"auth"} SASL responses, C{"data"} raw data block.
     """
 
     delimiter = b"\r\n"
@@ -116,13 +110,8 @@ class SMTPServerProtocol(LineReceiver, TimeoutMixin):
     if TYPE_CHECKING:
         # The inherited methods this class uses, which Twisted leaves
         # unannotated.
-        def setTimeout(self, period: float | None) -> float | None: ...
-        def resetTimeout(self) -> None: ...
-        def pauseProducing(self) -> None: ...
-        def resumeProducing(self) -> None: ...
         def setLineMode(self, extra: bytes = b"") -> object: ...
         def setRawMode(self) -> None: ...
-        def clearLineBuffer(self) -> bytes: ...
 
     def __init__(self) -> None:
         self._state = State.CONNECTED
@@ -134,91 +123,55 @@ class SMTPServerProtocol(LineReceiver, TimeoutMixin):
         self._login: str | None = None
         self._mailFrom: MailFrom | None = None
         self._recipients: list[Recipient] = []
-        self._errors = 0
         self._data: DataReader | None = None
         self._headersHook: Deferred[Any] | None = None
         self._authExchange: SASLExchange | None = None
-        self._peer: tuple[str, int] = ("", 0)
         self._queueID = ""
         self._traceLength = 0
-        # A hook's Deferred is pending and input is held; the server is
-        # shutting down.
-        self._holding = False
-        self._closing = False
 
-    # Connection life.
+    # Connection life (the words; L{LineServerProtocol} decides when).
 
-    def connectionMade(self) -> None:
-        self._peer = _address(self._tx.getPeer())
-        self.setTimeout(self.factory.timeout)
-        if not self.factory.connectionOpened(self):
-            self._mode = "closed"
-            self._send(self.factory.refusalReply())
-            self._tx.loseConnection()
-            return
-        if ISSLTransport.providedBy(self.transport):
-            # Implicit TLS (RFC 8314): greet once the handshake is done.
-            self._mode = "tls"
-            return
+    def connectionReady(self) -> None:
         self._startSession(greet=True)
 
-    def handshakeCompleted(self) -> None:
-        """
-        The TLS handshake is done: implicit TLS greets now, STARTTLS starts
-        the session over (RFC 3207 4.2).
-        """
-        if self._mode != "tls":
-            return
-        self._mode = "command"
-        self._startSession(greet=self._info is None)
+    def tlsReady(self) -> None:
+        # RFC 3207 4.2: a new session, told the TLS facts; no greeting.
+        self._startSession(greet=False)
+
+    def refuseConnection(self, refusal: Refusal) -> None:
+        self._send(
+            R.SHUTTING_DOWN
+            if refusal is Refusal.SHUTTING_DOWN
+            else R.TOO_MANY_CONNECTIONS
+        )
+
+    def sendIdleNotice(self) -> None:
+        self._send(R.IDLE_TIMEOUT)
+
+    def sendShutdownNotice(self) -> None:
+        self._send(R.SHUTTING_DOWN)
+
+    def sendTooManyErrors(self) -> None:
+        self._send(R.TOO_MANY_ERRORS)
+
+    def isBetweenCommands(self) -> bool:
+        # A message being received is finished and answered first.
+        return self._data is None and super().isBetweenCommands()
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
-        self._mode = "closed"
-        self.setTimeout(None)
+        self._data = None
         self._endSession()
-        self.factory.connectionClosed(self)
-
-    def timeoutConnection(self) -> None:
-        self._log.info("SMTP idle timeout from {peer}", peer=self._peer[0])
-        self._send(R.IDLE_TIMEOUT)
-        self._close()
-
-    def callLater(self, period: float, func: Callable[[], None]) -> IDelayedCall:
-        return self.factory.reactor.callLater(period, func)
-
-    @property
-    def _tx(self) -> ITransport:
-        assert self.transport is not None
-        return self.transport
+        super().connectionLost(reason)
 
     def _close(self) -> None:
-        self._mode = "closed"
-        self._tx.loseConnection()
-
-    def shutdown(self) -> None:
-        """
-        The server is stopping: answer C{421 4.3.2} and close, once the
-        command in hand (if a hook is working on one) is answered.
-        """
-        self._closing = True
-        if not self._holding and self._mode != "closed":
-            self._send(R.SHUTTING_DOWN)
-            self._close()
-
-    def abort(self) -> None:
-        """
-        Drop the connection without a word.
-        """
-        self._mode = "closed"
-        transport = self.transport
-        if transport is not None:
-            transport.abortConnection()  # type: ignore[attr-defined]
+        self._data = None
+        self.closeConnection()
 
     def _connectionInfo(self) -> ConnectionInfo:
-        local = _address(self._tx.getHost())
+        local = peerAddress(self._tx.getHost())
         return ConnectionInfo(
-            peerHost=self._peer[0],
-            peerPort=self._peer[1],
+            peerHost=self.peer[0],
+            peerPort=self.peer[1],
             localHost=local[0],
             localPort=local[1],
             hostname=self.factory.hostname,
@@ -244,7 +197,7 @@ class SMTPServerProtocol(LineReceiver, TimeoutMixin):
         def refused(reply: SMTPReply) -> None:
             self._log.info(
                 "SMTP connection from {peer} refused: {code}",
-                peer=self._peer[0],
+                peer=self.peer[0],
                 code=reply.code,
             )
             self._send(reply, enhanced=False)
@@ -282,22 +235,18 @@ class SMTPServerProtocol(LineReceiver, TimeoutMixin):
 
     def _reply(self, reply: SMTPReply, enhanced: bool = True) -> None:
         """
-        Answer a command; count refusals toward the error limit.
+        Answer a command; count protocol errors toward the error limit.
         """
         self._send(reply, enhanced)
-        if reply.code >= 400:
-            self._errors += 1
-            if self._errors >= self.factory.maxErrors and self._mode != "closed":
-                self._log.info("SMTP too many errors from {peer}", peer=self._peer[0])
-                self._send(R.TOO_MANY_ERRORS)
-                self._close()
+        if reply.code in _PROTOCOL_ERRORS:
+            self.countError()
 
     def _logHookFailure(self, failure: Failure, hook: str) -> None:
         self._log.failure(
             "SMTP hook {hook} failed for {peer}",
             failure=failure,
             hook=hook,
-            peer=self._peer[0],
+            peer=self.peer[0],
         )
 
     def _await(
@@ -321,7 +270,7 @@ class SMTPServerProtocol(LineReceiver, TimeoutMixin):
             self._settle(outcome, onResult, onReply, failure, hook)
             return
         pending = True
-        paused = False
+        held = False
 
         def done(result: object) -> None:
             nonlocal pending
@@ -329,21 +278,13 @@ class SMTPServerProtocol(LineReceiver, TimeoutMixin):
             try:
                 self._settle(result, onResult, onReply, failure, hook)
             finally:
-                if paused:
-                    self._holding = False
-                    if self._closing and self._mode != "closed":
-                        self._send(R.SHUTTING_DOWN)
-                        self._close()
-                    if self._mode != "closed":
-                        self.setTimeout(self.factory.timeout)
-                        self.resumeProducing()
+                if held:
+                    self.release("hook")
 
         outcome.addBoth(done)
         if pending:
-            paused = True
-            self._holding = True
-            self.setTimeout(None)
-            self.pauseProducing()
+            held = True
+            self.hold("hook")
 
     def _settle(
         self,
@@ -359,12 +300,12 @@ class SMTPServerProtocol(LineReceiver, TimeoutMixin):
                 if not result.check(SMTPReply):
                     self._logHookFailure(result, hook)
                     result = failure
-                elif self._mode != "closed":
+                elif not self.closed:
                     result = result.value
-                if self._mode != "closed":
+                if not self.closed:
                     assert isinstance(result, SMTPReply)
                     refuse(result)
-            elif self._mode == "closed":
+            elif self.closed:
                 return
             elif isinstance(result, SMTPReply) and not result.isPositive:
                 refuse(result)
@@ -373,12 +314,15 @@ class SMTPServerProtocol(LineReceiver, TimeoutMixin):
         except SMTPReply as e:
             self._reply(e)
         except Exception:
-            self._log.failure("SMTP internal error for {peer}", peer=self._peer[0])
+            self._log.failure("SMTP internal error for {peer}", peer=self.peer[0])
             self._reply(failure)
 
     # Reading.
 
     def lineReceived(self, line: bytes) -> None:
+        if self.closed:
+            # Once closing, nothing the client sends is acted on.
+            return
         self.resetTimeout()
         if self._mode == "auth":
             exchange, self._authExchange = self._authExchange, None
@@ -391,10 +335,12 @@ class SMTPServerProtocol(LineReceiver, TimeoutMixin):
             return
         if self._mode != "command":
             return
-        if len(line) + 2 > MAX_COMMAND_LINE and line[:5].upper() != b"AUTH ":
+        command = parseCommand(line)
+        if len(line) + 2 > MAX_COMMAND_LINE and len(line) + 2 > _LINE_LIMITS.get(
+            command.verb, MAX_COMMAND_LINE
+        ):
             self._reply(R.LINE_TOO_LONG)
             return
-        command = parseCommand(line)
         refused = refusal(command.verb, self._state)
         if refused is not None:
             self._reply(refused)
@@ -409,22 +355,22 @@ class SMTPServerProtocol(LineReceiver, TimeoutMixin):
             self._log.failure(
                 "SMTP internal error on {verb} from {peer}",
                 verb=command.verb,
-                peer=self._peer[0],
+                peer=self.peer[0],
             )
             self._reply(R.TEMPORARY_FAILURE)
 
     def lineLengthExceeded(self, line: bytes) -> int | None:
         # Past the hard bound there is no telling where a command starts.
-        self._log.info("SMTP line too long from {peer}", peer=self._peer[0])
+        self._log.info("SMTP line too long from {peer}", peer=self.peer[0])
         self._send(R.LINE_TOO_LONG)
         self._close()
         return None
 
     def rawDataReceived(self, data: bytes) -> None:
-        self.resetTimeout()
         reader = self._data
-        if reader is None:
+        if reader is None or self.closed:
             return
+        self.resetTimeout()
         hadHeaders = reader.headerBlock is not None
         rest = reader.feed(data)
         if not hadHeaders and reader.headerBlock is not None and not reader.draining:
@@ -434,6 +380,8 @@ class SMTPServerProtocol(LineReceiver, TimeoutMixin):
         self._data = None
         self._mode = "command"
         self._endOfData(reader)
+        # A shutdown that came during the message closes once it is answered.
+        self.closeIfShuttingDown()
         self.setLineMode(rest)
 
     # Commands.
@@ -473,7 +421,7 @@ class SMTPServerProtocol(LineReceiver, TimeoutMixin):
         self._helo(argument, extended=True)
 
     def _hello(self, name: str) -> str:
-        return f"{self.factory.hostname} Hello {name} [{self._peer[0]}]"
+        return f"{self.factory.hostname} Hello {name} [{self.peer[0]}]"
 
     def _isTLS(self) -> bool:
         return self._info is not None and self._info.tls is not None
@@ -616,7 +564,7 @@ class SMTPServerProtocol(LineReceiver, TimeoutMixin):
             self._log.info(
                 "SMTP {queueID} accepted from {peer}: <{sender}> to {recipients}",
                 queueID=self._queueID,
-                peer=self._peer[0],
+                peer=self.peer[0],
                 sender=self._mailFrom.address,
                 recipients=",".join(r.address for r in self._recipients),
             )
@@ -633,7 +581,7 @@ class SMTPServerProtocol(LineReceiver, TimeoutMixin):
         tls = self._info.tls
         trace = receivedHeader(
             heloName=self._heloName,
-            peerHost=self._peer[0],
+            peerHost=self.peer[0],
             hostname=self.factory.hostname,
             protocol=receivedProtocol(
                 self._extended,
@@ -707,15 +655,13 @@ class SMTPServerProtocol(LineReceiver, TimeoutMixin):
         if argument.strip():
             raise R.SYNTAX_ERROR.withText("STARTTLS takes no argument")
         self._reply(R.READY_FOR_TLS)
-        # RFC 3207 4.2: nothing sent before the handshake may be acted on.
-        self.clearLineBuffer()
-        self._mode = "tls"
         self._state = State.CONNECTED
         self._heloName = ""
         self._extended = False
         self._login = None
         self._endSession()
-        ITLSTransport(self.transport).startTLS(self.factory.tls)
+        # RFC 3207 4.2: nothing sent before the handshake is acted on.
+        self.startTLS(self.factory.tls)
 
     # AUTH (RFC 4954).
 
@@ -757,14 +703,14 @@ class SMTPServerProtocol(LineReceiver, TimeoutMixin):
                 "SMTP AUTH {mechanism} ok for {login} from {peer}",
                 mechanism=credentials.mechanism,
                 login=self._login,
-                peer=self._peer[0],
+                peer=self.peer[0],
             )
             self._reply(R.AUTH_OK)
 
         def refused(reply: SMTPReply) -> None:
             self._log.info(
                 "SMTP AUTH failed from {peer}: {code}",
-                peer=self._peer[0],
+                peer=self.peer[0],
                 code=reply.code,
             )
             self._reply(reply)
@@ -777,6 +723,9 @@ class SMTPServerProtocol(LineReceiver, TimeoutMixin):
             hook="authenticate",
         )
 
+
+#: Commands whose lines may be longer than RFC 5321's 512 octets.
+_LINE_LIMITS = {"MAIL": MAX_MAIL_LINE, "AUTH": MAX_AUTH_LINE}
 
 _HANDLERS: dict[str, Callable[[SMTPServerProtocol, bytes], None]] = {
     "HELO": SMTPServerProtocol._helo,

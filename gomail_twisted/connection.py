@@ -1,0 +1,532 @@
+# -*- test-case-name: tests.test_connection -*-
+"""
+What every server of the package shares about a connection, whatever the
+protocol it speaks: the limits on connections overall and per peer, the
+idle and TLS-handshake timeouts, closing that really closes, write
+backpressure, the error budget and a polite shutdown.
+
+A server's factory subclasses L{LimitedServerFactory} and its protocol
+L{LineServerProtocol}; the protocol supplies the words (greeting, refusals,
+the notices before a close) and the base decides when they are due.
+
+The bounds, and what each one protects:
+
+  - A connection is admitted by L{LimitedServerFactory.admit}, the one place
+    where connection counts (and, later, IP access control) decide.
+  - A TLS handshake, implicit or after STARTTLS, must finish within
+    C{tlsHandshakeTimeout}; a peer that never sends its ClientHello cannot
+    hold a connection slot.
+  - A silent peer is told and closed after C{timeout}; the clock stops
+    while the server itself is working (a hook is pending).
+  - Closing a TLS connection politely waits for the peer, and a peer that
+    never reads keeps unsent replies: after C{closeTimeout} the transport is
+    aborted, as C{twisted.web} does with its C{abortTimeout}.
+  - Replies waiting in the transport are bounded: the protocol registers as
+    the transport's producer, so when the transport's buffer passes its
+    high-water mark the protocol stops reading until it drains.  A peer that
+    pipelines without reading costs a bounded amount of memory.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from twisted.internet.defer import Deferred, succeed
+from twisted.internet.interfaces import (
+    IAddress,
+    IDelayedCall,
+    IHandshakeListener,
+    IOpenSSLServerConnectionCreator,
+    IPushProducer,
+    IReactorTime,
+    ISSLTransport,
+    ITLSTransport,
+    ITransport,
+)
+from twisted.internet.protocol import ServerFactory, connectionDone
+from twisted.logger import Logger
+from twisted.protocols.basic import LineReceiver
+from twisted.protocols.policies import TimeoutMixin
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+__all__ = [
+    "LimitedServerFactory",
+    "LineServerProtocol",
+    "Refusal",
+    "peerAddress",
+]
+
+#: The hold reason of write backpressure; every other reason also stops the
+#: idle clock, since it is the server, not the peer, that is busy.
+_WRITE = "write"
+
+
+class Refusal(enum.Enum):
+    """
+    Why a new connection is refused.
+    """
+
+    SHUTTING_DOWN = "shutting down"
+    TOO_MANY_CONNECTIONS = "too many connections"
+    TOO_MANY_FROM_PEER = "too many connections from one peer"
+
+
+def peerAddress(address: IAddress) -> tuple[str, int]:
+    """
+    The host and port of a TCP address; C{("", 0)} for other kinds.
+
+    @param address: from C{transport.getPeer()} or C{getHost()}.
+    @return: host and port.
+    """
+    host = getattr(address, "host", None)
+    port = getattr(address, "port", None)
+    return (str(host) if host is not None else "", int(port) if port else 0)
+
+
+class LimitedServerFactory(ServerFactory):
+    """
+    A factory that counts its connections, overall and per peer address, and
+    shuts them all down politely.
+
+    @ivar reactor: the clock of every timer.
+    @ivar timeout: seconds of peer silence before the idle notice and close.
+    @ivar tlsHandshakeTimeout: seconds a TLS handshake may take.
+    @ivar closeTimeout: seconds a closing connection may take to go before it
+        is aborted.
+    @ivar maxErrors: protocol errors per connection before it is closed.
+    @ivar maxConnections: simultaneous connections in all.
+    @ivar maxConnectionsPerPeer: simultaneous connections from one address.
+    """
+
+    def __init__(
+        self,
+        *,
+        reactor: IReactorTime | None = None,
+        timeout: float = 300.0,
+        tlsHandshakeTimeout: float = 30.0,
+        closeTimeout: float = 10.0,
+        maxErrors: int = 20,
+        maxConnections: int = 1000,
+        maxConnectionsPerPeer: int = 20,
+    ) -> None:
+        """
+        @param reactor: provides the clock; default the global reactor.
+        @param timeout: see L{timeout}.
+        @param tlsHandshakeTimeout: see L{tlsHandshakeTimeout}.
+        @param closeTimeout: see L{closeTimeout}.
+        @param maxErrors: see L{maxErrors}.
+        @param maxConnections: see L{maxConnections}.
+        @param maxConnectionsPerPeer: see L{maxConnectionsPerPeer}.
+        """
+        if reactor is None:
+            from twisted.internet import reactor as globalReactor
+
+            reactor = globalReactor
+        assert reactor is not None
+        self.reactor = reactor
+        self.timeout = timeout
+        self.tlsHandshakeTimeout = tlsHandshakeTimeout
+        self.closeTimeout = closeTimeout
+        self.maxErrors = maxErrors
+        self.maxConnections = maxConnections
+        self.maxConnectionsPerPeer = maxConnectionsPerPeer
+        self._open: dict[str, int] = {}
+        self._protocols: set[LineServerProtocol] = set()
+        self._allClosed: list[Deferred[None]] = []
+        self._shuttingDown = False
+
+    @property
+    def openConnections(self) -> int:
+        """
+        How many connections are open now, admitted or being refused.
+        """
+        return len(self._protocols)
+
+    def admit(self, protocol: LineServerProtocol) -> Refusal | None:
+        """
+        Count a new connection and decide whether it may go on.  This is
+        where every connection of every server is admitted or refused.
+
+        @param protocol: the new connection; it is counted either way, until
+            L{connectionClosed}.
+        @return: L{None} to go on, or why not.
+        """
+        host = protocol.peer[0]
+        self._protocols.add(protocol)
+        count = self._open[host] = self._open.get(host, 0) + 1
+        if self._shuttingDown:
+            return Refusal.SHUTTING_DOWN
+        if len(self._protocols) > self.maxConnections:
+            return Refusal.TOO_MANY_CONNECTIONS
+        if count > self.maxConnectionsPerPeer:
+            return Refusal.TOO_MANY_FROM_PEER
+        return None
+
+    def connectionClosed(self, protocol: LineServerProtocol) -> None:
+        """
+        Forget a closed connection.
+
+        @param protocol: the connection.
+        """
+        if protocol not in self._protocols:
+            return
+        self._protocols.discard(protocol)
+        host = protocol.peer[0]
+        left = self._open.get(host, 0) - 1
+        if left > 0:
+            self._open[host] = left
+        else:
+            self._open.pop(host, None)
+        if not self._protocols:
+            waiters, self._allClosed = self._allClosed, []
+            for waiter in waiters:
+                waiter.callback(None)
+
+    def shutdown(self) -> Deferred[None]:
+        """
+        Close every connection politely: each is told, once the command in
+        hand is answered (a message in flight is received and answered
+        first), then closed; new connections are refused.
+
+        @return: a Deferred that fires once every connection is closed.
+        """
+        self._shuttingDown = True
+        for protocol in list(self._protocols):
+            protocol.shutdown()
+        if not self._protocols:
+            return succeed(None)
+        waiter: Deferred[None] = Deferred()
+        self._allClosed.append(waiter)
+        return waiter
+
+    def abortAll(self) -> None:
+        """
+        Drop every connection at once, as the last step of a shutdown that
+        took too long.
+        """
+        for protocol in list(self._protocols):
+            protocol.abort()
+
+
+@implementer(IPushProducer)
+class _Backpressure:
+    """
+    The producer a protocol registers with its own transport: the transport
+    pauses it when its write buffer passes the high-water mark and resumes
+    it once the buffer drains.
+    """
+
+    def __init__(self, protocol: LineServerProtocol) -> None:
+        self._protocol = protocol
+
+    def pauseProducing(self) -> None:
+        self._protocol.hold(_WRITE)
+
+    def resumeProducing(self) -> None:
+        self._protocol.release(_WRITE)
+
+    def stopProducing(self) -> None:
+        pass
+
+
+@implementer(IHandshakeListener)
+class LineServerProtocol(LineReceiver, TimeoutMixin):
+    """
+    The connection half of a line-based server protocol.
+
+    A subclass provides the words: L{connectionReady} (greet),
+    L{tlsReady} (STARTTLS done), L{refuseConnection}, L{sendIdleNotice},
+    L{sendShutdownNotice}, L{sendTooManyErrors}, and may extend
+    L{isBetweenCommands}.  It calls L{closeConnection} to close,
+    L{hold}/L{release} around work that must finish before more input is
+    read, L{countError} for each protocol error, L{startTLS} for STARTTLS,
+    and L{closeIfShuttingDown} where a command ends without a hold.
+
+    @ivar factory: the factory, holding the limits.
+    @ivar peer: the peer's host and port.
+    @ivar closed: the connection is closing or closed: no input is acted
+        on any more.
+    @ivar handshaking: a TLS handshake is under way.
+    @ivar shuttingDown: the server is stopping; the connection closes at the
+        next pause between commands.
+    @ivar errors: protocol errors so far.
+    """
+
+    factory: LimitedServerFactory
+    _log = Logger()
+
+    if TYPE_CHECKING:
+        # The inherited methods this class uses, which Twisted leaves
+        # unannotated.
+        def setTimeout(self, period: float | None) -> float | None: ...
+        def resetTimeout(self) -> None: ...
+        def clearLineBuffer(self) -> bytes: ...
+
+    peer: tuple[str, int] = ("", 0)
+    closed = False
+    handshaking = False
+    shuttingDown = False
+    errors = 0
+    _startedTLS = False
+    _handshakeTimer: IDelayedCall | None = None
+    _abortTimer: IDelayedCall | None = None
+    _holds: frozenset[str] = frozenset()
+
+    # What a subclass says.
+
+    def connectionReady(self) -> None:
+        """
+        The connection is admitted (and, for implicit TLS, its handshake is
+        done): greet.
+        """
+
+    def tlsReady(self) -> None:
+        """
+        The handshake after L{startTLS} is done: start the session over.
+        """
+
+    def refuseConnection(self, refusal: Refusal) -> None:
+        """
+        Tell a connection that was not admitted why, before it is closed.
+
+        @param refusal: why.
+        """
+
+    def sendIdleNotice(self) -> None:
+        """
+        Tell the peer it was silent too long, before it is closed.
+        """
+
+    def sendShutdownNotice(self) -> None:
+        """
+        Tell the peer the server is stopping, before it is closed.
+        """
+
+    def sendTooManyErrors(self) -> None:
+        """
+        Tell the peer it made too many errors, before it is closed.
+        """
+
+    def isBetweenCommands(self) -> bool:
+        """
+        @return: whether no command is in hand, so that a shutdown may close
+            the connection now.  A subclass adds its own conditions (a
+            message being received, for instance).
+        """
+        return not (self._holds - {_WRITE})
+
+    # Connection life.
+
+    @property
+    def _tx(self) -> ITransport:
+        assert self.transport is not None
+        return self.transport
+
+    def connectionMade(self) -> None:
+        self.peer = peerAddress(self._tx.getPeer())
+        self._tx.registerProducer(_Backpressure(self), True)  # type: ignore[attr-defined]
+        refusal = self.factory.admit(self)
+        if refusal is not None:
+            self._log.info(
+                "Connection from {peer} refused: {why}",
+                peer=self.peer[0],
+                why=refusal.value,
+            )
+            self.refuseConnection(refusal)
+            self.closeConnection()
+            return
+        if ISSLTransport.providedBy(self.transport):
+            # Implicit TLS (RFC 8314): ready once the handshake is done.
+            self._awaitHandshake()
+            return
+        self.setTimeout(self.factory.timeout)
+        self.connectionReady()
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        self.closed = True
+        self.setTimeout(None)
+        self._cancelTimers()
+        self.factory.connectionClosed(self)
+
+    def callLater(self, period: float, func: Callable[[], None]) -> IDelayedCall:
+        # TimeoutMixin's clock: the factory's reactor, a Clock in tests.
+        return self.factory.reactor.callLater(period, func)
+
+    def _cancelTimers(self) -> None:
+        for timer in (self._handshakeTimer, self._abortTimer):
+            if timer is not None and timer.active():
+                timer.cancel()
+        self._handshakeTimer = self._abortTimer = None
+
+    def closeConnection(self) -> None:
+        """
+        Close: stop acting on input, let what was written go out, and abort
+        the transport if the peer has not gone after C{closeTimeout}.
+        """
+        if self.closed:
+            return
+        self.closed = True
+        self.setTimeout(None)
+        if self._handshakeTimer is not None and self._handshakeTimer.active():
+            self._handshakeTimer.cancel()
+        self._handshakeTimer = None
+        self._abortTimer = self.factory.reactor.callLater(
+            self.factory.closeTimeout, self.abort
+        )
+        self._tx.loseConnection()
+
+    def abort(self) -> None:
+        """
+        Drop the connection at once, without a word.
+        """
+        self.closed = True
+        self.setTimeout(None)
+        self._cancelTimers()
+        transport = self.transport
+        if transport is not None:
+            transport.abortConnection()  # type: ignore[attr-defined]
+
+    def timeoutConnection(self) -> None:
+        self._log.info("Idle timeout from {peer}", peer=self.peer[0])
+        self.sendIdleNotice()
+        self.closeConnection()
+
+    # TLS.
+
+    def _awaitHandshake(self) -> None:
+        self.handshaking = True
+        self.setTimeout(None)
+        self._handshakeTimer = self.factory.reactor.callLater(
+            self.factory.tlsHandshakeTimeout, self._handshakeTimedOut
+        )
+
+    def _handshakeTimedOut(self) -> None:
+        self._handshakeTimer = None
+        self._log.info("TLS handshake timeout from {peer}", peer=self.peer[0])
+        # Nothing can be said: there is no TLS session to say it in.
+        self.abort()
+
+    def startTLS(
+        self,
+        contextFactory: IOpenSSLServerConnectionCreator,
+    ) -> None:
+        """
+        Start TLS on the connection, after the protocol's own "go ahead"
+        reply was written.  Bytes the peer sent after the command are
+        dropped (RFC 3207 4.2, RFC 2595 3.1): nothing sent in the clear may
+        be taken as sent under TLS.
+
+        @param contextFactory: the server TLS context factory.
+        """
+        self.clearLineBuffer()
+        self._startedTLS = True
+        self._awaitHandshake()
+        ITLSTransport(self.transport).startTLS(contextFactory)
+
+    def handshakeCompleted(self) -> None:
+        if not self.handshaking or self.closed:
+            return
+        self.handshaking = False
+        if self._handshakeTimer is not None and self._handshakeTimer.active():
+            self._handshakeTimer.cancel()
+        self._handshakeTimer = None
+        self.setTimeout(self.factory.timeout)
+        if self._startedTLS:
+            self.tlsReady()
+        else:
+            self.connectionReady()
+
+    # Holding input.
+
+    def hold(self, reason: str) -> None:
+        """
+        Stop reading input until L{release} with the same reason; lines
+        already received wait too.  Any reason but write backpressure also
+        stops the idle clock: the server, not the peer, is busy.
+
+        @param reason: names the hold, so that holds for different reasons
+            do not release each other.
+        """
+        holds = self._holds
+        if reason in holds:
+            return
+        self._holds = holds | {reason}
+        if not holds:
+            LineReceiver.pauseProducing(self)
+        if reason != _WRITE:
+            self.setTimeout(None)
+
+    def release(self, reason: str) -> None:
+        """
+        End a hold; once none is left, go on reading (and act on lines
+        already received).  A shutdown that waited for this hold closes the
+        connection now.
+
+        @param reason: as given to L{hold}.
+        """
+        holds = self._holds
+        if reason not in holds:
+            return
+        self._holds = holds - {reason}
+        if self.closed:
+            return
+        if reason != _WRITE and not (self._holds - {_WRITE}):
+            self.setTimeout(self.factory.timeout)
+        if self.closeIfShuttingDown():
+            return
+        if not self._holds:
+            LineReceiver.resumeProducing(self)
+
+    @property
+    def holding(self) -> bool:
+        """
+        Whether input is held for any reason.
+        """
+        return bool(self._holds)
+
+    # Errors and shutdown.
+
+    def countError(self) -> bool:
+        """
+        Count a protocol error (an unknown or malformed command, a command
+        out of sequence); at the factory's C{maxErrors} the peer is told and
+        the connection closed.
+
+        @return: whether the connection is now closing for it.
+        """
+        self.errors += 1
+        if self.errors < self.factory.maxErrors or self.closed:
+            return False
+        self._log.info("Too many errors from {peer}", peer=self.peer[0])
+        self.sendTooManyErrors()
+        self.closeConnection()
+        return True
+
+    def shutdown(self) -> None:
+        """
+        The server is stopping: tell the peer and close at once if no command
+        is in hand, or else as soon as it is answered.
+        """
+        self.shuttingDown = True
+        if self.closed:
+            return
+        if self.handshaking:
+            self.abort()
+            return
+        self.closeIfShuttingDown()
+
+    def closeIfShuttingDown(self) -> bool:
+        """
+        Where a command has been answered: if the server is stopping and
+        nothing else is in hand, tell the peer and close.
+
+        @return: whether the connection is closing now.
+        """
+        if not self.shuttingDown or self.closed or not self.isBetweenCommands():
+            return False
+        self.sendShutdownNotice()
+        self.closeConnection()
+        return True
