@@ -32,6 +32,10 @@ class DKIMStatus(enum.Enum):
         (a DNS timeout or server failure); the message may verify later.
     @cvar PERMERROR: the signature or its key record is malformed, refused by
         policy (RFC 8301) or missing; trying again will not help.
+    @cvar POLICY: the signature was not checked: it came past the number of
+        signatures this verifier checks (RFC 6376 6.1 allows the limit;
+        RFC 8601 2.7.1 names the result of a signature not acceptable to
+        the verifier's policy C{policy}).
     """
 
     PASS = "pass"
@@ -39,6 +43,7 @@ class DKIMStatus(enum.Enum):
     NEUTRAL = "neutral"
     TEMPERROR = "temperror"
     PERMERROR = "permerror"
+    POLICY = "policy"
 
 
 @dataclass(frozen=True)

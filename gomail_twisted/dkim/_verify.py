@@ -1,11 +1,19 @@
 # -*- test-case-name: tests.test_dkim -*-
 """
-DKIM verification (RFC 6376 6): every DKIM-Signature field of a message is
+DKIM verification (RFC 6376 6): the DKIM-Signature fields of a message are
 checked, each giving one L{DKIMResult}.
 
 Looking keys up is the only I/O, and it goes through the C{lookupTXT}
 callable the caller gives, so the cryptographic path can be driven with
-records held in memory.
+records held in memory.  The CPU work goes through a C{runInThread}
+callable, so a server can keep it off the reactor thread while tests stay
+synchronous.
+
+The cost is bounded and linear in the message, whatever it holds: one
+parse and one header index; one canonical body per canonicalization and
+one body hash per canonicalization and C{l=}; one lookup and one key parse
+per key name; at most C{maxSignatures} signatures checked; and an optional
+time bound.
 """
 
 from __future__ import annotations
@@ -17,11 +25,14 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
+from typing import Protocol, TypeVar
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
-from twisted.internet.defer import Deferred, gatherResults, maybeDeferred, succeed
+from twisted.internet.defer import Deferred, maybeDeferred, succeed
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
@@ -39,11 +50,10 @@ from gomail_twisted.dkim._keys import (
     parseKeyRecord,
 )
 from gomail_twisted.dkim._results import DKIMResult, DKIMStatus
-from gomail_twisted.dkim._sign import headerHashInput
 from gomail_twisted.dns import DNSPermanentError
 from gomail_twisted.tags import TagList, TagSyntaxError, parseTags
 
-__all__ = ["LookupTXT", "verify"]
+__all__ = ["DEFAULT_MAX_SIGNATURES", "LookupTXT", "RunInThread", "verify"]
 
 LookupTXT = Callable[[str], "Deferred[Sequence[bytes]]"]
 """
@@ -245,27 +255,34 @@ def _split(value: str, separator: str) -> list[str]:
     return ["".join(item.split()).lower() for item in value.split(separator)]
 
 
-def _chooseKey(signature: _Signature, records: Sequence[bytes | str]) -> KeyRecord:
+def _parseKeys(records: Sequence[bytes | str]) -> KeyRecord:
     """
-    Pick and check the key for a signature (RFC 6376 6.1.2, RFC 8301 3.2).
+    Pick the key record of a selector (RFC 6376 6.1.2): the first that
+    parses.
 
-    @param signature: the signature.
-    @param records: the TXT records found for its selector.
+    @param records: the TXT records found for the selector.
     @return: the first record that parses.
-    @raise _PermError: no record parses, or the key does not fit the
-        signature.
+    @raise _PermError: there is none, or none parses.
     """
     if not records:
         raise _PermError("no key record found")
     errors = []
     for record in records:
         try:
-            key = parseKeyRecord(record)
-            break
+            return parseKeyRecord(record)
         except KeyRecordError as e:
             errors.append(str(e))
-    else:
-        raise _PermError(errors[0])
+    raise _PermError(errors[0])
+
+
+def _checkKey(signature: _Signature, key: KeyRecord) -> None:
+    """
+    Check that a key fits a signature (RFC 6376 6.1.2, RFC 8301 3.2).
+
+    @param signature: the signature.
+    @param key: the key record of its selector.
+    @raise _PermError: the key does not fit the signature.
+    """
     expected = "ed25519" if signature.algorithm == "ed25519-sha256" else "rsa"
     if key.keyType != expected:
         raise _PermError(f"key type k={key.keyType} does not match a=")
@@ -278,16 +295,13 @@ def _chooseKey(signature: _Signature, records: Sequence[bytes | str]) -> KeyReco
             raise _PermError("key requires i= in exactly the d= domain (t=s)")
     if key.keyType == "rsa" and key.bits < MINIMUM_RSA_BITS:
         raise _PermError(f"RSA key of {key.bits} bits is too short (RFC 8301 3.2)")
-    return key
 
 
-def _signatureInput(signature: _Signature, fields: Sequence[HeaderField]) -> bytes:
+def _strippedSignatureField(signature: _Signature) -> bytes:
     """
     @param signature: the signature.
-    @param fields: the message's header fields.
-    @return: the data the signature covers (RFC 6376 3.7): the selected
-        fields, then the signature field with its C{b=} value emptied and no
-        final CRLF.
+    @return: its field as it enters the header hash (RFC 6376 3.7): the
+        C{b=} value emptied, no final CRLF, not yet canonicalized.
     """
     raw = signature.field.raw
     if raw.endswith(b"\r\n"):
@@ -298,9 +312,7 @@ def _signatureInput(signature: _Signature, fields: Sequence[HeaderField]) -> byt
     assert match is not None
     end = value.find(b";", match.end())
     stripped = value[: match.end()] + (value[end:] if end >= 0 else b"")
-    return headerHashInput(fields, signature.names, signature.headerCanon) + (
-        canonicalizeHeader(raw[:colon] + stripped, signature.headerCanon)
-    )
+    return raw[:colon] + stripped
 
 
 def _verifySignature(key: KeyRecord, data: bytes, signature: bytes) -> bool:
@@ -321,85 +333,322 @@ def _verifySignature(key: KeyRecord, data: bytes, signature: bytes) -> bool:
     return True
 
 
-class _Verifier:
-    """
-    The state one call to L{verify} shares between its signatures.
+DEFAULT_MAX_SIGNATURES = 10
+"""
+How many well-formed signatures L{verify} checks by default.  RFC 6376 6.1
+lets a verifier limit the signatures it tries, against denial of service;
+real mail carries one to three (author, sending service, mailing list).
+"""
 
-    @ivar _bodies: canonical bodies already computed, by algorithm.
+_T = TypeVar("_T")
+
+
+class RunInThread(Protocol):
+    """
+    Runs a function away from the reactor thread, such as in a thread pool,
+    and gives its result back on the reactor thread:
+    C{functools.partial(deferToThreadPool, reactor, reactor.getThreadPool())}
+    and L{twisted.internet.threads.deferToThread} fit.
     """
 
-    def __init__(self, message: bytes, lookupTXT: LookupTXT, now: float) -> None:
-        self._parsed = parseMessage(message)
+    def __call__(self, f: Callable[[], _T], /) -> Deferred[_T]:
+        """
+        @param f: the function, called without arguments.
+        @return: a Deferred of its result or of its exception.
+        """
+
+
+def _runHere(f: Callable[[], _T]) -> Deferred[_T]:
+    """
+    The L{RunInThread} that does not move: C{f} runs now, in this thread.
+    """
+    return maybeDeferred(f)
+
+
+def _notChecked(limit: int) -> DKIMResult:
+    """
+    @param limit: the number of signatures checked.
+    @return: the result of a signature past it (RFC 6376 6.1).
+    """
+    return DKIMResult(
+        DKIMStatus.POLICY,
+        f"not checked: only the first {limit} signatures are verified (RFC 6376 6.1)",
+    )
+
+
+class _MessageIndex:
+    """
+    A message parsed once for all its signatures, and the work they share:
+    the header fields by name, the canonical forms of the fields already
+    selected, one canonical body per canonicalization and one body hash per
+    canonicalization and C{l=} (both accepted algorithms hash with
+    SHA-256).  Only the verification's one thread at a time touches it.
+
+    @ivar signatures: the DKIM-Signature fields, top to bottom.
+    """
+
+    def __init__(self, message: bytes) -> None:
+        parsed = parseMessage(message)
+        self._body = parsed.body
+        self._byName: dict[str, list[bytes]] = {}
+        for field in parsed.headers:
+            self._byName.setdefault(field.name, []).append(field.raw)
+        self.signatures = [f for f in parsed.headers if f.name == "dkim-signature"]
+        self._canonicalFields: dict[tuple[str, int, str], bytes] = {}
+        self._bodies: dict[Canonicalization, bytes] = {}
+        self._bodyHashes: dict[
+            tuple[Canonicalization, int | None], tuple[bytes, int | None]
+        ] = {}
+
+    def headerInput(self, signature: _Signature) -> bytes:
+        """
+        @param signature: a signature.
+        @return: the data it covers (RFC 6376 3.7, 5.4.2): each C{h=} name
+            picks the bottom-most instance of that field not yet picked,
+            canonicalized; then the signature field with its C{b=} value
+            emptied and no final CRLF.
+        """
+        canon = signature.headerCanon
+        taken: dict[str, int] = {}
+        out = []
+        for name in signature.names:
+            instances = self._byName.get(name, ())
+            picked = taken.get(name, 0)
+            if picked >= len(instances):
+                continue
+            taken[name] = picked + 1
+            at = len(instances) - 1 - picked
+            key = (name, at, canon)
+            canonical = self._canonicalFields.get(key)
+            if canonical is None:
+                canonical = canonicalizeHeader(instances[at], canon)
+                self._canonicalFields[key] = canonical
+            out.append(canonical)
+        out.append(canonicalizeHeader(_strippedSignatureField(signature), canon))
+        return b"".join(out)
+
+    def bodyHash(
+        self, canon: Canonicalization, length: int | None
+    ) -> tuple[bytes, int | None]:
+        """
+        @param canon: the body canonicalization.
+        @param length: the C{l=} value, or L{None}.
+        @return: the SHA-256 of the canonical body (its first C{length}
+            bytes), and how many bytes follow those (L{None} without
+            C{l=}).
+        @raise _PermError: C{l=} is longer than the canonical body.
+        """
+        known = self._bodyHashes.get((canon, length))
+        if known is not None:
+            return known
+        body = self._bodies.get(canon)
+        if body is None:
+            body = self._bodies[canon] = canonicalizeBody(self._body, canon)
+        unsigned = None
+        view = memoryview(body)
+        if length is not None:
+            if length > len(body):
+                raise _PermError("l= is longer than the body")
+            unsigned = len(body) - length
+            view = view[:length]
+        known = self._bodyHashes[canon, length] = (
+            hashlib.sha256(view).digest(),
+            unsigned,
+        )
+        return known
+
+
+@dataclass(frozen=True)
+class _Pending:
+    """
+    A well-formed signature waiting for its key.
+
+    @ivar name: the DNS name of its key record.
+    """
+
+    signature: _Signature
+    about: _About
+    name: str
+
+
+class _Verification:
+    """
+    One call to L{verify}: the CPU work goes through C{runInThread}, one
+    step at a time and in order, so the steps share L{_MessageIndex} and the
+    parsed keys without locks; the key lookups happen on the reactor
+    thread, one per distinct key name.
+
+    @ivar _results: one per signature field; L{None} while unfinished.
+    @ivar _finished: whether C{done} has fired (all results known, or the
+        time bound passed); steps still queued then are skipped.
+    """
+
+    def __init__(
+        self,
+        lookupTXT: LookupTXT,
+        now: float,
+        maxSignatures: int,
+        runInThread: RunInThread,
+    ) -> None:
         self._lookupTXT = lookupTXT
         self._now = now
-        self._bodies: dict[str, bytes] = {}
+        self._maxSignatures = maxSignatures
+        self._runInThread = runInThread
+        self._tail: Deferred[None] = succeed(None)
+        self._index: _MessageIndex | None = None
+        self._keys: dict[str, KeyRecord | _PermError] = {}
+        self._entries: list[DKIMResult | _Pending] = []
+        self._results: list[DKIMResult | None] = []
+        self._lookups: list[Deferred[None]] = []
+        self._finished = False
+        self._timer: IDelayedCall | None = None
+        self.done: Deferred[list[DKIMResult]] = Deferred()
 
-    def _body(self, algorithm: Canonicalization) -> bytes:
-        if algorithm not in self._bodies:
-            self._bodies[algorithm] = canonicalizeBody(self._parsed.body, algorithm)
-        return self._bodies[algorithm]
+    def start(
+        self, message: bytes, clock: IReactorTime | None, timeout: float | None
+    ) -> None:
+        """
+        Begin: parse the message and the signatures, then look the keys up.
 
-    def signatureFields(self) -> list[HeaderField]:
-        return [f for f in self._parsed.headers if f.name == "dkim-signature"]
+        @param message: the message.
+        @param clock: schedules the time bound.
+        @param timeout: the time bound in seconds, or L{None}.
+        """
+        if timeout is not None:
+            assert clock is not None
+            self._timer = clock.callLater(timeout, self._expire, timeout)
+        prepared = self._serially(lambda: self._prepare(message))
+        prepared.addCallbacks(self._lookUp, self._crashed)
 
-    def verifyOne(self, field: HeaderField) -> Deferred[DKIMResult]:
+    def _serially(self, f: Callable[[], _T]) -> Deferred[_T]:
+        """
+        Run C{f} through C{runInThread} once every step queued before it is
+        done; skip it when the verification is already over.
+        """
+        result: Deferred[_T] = Deferred()
+
+        def step(ignored: object) -> Deferred[None] | None:
+            if self._finished:
+                return None
+            inner = self._runInThread(f)
+
+            def settled(outcome: _T | Failure) -> None:
+                if isinstance(outcome, Failure):
+                    result.errback(outcome)
+                else:
+                    result.callback(outcome)
+
+            return inner.addBoth(settled)
+
+        self._tail.addCallback(step)
+        return result
+
+    def _prepare(self, message: bytes) -> list[DKIMResult | _Pending]:
+        """
+        Parse the message and its signature fields, in order, up to the
+        limit of well-formed ones (RFC 6376 6.1.1); later fields are not
+        parsed.  Runs in the thread.
+        """
+        self._index = _MessageIndex(message)
+        entries: list[DKIMResult | _Pending] = []
+        wellFormed = 0
+        for field in self._index.signatures:
+            if wellFormed >= self._maxSignatures:
+                entries.append(_notChecked(self._maxSignatures))
+                continue
+            entry = self._parse(field)
+            wellFormed += isinstance(entry, _Pending)
+            entries.append(entry)
+        return entries
+
+    def _parse(self, field: HeaderField) -> DKIMResult | _Pending:
         """
         @param field: a DKIM-Signature field.
-        @return: a Deferred that fires with its result and never fails.
+        @return: its C{permerror} result, or the signature to check.
         """
         perm = DKIMStatus.PERMERROR
         colon = field.raw.index(b":") + 1
         try:
             tags = parseTags(field.raw[colon:].removesuffix(b"\r\n"))
         except TagSyntaxError as e:
-            return succeed(_About().result(perm, f"signature syntax: {e}"))
+            return _About().result(perm, f"signature syntax: {e}")
         about = _describe(tags)
         try:
             signature = _parseSignature(field, tags, self._now)
         except _PermError as e:
-            return succeed(about.result(perm, str(e)))
+            return about.result(perm, str(e))
         name = f"{signature.selector}._domainkey.{signature.domain}"
-        d: Deferred[Sequence[bytes]] = maybeDeferred(self._lookupTXT, name)
+        return _Pending(signature, about, name)
 
-        def lookupFailed(failure: Failure) -> DKIMResult:
-            if isinstance(failure.value, DNSPermanentError):
-                return about.result(perm, f"no key record at {name}")
-            return about.result(
-                DKIMStatus.TEMPERROR, f"key lookup failed: {failure.getErrorMessage()}"
+    def _lookUp(self, entries: list[DKIMResult | _Pending]) -> None:
+        """
+        Look up each distinct key name once; check each signature as its
+        key arrives.
+        """
+        self._entries = entries
+        self._results = [e if isinstance(e, DKIMResult) else None for e in entries]
+        waiting: dict[str, list[int]] = {}
+        for i, entry in enumerate(entries):
+            if isinstance(entry, _Pending):
+                waiting.setdefault(entry.name.lower(), []).append(i)
+        for indexes in waiting.values():
+            if self._finished:
+                break
+            first = entries[indexes[0]]
+            assert isinstance(first, _Pending)
+            lookup: Deferred[Sequence[bytes]] = maybeDeferred(
+                self._lookupTXT, first.name
             )
+            self._lookups.append(lookup.addBoth(self._answered, indexes))
+        self._maybeDone()
 
-        def gotRecords(records: Sequence[bytes]) -> Deferred[DKIMResult]:
-            inner: Deferred[DKIMResult] = maybeDeferred(
-                self._check, signature, about, records
-            )
-            return inner.addErrback(checkFailed)
+    def _answered(self, outcome: Sequence[bytes] | Failure, indexes: list[int]) -> None:
+        """
+        A key lookup finished: a failure settles its signatures, records
+        are checked against each of them.
+        """
+        if self._finished:
+            return
+        for i in indexes:
+            entry = self._entries[i]
+            assert isinstance(entry, _Pending)
+            if isinstance(outcome, Failure):
+                self._settle(i, _lookupFailed(entry, outcome))
+            else:
+                checked = self._serially(partial(self._check, entry, outcome))
+                checked.addErrback(_checkFailed, entry)
+                checked.addCallback(partial(self._settle, i))
 
-        def checkFailed(failure: Failure) -> DKIMResult:
-            if isinstance(failure.value, _PermError):
-                return about.result(perm, failure.getErrorMessage())
-            _log.failure("DKIM verification error", failure)
-            return about.result(perm, "verification error")
+    def _key(self, name: str, records: Sequence[bytes]) -> KeyRecord:
+        """
+        @return: the key published at C{name}, parsed once per message.
+        @raise _PermError: no record there parses.
+        """
+        key = self._keys.get(name)
+        if key is None:
+            try:
+                key = _parseKeys(records)
+            except _PermError as e:
+                key = e
+            self._keys[name] = key
+        if isinstance(key, _PermError):
+            raise key
+        return key
 
-        return d.addCallbacks(gotRecords, lookupFailed)
-
-    def _check(
-        self, signature: _Signature, about: _About, records: Sequence[bytes]
-    ) -> DKIMResult:
+    def _check(self, entry: _Pending, records: Sequence[bytes]) -> DKIMResult:
         """
         Check a signature against its key records (RFC 6376 6.1.2, 6.1.3).
+        Runs in the thread.
         """
-        key = _chooseKey(signature, records)
-        body = self._body(signature.bodyCanon)
-        unsigned = None
-        if signature.length is not None:
-            if signature.length > len(body):
-                raise _PermError("l= is longer than the body")
-            unsigned = len(body) - signature.length
-            body = body[: signature.length]
-        if hashlib.sha256(body).digest() != signature.bodyHash:
+        assert self._index is not None
+        signature, about = entry.signature, entry.about
+        key = self._key(entry.name.lower(), records)
+        _checkKey(signature, key)
+        bodyHash, unsigned = self._index.bodyHash(signature.bodyCanon, signature.length)
+        if bodyHash != signature.bodyHash:
             status, reason = DKIMStatus.FAIL, "body hash did not verify"
         else:
-            data = _signatureInput(signature, self._parsed.headers)
+            data = self._index.headerInput(signature)
             if _verifySignature(key, data, signature.signature):
                 reason = "signature verified"
                 if unsigned:
@@ -410,27 +659,124 @@ class _Verifier:
             status, reason = DKIMStatus.NEUTRAL, reason + " (key in testing mode)"
         return about.result(status, reason, unsigned)
 
+    def _settle(self, i: int, result: DKIMResult) -> None:
+        if not self._finished:
+            self._results[i] = result
+            self._maybeDone()
+
+    def _maybeDone(self) -> None:
+        if not self._finished and None not in self._results:
+            self._finish([r for r in self._results if r is not None])
+
+    def _finish(self, results: list[DKIMResult]) -> None:
+        self._finished = True
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        for lookup in self._lookups:
+            lookup.cancel()
+        self.done.callback(results)
+
+    def _expire(self, timeout: float) -> None:
+        """
+        The time bound passed: what is unfinished is a C{temperror}.
+        """
+        self._timer = None
+        reason = f"verification took longer than {timeout:g} seconds"
+        if not self._entries:
+            # Still parsing: how many signatures there are is not known.
+            self._finish([DKIMResult(DKIMStatus.TEMPERROR, reason)])
+            return
+        results = []
+        for entry, result in zip(self._entries, self._results, strict=True):
+            if result is None:
+                assert isinstance(entry, _Pending)
+                result = entry.about.result(DKIMStatus.TEMPERROR, reason)
+            results.append(result)
+        self._finish(results)
+
+    def _crashed(self, failure: Failure) -> None:
+        _log.failure("DKIM verification error", failure)
+        if not self._finished:
+            self._finish([DKIMResult(DKIMStatus.PERMERROR, "verification error")])
+
+
+def _lookupFailed(entry: _Pending, failure: Failure) -> DKIMResult:
+    """
+    @return: the result of a signature whose key lookup failed.
+    """
+    if isinstance(failure.value, DNSPermanentError):
+        return entry.about.result(
+            DKIMStatus.PERMERROR, f"no key record at {entry.name}"
+        )
+    return entry.about.result(
+        DKIMStatus.TEMPERROR, f"key lookup failed: {failure.getErrorMessage()}"
+    )
+
+
+def _checkFailed(failure: Failure, entry: _Pending) -> DKIMResult:
+    """
+    @return: the result of a signature whose check raised.
+    """
+    if isinstance(failure.value, _PermError):
+        return entry.about.result(DKIMStatus.PERMERROR, failure.getErrorMessage())
+    _log.failure("DKIM verification error", failure)
+    return entry.about.result(DKIMStatus.PERMERROR, "verification error")
+
 
 def verify(
-    message: bytes, lookupTXT: LookupTXT, now: float | None = None
+    message: bytes,
+    lookupTXT: LookupTXT,
+    now: float | None = None,
+    *,
+    maxSignatures: int = DEFAULT_MAX_SIGNATURES,
+    timeout: float | None = None,
+    clock: IReactorTime | None = None,
+    runInThread: RunInThread | None = None,
 ) -> Deferred[list[DKIMResult]]:
     """
-    Verify every DKIM signature of a message (RFC 6376 6, 6.1: all of them,
-    not only the first).
+    Verify the DKIM signatures of a message (RFC 6376 6, 6.1: all of them,
+    not only the first, up to C{maxSignatures}).
 
-    Malformed signatures and key records, policy refusals (RFC 8301) and
-    lookup failures all become results; the Deferred never fails.
+    The work is linear in the message: it is parsed once, each body
+    canonicalization and hash is computed once per distinct
+    canonicalization and C{l=}, and each key name is looked up once.
+
+    Malformed signatures and key records, policy refusals (RFC 8301),
+    lookup failures and the time bound all become results; the Deferred
+    never fails.
 
     @param message: the whole message, as received; bare LF line ends are
         read as CRLF.
     @param lookupTXT: fetches the TXT records of a name; see L{LookupTXT}.
         L{gomail_twisted.dns.Resolver.lookupTXT} fits.
     @param now: the current time in seconds since the epoch, for C{t=} and
-        C{x=}; L{None} for the system clock.
+        C{x=}; L{None} for C{clock}'s time, or the system clock without
+        one.
+    @param maxSignatures: how many well-formed signatures to check, top to
+        bottom (RFC 6376 6.1 allows a limit).  Each later DKIM-Signature
+        field is not parsed and gets a L{DKIMStatus.POLICY} result saying
+        it was not checked.  Malformed fields do not count: they cost no
+        lookup and no hashing.
+    @param timeout: seconds after which verification stops: signatures
+        still waiting for a key or a check become C{temperror}s (and
+        pending lookups are cancelled); when the message was still being
+        parsed, the only result is one C{temperror}.  L{None} for no bound.
+    @param clock: schedules C{timeout}; default the global reactor.
+    @param runInThread: runs the CPU work (parsing, canonicalization,
+        hashing, RSA and Ed25519) one step at a time; see L{RunInThread}.
+        Default: in the calling thread, synchronously.
     @return: a Deferred firing with one L{DKIMResult} per DKIM-Signature
         field, top to bottom; an empty list when the message has none.
+    @raise ValueError: C{maxSignatures} is negative.
     """
-    verifier = _Verifier(message, lookupTXT, time.time() if now is None else now)
-    return gatherResults(
-        [verifier.verifyOne(field) for field in verifier.signatureFields()]
-    )
+    if maxSignatures < 0:
+        raise ValueError("maxSignatures must not be negative")
+    if timeout is not None and clock is None:
+        from twisted.internet import reactor
+
+        clock = reactor
+    if now is None:
+        now = clock.seconds() if clock is not None else time.time()
+    verification = _Verification(lookupTXT, now, maxSignatures, runInThread or _runHere)
+    verification.start(message, clock, timeout)
+    return verification.done
