@@ -11,6 +11,17 @@ Each C{--listen} is a Twisted server endpoint string: C{tcp:} endpoints
 offer STARTTLS (RFC 3207), C{ssl:} endpoints are implicit TLS (RFC 8314).
 Without C{--tls-cert} and C{--tls-key}, STARTTLS uses a self-signed
 certificate made at startup, for development only.
+
+The host name defaults to L{gomail_twisted._hostname.localHostName}: the
+name set on the machine, completed with its domain when the resolver
+knows it, never C{localhost} merely because C{/etc/hosts} says so.  Mail is
+accepted for that name and C{localhost} unless C{--domain} says otherwise.
+
+AUTH is not offered: it comes with a users file, which this plugin does
+not have yet.
+
+A port that cannot be bound ends C{twistd} at startup with one line naming
+the endpoint and the reason (L{ListenError}), and a non-zero exit status.
 """
 
 from __future__ import annotations
@@ -18,16 +29,15 @@ from __future__ import annotations
 import inspect
 import os
 import re
-import socket
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from dns.exception import DNSException
 from twisted.application.internet import StreamServerEndpointService
 from twisted.application.service import MultiService
 from twisted.internet import endpoints
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import CancelledError, Deferred
 from twisted.internet.interfaces import (
     IListeningPort,
     IProtocolFactory,
@@ -38,8 +48,10 @@ from twisted.internet.interfaces import (
 from twisted.internet.ssl import CertificateOptions
 from twisted.logger import Logger
 from twisted.python import usage
+from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from gomail_twisted._hostname import localHostName
 from gomail_twisted.dns import Resolver
 from gomail_twisted.smtp import SMTPServerFactory
 from gomail_twisted.smtp._wire import checkDomain
@@ -107,11 +119,6 @@ class Options(usage.Options):
     )
 
     optFlags = [
-        [
-            "allow-plaintext-auth",
-            None,
-            "Offer AUTH without TLS (passwords then cross the network in clear).",
-        ],
         ["no-tls", None, "Offer no STARTTLS."],
         [
             "no-dkim",
@@ -122,7 +129,14 @@ class Options(usage.Options):
         ["require-tls", None, "Refuse MAIL before STARTTLS (530 5.7.0)."],
     ]
     optParameters = [
-        ["hostname", None, None, "Our host name (default: this machine's FQDN)."],
+        [
+            "hostname",
+            None,
+            None,
+            "Our host name, in the greeting and trace headers (default: the "
+            "host name set on this machine, with its domain if the resolver "
+            "knows it).",
+        ],
         ["maildir", None, "./maildir", "Directory holding the Maildir folders."],
         ["tls-cert", None, None, "PEM certificate (chain) for STARTTLS."],
         ["tls-key", None, None, "PEM private key for STARTTLS."],
@@ -196,13 +210,15 @@ class Options(usage.Options):
         for description in self["listen"]:
             _checkEndpoint(description)
         if not self["hostname"]:
-            self["hostname"] = socket.getfqdn()
+            self["hostname"] = localHostName()
         elif not (self["hostname"].isascii() and checkDomain(self["hostname"])):
             raise usage.UsageError(
                 f"--hostname {self['hostname']!r} is not an ASCII domain name"
             )
         if not self["domain"]:
-            self["domain"] = [self["hostname"], "localhost"]
+            self["domain"] = [self["hostname"]]
+            if self["hostname"].lower() != "localhost":
+                self["domain"].append("localhost")
         for domain in self["domain"]:
             if not checkDomain(domain.rstrip(".")):
                 raise usage.UsageError(f"--domain {domain!r} is not a domain")
@@ -248,11 +264,46 @@ def _loadTLS(cert: str, key: str) -> CertificateOptions:
     return tls
 
 
+class ListenError(SystemExit, Exception):
+    """
+    An endpoint could not listen; C{str()} of it is the one line C{twistd}
+    prints before it exits with status 1.
+
+    It is an L{Exception}, so that C{twistd} cleans up as after any failure
+    to start (it removes the pid file, and a daemon reports the message to
+    the process that started it), and a L{SystemExit}, so that Python then
+    prints the message alone instead of a traceback.
+
+    @ivar description: the endpoint string, as given to C{--listen}.
+    @ivar reason: why it could not listen, such as C{"Address already in
+        use"}.
+    """
+
+    def __init__(self, description: str, reason: str) -> None:
+        """
+        @param description: the endpoint string.
+        @param reason: why it could not listen.
+        """
+        super().__init__(f"gomail-smtp: cannot listen on {description}: {reason}")
+        self.description = description
+        self.reason = reason
+
+
+def _reason(error: BaseException) -> str:
+    # CannotListenError's text repeats the address and appends the errno;
+    # the operator knows the endpoint and wants the operating system's words.
+    socketError = getattr(error, "socketError", error)
+    if isinstance(socketError, OSError) and socketError.strerror:
+        return socketError.strerror
+    return str(error) or type(error).__name__
+
+
 @implementer(IStreamServerEndpoint)
 class _ReportingEndpoint:
     """
     An endpoint that logs the address it listens on, which for C{tcp:0}
-    only the bound port tells.
+    only the bound port tells, and turns a failure to listen into a
+    L{ListenError} naming the endpoint as it was given.
     """
 
     _log = Logger()
@@ -263,8 +314,15 @@ class _ReportingEndpoint:
 
     def listen(self, protocolFactory: IProtocolFactory) -> Deferred[IListeningPort]:
         d = self._endpoint.listen(protocolFactory)
-        d.addCallback(self._listening)
+        d.addCallbacks(self._listening, self._failed)
         return d
+
+    def _failed(self, failure: Failure) -> Failure:
+        if failure.check(CancelledError):
+            return failure
+        error = failure.value
+        reason = _reason(error) if error is not None else "unknown error"
+        return Failure(ListenError(self._description, reason))
 
     def _listening(self, port: IListeningPort) -> IListeningPort:
         address = port.getHost()
@@ -322,15 +380,22 @@ class SMTPService(MultiService):
         return Deferred.fromCoroutine(stop())
 
 
-def makeService(options: Options) -> MultiService:
+def makeService(options: Options, reactor: Any = None) -> MultiService:
     """
     The SMTP server, delivering to Maildir folders, on every endpoint.
 
+    Starting the service raises L{ListenError} when an endpoint cannot
+    listen.
+
     @param options: parsed L{Options}.
+    @param reactor: the reactor to listen with and take time from; by
+        default the global one.  DKIM verification needs it to provide
+        C{IReactorThreads} and is off otherwise.
     @return: a L{MultiService} with one L{StreamServerEndpointService} per
         C{--listen}, all sharing one L{SMTPServerFactory}.
     """
-    from twisted.internet import reactor
+    if reactor is None:
+        from twisted.internet import reactor
 
     hostname = options["hostname"]
     tls = options["tls"]
@@ -345,9 +410,12 @@ def makeService(options: Options) -> MultiService:
     maildir = os.path.abspath(options["maildir"])
     backend = MaildirBackend(maildir, options["domain"])
     dkimLookup = None
-    if not options["no-dkim"]:
+    threads = IReactorThreads(reactor, None)
+    if not options["no-dkim"] and threads is None:
+        _log.warn("DKIM verification is off: the reactor runs no threads")
+    elif not options["no-dkim"]:
         try:
-            dkimLookup = Resolver(IReactorThreads(reactor)).lookupTXT
+            dkimLookup = Resolver(threads).lookupTXT
         except DNSException as e:
             _log.warn(
                 "DKIM verification is off: no DNS resolver configuration ({error})",
@@ -360,11 +428,11 @@ def makeService(options: Options) -> MultiService:
         maxMessageSize=options["max-size"],
         maxRecipients=options["max-recipients"],
         timeout=options["timeout"],
-        allowPlaintextAuth=bool(options["allow-plaintext-auth"]),
         requireTLS=bool(options["require-tls"]),
         maxConnections=options["max-connections"],
         maxConnectionsPerPeer=options["max-connections-per-peer"],
         dkimLookup=dkimLookup,
+        reactor=reactor,
     )
     _log.info(
         "SMTP server {hostname} accepting mail for {domains} into {maildir}",
