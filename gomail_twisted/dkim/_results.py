@@ -14,8 +14,10 @@ from dataclasses import dataclass
 __all__ = [
     "DKIMResult",
     "DKIMStatus",
+    "authenticationResultsField",
     "formatAuthenticationResults",
     "obscureForgedResults",
+    "parseAuthservID",
 ]
 
 
@@ -96,44 +98,178 @@ def _pvalue(text: str) -> str:
     return _quote(text)
 
 
+_MAX_REASON = 200
+_MAX_WORD = 900
+
+
+def _resinfos(results: Sequence[DKIMResult]) -> list[list[str]]:
+    """
+    @param results: the results of L{verify}.
+    @return: the words of each C{dkim=} resinfo (RFC 8601 2.2, 2.7.1;
+        C{header.b} from RFC 6008).  The signatures that were not checked
+        (L{DKIMStatus.POLICY}) share one resinfo, where the first of them
+        was, so a message with thousands of signatures does not make a
+        field as long.  Reasons are cut to 200 characters and a property
+        value too long to fit on a line is left out.
+    """
+    out = []
+    unchecked = sum(1 for r in results if r.status is DKIMStatus.POLICY)
+    for result in results:
+        if result.status is DKIMStatus.POLICY:
+            if unchecked == 0:
+                continue
+            if unchecked > 1:
+                reason = f"{unchecked} signatures not checked: {result.reason}"
+                result = DKIMResult(DKIMStatus.POLICY, reason)
+            unchecked = 0
+        reason = result.reason
+        if len(reason) > _MAX_REASON:
+            reason = reason[: _MAX_REASON - 3] + "..."
+        words = [f"dkim={result.status.value}", f"reason={_quote(reason)}"]
+        for name, value in (
+            ("header.d", result.domain),
+            ("header.i", result.identity),
+            ("header.s", result.selector),
+            ("header.a", result.algorithm),
+            ("header.b", result.signatureStart),
+        ):
+            if value:
+                word = f"{name}={_pvalue(value)}"
+                if len(word) <= _MAX_WORD:
+                    words.append(word)
+        out.append(words)
+    return out
+
+
 def formatAuthenticationResults(authservID: str, results: Sequence[DKIMResult]) -> str:
     """
     Format the value of an Authentication-Results header field reporting
-    DKIM results (RFC 8601 2.2, 2.7.1; C{header.b} from RFC 6008).
-
-    The caller prepends C{"Authentication-Results: "} and appends CRLF; the
-    value is one line, which RFC 5322 allows up to 998 characters.
+    DKIM results (RFC 8601 2.2, 2.7.1; C{header.b} from RFC 6008), on one
+    line.  L{authenticationResultsField} gives the whole field, folded.
 
     @param authservID: the authserv-id, normally the host name of the
         server that verified.
     @param results: the results of L{verify}, one per signature; an empty
-        sequence reports C{dkim=none}.
+        sequence reports C{dkim=none}; the signatures that were not checked
+        share one C{dkim=policy}.
     @return: the field value, such as C{'mx.example.net; dkim=pass
         header.d=example.com header.s=sel header.a=rsa-sha256 header.b=AbCd1234'}.
     """
     if not results:
         return f"{authservID}; dkim=none"
-    parts = [authservID]
-    for result in results:
-        words = [f"dkim={result.status.value}", f"reason={_quote(result.reason)}"]
-        if result.domain:
-            words.append(f"header.d={_pvalue(result.domain)}")
-        if result.identity:
-            words.append(f"header.i={_pvalue(result.identity)}")
-        if result.selector:
-            words.append(f"header.s={_pvalue(result.selector)}")
-        if result.algorithm:
-            words.append(f"header.a={_pvalue(result.algorithm)}")
-        if result.signatureStart:
-            words.append(f"header.b={_pvalue(result.signatureStart)}")
-        parts.append(" ".join(words))
-    return "; ".join(parts)
+    return "; ".join([authservID] + [" ".join(w) for w in _resinfos(results)])
 
 
-_RESULTS_FIELD = re.compile(
-    rb"^Authentication-Results[ \t]*:[ \t]*(?:\r\n[ \t]+)?([^;\s]+)",
-    re.IGNORECASE | re.MULTILINE,
+def authenticationResultsField(authservID: str, results: Sequence[DKIMResult]) -> bytes:
+    """
+    The whole C{Authentication-Results:} header field reporting DKIM results
+    (RFC 8601 2.2), folded so that each resinfo starts a line and no line
+    passes 78 characters where words allow, nor 998 ever (RFC 5322 2.1.1).
+
+    @param authservID: the authserv-id, normally our host name.
+    @param results: the results of L{verify}; see
+        L{formatAuthenticationResults}.
+    @return: the field, ending in CRLF.
+    """
+    if not results:
+        return f"Authentication-Results: {authservID}; dkim=none\r\n".encode()
+    lines = [f"Authentication-Results: {authservID};"]
+    resinfos = _resinfos(results)
+    for n, words in enumerate(resinfos):
+        line = "\t" + words[0]
+        for word in words[1:]:
+            if len(line) + 1 + len(word) > 78:
+                lines.append(line)
+                line = "\t" + word
+            else:
+                line += " " + word
+        lines.append(line + (";" if n < len(resinfos) - 1 else ""))
+    return ("\r\n".join(lines) + "\r\n").encode("utf-8")
+
+
+_RESULTS_NAME = re.compile(
+    rb"^Authentication-Results[ \t]*:", re.IGNORECASE | re.MULTILINE
 )
+# A header field ends at a CRLF that is not followed by folding whitespace.
+_FIELD_END = re.compile(rb"\r\n(?![ \t])")
+# RFC 2045 5.1: any CHAR but SPACE, CTLs and tspecials; 8-bit bytes are
+# allowed for UTF-8 names (RFC 8601 2.2 with RFC 6532).
+_TOKEN = re.compile(rb'[^\x00-\x20\x7f()<>@,;:\\"/\[\]?=]+')
+_AFTER_ID = re.compile(rb"[0-9;]")
+
+
+def _skipCFWS(value: bytes, at: int) -> int | None:
+    """
+    @param value: a field value.
+    @param at: an offset in it.
+    @return: the offset after any folding white space and comments there
+        (RFC 5322 3.2.2; comments nest and take quoted-pairs), or L{None}
+        when a comment is not closed.
+    """
+    depth = 0
+    while at < len(value):
+        c = value[at : at + 1]
+        if c in (b" ", b"\t", b"\r", b"\n"):
+            at += 1
+        elif c == b"(":
+            depth += 1
+            at += 1
+        elif depth and c == b")":
+            depth -= 1
+            at += 1
+        elif depth and c == b"\\":
+            at += 2
+        elif depth:
+            at += 1
+        else:
+            break
+    return None if depth else at
+
+
+def parseAuthservID(value: bytes) -> bytes | None:
+    """
+    Read the authserv-id of an Authentication-Results field (RFC 8601 2.2):
+    after any comments and folding white space, a token or a quoted-string
+    (RFC 2045 5.1), followed by white space, a comment, a version or the
+    C{;} before the results.
+
+    @param value: the field value (after the colon), folding and all.
+    @return: the authserv-id, unquoted; or L{None} when the value does not
+        start with one.
+    """
+    at = _skipCFWS(value, 0)
+    if at is None or at >= len(value):
+        return None
+    if value[at : at + 1] == b'"':
+        out = bytearray()
+        at += 1
+        while at < len(value):
+            c = value[at : at + 1]
+            if c == b'"':
+                break
+            if c == b"\\" and at + 1 < len(value):
+                out += value[at + 1 : at + 2]
+                at += 2
+                continue
+            if c not in (b"\r", b"\n"):
+                out += c
+            at += 1
+        else:
+            return None
+        authservID = bytes(out)
+        at += 1
+    else:
+        match = _TOKEN.match(value, at)
+        if match is None:
+            return None
+        authservID = match.group()
+        at = match.end()
+    after = _skipCFWS(value, at)
+    if after is None or not authservID:
+        return None
+    if after < len(value) and not _AFTER_ID.match(value, after):
+        return None
+    return authservID
 
 
 def obscureForgedResults(raw: bytes, start: int, hostname: str) -> bytes:
@@ -143,20 +279,30 @@ def obscureForgedResults(raw: bytes, start: int, hostname: str) -> bytes:
     would be trusted as ours.  They become C{X-Original-Authentication-
     Results:}, so nothing is lost.
 
-    @param raw: the message.
+    The authserv-id is read as RFC 8601 2.2 says, so comments and quoting
+    do not hide it (C{(x) "MX.example"; dkim=pass} claims C{mx.example}),
+    and names are compared without regard to case.  A field whose
+    authserv-id cannot be read at all is renamed too: a more lenient
+    reader downstream might take it for ours.
+
+    @param raw: the message, with CRLF line ends.
     @param start: where the sender's header block starts (after our trace
         headers).
     @param hostname: our authserv-id.
     @return: the message, unchanged when no field claims C{hostname}.
     """
+    if raw[start : start + 2] == b"\r\n":
+        return raw
     end = raw.find(b"\r\n\r\n", start)
     end = len(raw) if end == -1 else end + 2
     ours = hostname.encode("utf-8").lower()
-    forged = [
-        match.start()
-        for match in _RESULTS_FIELD.finditer(raw, start, end)
-        if match.group(1).lower() == ours
-    ]
+    forged = []
+    for match in _RESULTS_NAME.finditer(raw, start, end):
+        fieldEnd = _FIELD_END.search(raw, match.end(), end)
+        value = raw[match.end() : fieldEnd.start() if fieldEnd else end]
+        authservID = parseAuthservID(value)
+        if authservID is None or authservID.lower() == ours:
+            forged.append(match.start())
     if not forged:
         return raw
     pieces = []
