@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import errno
 import os
+import queue
 import smtplib
 import stat
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,7 @@ from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.internet.threads import deferToThread
 from twisted.python.failure import Failure
+from twisted.python.threadpool import ThreadPool
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 from zope.interface.verify import verifyObject
 
@@ -44,13 +47,15 @@ PEER = IPv4Address("TCP", "127.0.0.1", 40000)
 LOCAL = IPv4Address("TCP", "127.0.0.1", 25)
 
 
-class _ThreadPool:
+class _ThreadPool(ThreadPool):
     """
     Runs work when told to, on the calling thread: C{now} runs it at once,
-    otherwise it waits in C{pending} until L{runAll}.
+    otherwise it waits in C{pending} until L{runAll}.  Never started, it
+    has no threads.
     """
 
     def __init__(self, now: bool = True) -> None:
+        super().__init__()
         self.now = now
         self.pending: list[Callable[[], None]] = []
 
@@ -82,15 +87,12 @@ class _ThreadPool:
 
 class _Reactor(Clock):
     """
-    A clock with a thread pool that runs on the test's thread.
+    A clock whose C{callFromThread} runs the call at once, and whose
+    thread pool must never be used: the backend has its own.
     """
 
-    def __init__(self, pool: _ThreadPool) -> None:
-        super().__init__()
-        self.pool = pool
-
-    def getThreadPool(self) -> _ThreadPool:
-        return self.pool
+    def getThreadPool(self) -> ThreadPool:
+        raise AssertionError("the reactor's thread pool was used")
 
     def callFromThread(self, f: Callable[..., object], *args: object) -> None:
         f(*args)
@@ -144,9 +146,12 @@ class MaildirSMTPTests(SynchronousTestCase):
     def setUp(self) -> None:
         self.root = Path(self.mktemp())
         self.pool = _ThreadPool()
-        self.clock = _Reactor(self.pool)
+        self.clock = _Reactor()
         self.backend = MaildirBackend(
-            self.root, ["Example.COM", "Bücher.example"], reactor=self.clock
+            self.root,
+            ["Example.COM", "Bücher.example"],
+            reactor=self.clock,
+            threadPool=self.pool,
         )
         self.factory = SMTPServerFactory(
             self.backend, hostname="mx.example.com", reactor=self.clock
@@ -223,13 +228,13 @@ class MaildirSMTPTests(SynchronousTestCase):
         self.assertIn(b"554 5.7.1 Relay access denied", replies)
         self.assertEqual(replies[-1][:10], b"250 2.0.0 ")
         alice = _files(self.root / "alice@example.com" / "new")
-        carol = _files(self.root / "Carol@example.com" / "new")
+        carol = _files(self.root / "carol@example.com" / "new")
         self.assertEqual(len(alice), 1)
         self.assertEqual(len(carol), 1)
         self.assertEqual(alice[0].read_bytes(), carol[0].read_bytes())
         self.assertEqual(
             sorted(p.name for p in self.root.iterdir()),
-            ["Carol@example.com", "alice@example.com"],
+            ["alice@example.com", "carol@example.com"],
         )
 
     def test_duplicateRecipientsOneCopy(self) -> None:
@@ -355,15 +360,133 @@ class MaildirSMTPTests(SynchronousTestCase):
 
     def test_250OnlyOnceOnDisk(self) -> None:
         """
-        The server's 250 waits for the disk work, which does not run on the
-        calling thread; when the 250 comes, the file is in C{new/}.
+        The 250 after DATA reaches the wire only after the disk work has
+        run in the pool, and when it is written the file is in C{new/}.
         """
         self.pool.now = False
-        replies = self.transaction([b"alice@example.com"])
-        self.assertEqual(replies[-1], b"354 End data with <CR><LF>.<CR><LF>")
+        new = self.root / "alice@example.com" / "new"
+        connection = _Connection(self.factory)
+        filesWhen250: list[int] = []
+        write = connection.transport.write
+
+        def recordingWrite(data: bytes) -> None:
+            if b"250 2.0.0 " in data:
+                filesWhen250.append(len(_files(new)))
+            write(data)
+
+        connection.transport.write = recordingWrite  # type: ignore[method-assign]
+        connection.send(b"EHLO client.example.net\r\n")
+        connection.send(b"MAIL FROM:<sender@example.net>\r\n")
+        connection.send(b"RCPT TO:<alice@example.com>\r\n")
+        connection.send(b"DATA\r\n")
+        self.assertEqual(connection.send(MESSAGE + b".\r\n"), [])
+        self.assertEqual(len(self.pool.pending), 1)
+        self.assertEqual(filesWhen250, [])
         self.assertFalse(self.root.exists())
         self.pool.runAll()
-        self.assertEqual(len(_files(self.root / "alice@example.com" / "new")), 1)
+        [reply] = connection.read()
+        self.assertEqual(reply[:10], b"250 2.0.0 ")
+        self.assertEqual(filesWhen250, [1])
+        self.assertEqual(self.pool.pending, [])
+
+    def test_localPartCaseInsensitive(self) -> None:
+        """
+        C{You@} and C{you@} share one mailbox on disk, and the message
+        keeps the case the client wrote.
+        """
+        message = MESSAGE.replace(b"To: alice@", b"To: You@")
+        self.assertEqual(
+            self.transaction([b"You@example.com"], message)[-1][:3], b"250"
+        )
+        self.assertEqual(self.transaction([b"you@EXAMPLE.com"])[-1][:3], b"250")
+        self.assertEqual([p.name for p in self.root.iterdir()], ["you@example.com"])
+        files = _files(self.root / "you@example.com" / "new")
+        self.assertEqual(len(files), 2)
+        self.assertIn(
+            b"\nTo: You@example.com\n", b"".join(f.read_bytes() for f in files)
+        )
+
+    def assertNothingDelivered(self, names: list[str]) -> None:
+        """
+        Each mailbox named has nothing in C{new/} nor in C{tmp/}.
+        """
+        for name in names:
+            for sub in ("new", "tmp"):
+                self.assertEqual(_files(self.root / name / sub), [], (name, sub))
+
+    def test_failedWriteDeliversToNone(self) -> None:
+        """
+        When the second of three copies cannot be written (the disk fills
+        up in the middle of it), the client sees 452 and no mailbox has the
+        message, in C{new/} or C{tmp/}.
+        """
+        realWrite = os.write
+        failed: list[str] = []
+
+        def write(fd: int, data: Any) -> int:
+            path = os.readlink(f"/proc/self/fd/{fd}")
+            if "/bob@example.com/tmp/" not in path:
+                return realWrite(fd, data)
+            if not failed:
+                failed.append(path)
+                return realWrite(fd, data[:10])
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+        self.patch(os, "write", write)
+        replies = self.transaction(
+            [b"alice@example.com", b"bob@example.com", b"carol@example.com"]
+        )
+        self.assertTrue(replies[-1].startswith(b"452 4.3.1 "), replies)
+        self.assertEqual(len(failed), 1)
+        self.assertNothingDelivered(
+            ["alice@example.com", "bob@example.com", "carol@example.com"]
+        )
+        self.assertEqual(len(self.flushLoggedErrors(OSError)), 1)
+
+    def test_failedRenameDeliversToNone(self) -> None:
+        """
+        When the second of three copies cannot be renamed into C{new/},
+        the first, already there, is withdrawn: the client sees 451 and no
+        mailbox has the message, so its retry duplicates nothing.
+        """
+        realRename = os.rename
+        renamed: list[str] = []
+
+        def rename(source: Any, destination: Any) -> None:
+            renamed.append(str(destination))
+            if len(renamed) == 2:
+                raise OSError(errno.EIO, os.strerror(errno.EIO), str(destination))
+            realRename(source, destination)
+
+        self.patch(os, "rename", rename)
+        replies = self.transaction(
+            [b"alice@example.com", b"bob@example.com", b"carol@example.com"]
+        )
+        self.assertTrue(replies[-1].startswith(b"451 4.3.0 "), replies)
+        self.assertEqual(len(renamed), 2)
+        self.assertNothingDelivered(
+            ["alice@example.com", "bob@example.com", "carol@example.com"]
+        )
+        self.assertEqual(len(self.flushLoggedErrors(OSError)), 1)
+
+    def test_failedDirectorySyncDeliversToNone(self) -> None:
+        """
+        When a C{new/} directory cannot be fsynced after the renames, every
+        copy is withdrawn and the client sees 451.
+        """
+        realFsync = os.fsync
+
+        def fsync(fd: int) -> None:
+            path = os.readlink(f"/proc/self/fd/{fd}")
+            if path.endswith("bob@example.com/new"):
+                raise OSError(errno.EIO, os.strerror(errno.EIO))
+            realFsync(fd)
+
+        self.patch(os, "fsync", fsync)
+        replies = self.transaction([b"alice@example.com", b"bob@example.com"])
+        self.assertTrue(replies[-1].startswith(b"451 4.3.0 "), replies)
+        self.assertNothingDelivered(["alice@example.com", "bob@example.com"])
+        self.assertEqual(len(self.flushLoggedErrors(OSError)), 1)
 
     def test_fsync(self) -> None:
         """
@@ -399,11 +522,21 @@ class MailboxNameTests(SynchronousTestCase):
 
     def test_caseOfDomainAndLocalPart(self) -> None:
         """
-        The domain is lower-cased; the local part keeps its case.
+        The domain and the local part are both lower-cased, non-ASCII
+        letters too, quoted or not.
         """
+        for address in [
+            "Alice@EXAMPLE.Com",
+            "ALICE@example.com",
+            '"Alice"@example.com',
+            "alice@example.com",
+        ]:
+            self.assertEqual(
+                self.backend.mailboxFor(address), self.root / "alice@example.com"
+            )
         self.assertEqual(
-            self.backend.mailboxFor("Alice@EXAMPLE.Com"),
-            self.root / "Alice@example.com",
+            self.backend.mailboxFor("RENÉ@example.com"),
+            self.root / "ren%C3%A9@example.com",
         )
 
     def test_notLocal(self) -> None:
@@ -453,7 +586,7 @@ class MailboxNameTests(SynchronousTestCase):
         self.assertEqual(len(set(names)), len(names))
         self.assertEqual(unquote(names[0]), "../../etc/passwd@example.com")
         self.assertEqual(unquote(names[8]), 'a"b@example.com')
-        self.assertEqual(unquote(names[10]), "a%2Fb@example.com")
+        self.assertEqual(unquote(names[10]), "a%2fb@example.com")
 
     def test_directoryName(self) -> None:
         """
@@ -469,6 +602,9 @@ class MailboxNameTests(SynchronousTestCase):
         self.assertEqual(mailboxDirectoryName("é", "example.com"), "%C3%A9@example.com")
         self.assertEqual(
             mailboxDirectoryName("a", "[ipv6:::1]"), "a@%5Bipv6%3A%3A%3A1%5D"
+        )
+        self.assertEqual(
+            mailboxDirectoryName("Ab.C", "example.com"), "ab.c@example.com"
         )
 
     def test_normalizeDomain(self) -> None:
@@ -502,6 +638,76 @@ class MailboxNameTests(SynchronousTestCase):
         A backend needs a domain.
         """
         self.assertRaises(ValueError, MaildirBackend, self.root, [])
+
+
+class _ThreadedReactor:
+    """
+    Just enough reactor for a backend with its own pool: calls from
+    threads are queued for the test to run, shutdown triggers recorded.
+    """
+
+    def __init__(self) -> None:
+        self.calls: queue.Queue[tuple[Callable[..., object], tuple[object, ...]]]
+        self.calls = queue.Queue()
+        self.triggers: list[tuple[str, str, Callable[[], object]]] = []
+
+    def callFromThread(self, f: Callable[..., object], *args: object) -> None:
+        self.calls.put((f, args))
+
+    def addSystemEventTrigger(
+        self, phase: str, event: str, f: Callable[[], object]
+    ) -> None:
+        self.triggers.append((phase, event, f))
+
+    def getThreadPool(self) -> ThreadPool:
+        raise AssertionError("the reactor's thread pool was used")
+
+
+class DiskPoolTests(SynchronousTestCase):
+    """
+    The backend's own thread pool.
+    """
+
+    def test_ownPool(self) -> None:
+        """
+        Without a pool given, the backend writes in a pool of its own of
+        C{diskThreads} threads, made at the first delivery and stopped when
+        the reactor shuts down, never in the reactor's pool.
+        """
+        reactor = _ThreadedReactor()
+        root = Path(self.mktemp())
+        backend = MaildirBackend(root, ["example.com"], reactor=reactor, diskThreads=2)
+        self.assertEqual(reactor.triggers, [])
+        threads: list[str] = []
+        realWrite = maildirModule._writeSynced
+
+        def write(path: Path, data: bytes) -> None:
+            threads.append(threading.current_thread().name)
+            realWrite(path, data)
+
+        self.patch(maildirModule, "_writeSynced", write)
+        d = backend.deliver(b"Subject: x\n\nx\n", ["alice@example.com"])
+        f, args = reactor.calls.get(timeout=10)
+        f(*args)
+        self.assertIsNone(self.successResultOf(d))
+        self.assertEqual(len(_files(root / "alice@example.com" / "new")), 1)
+        [(phase, event, stop)] = reactor.triggers
+        self.assertEqual((phase, event), ("during", "shutdown"))
+        pool = getattr(stop, "__self__", None)
+        assert isinstance(pool, ThreadPool)
+        self.assertEqual(pool.max, 2)
+        self.assertEqual(len(threads), 1)
+        self.assertIn("gomail-maildir", threads[0])
+        stop()
+        self.assertTrue(pool.joined)
+
+    def test_noDiskThreads(self) -> None:
+        """
+        A backend needs at least one disk thread.
+        """
+        self.assertRaises(
+            ValueError, MaildirBackend, self.mktemp(), ["example.com"], diskThreads=0
+        )
 
 
 class RealSocketTests(TestCase):

@@ -8,17 +8,28 @@ open relay.
     backend = MaildirBackend("/var/mail/sink", ["example.com"])
     factory = SMTPServerFactory(backend, hostname="mx.example.com")
 
-A message for C{Alice@Example.COM} lands in C{ROOT/Alice@example.com/new/}:
+A message for C{Alice@Example.COM} lands in C{ROOT/alice@example.com/new/}:
 the domain in lower case (and in its ASCII form for internationalized
-domains), the local part as given.  Characters that could take a name out of
-the root (C{/}, a leading dot) or confuse it (C{%}, C{@}, spaces, controls,
-non-ASCII) are percent-encoded, so every address has its own directory and
-C{urllib.parse.unquote} gives the address back.
+domains), and the local part in lower case too, so that C{Alice@} and
+C{alice@} share a mailbox, as they do by default with Postfix and Dovecot
+(the message itself keeps the case the client gave).  Characters that
+could take a name out of the root (C{/}, a leading dot) or confuse it
+(C{%}, C{@}, spaces, controls, non-ASCII) are percent-encoded, so every
+address has its own directory and C{urllib.parse.unquote} gives the
+address back, in lower case.
 
 Delivery follows the Maildir rules (U{https://cr.yp.to/proto/maildir.html}):
 each copy is written under C{tmp/}, fsynced, renamed into C{new/}, and the
-directory is fsynced, all in a worker thread.  The server's 250 after DATA
-waits for that, so 250 means the message is on disk (RFC 5321 6.1).
+directory is fsynced.  A message for several mailboxes is delivered to all
+or to none: every copy is written and fsynced in its C{tmp/} before the
+first is renamed, and a failure at any step withdraws the copies already
+made, so the client's retry after a 4xx duplicates nothing.  The server's
+250 after DATA waits for all of it, so 250 means the message is on disk
+(RFC 5321 6.1).
+
+The disk work runs in the backend's own small thread pool, not the
+reactor's: work that blocks elsewhere in the process (DNS, signing, a slow
+hook) cannot hold up a delivery, and a slow disk cannot hold up that work.
 """
 
 from __future__ import annotations
@@ -36,8 +47,9 @@ from urllib.parse import quote
 
 import idna
 from twisted.internet.defer import Deferred
-from twisted.internet.threads import deferToThread, deferToThreadPool
+from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
+from twisted.python.threadpool import ThreadPool
 from zope.interface import implementer
 
 from gomail_twisted.smtp._reply import RELAY_DENIED, SMTPReply
@@ -59,6 +71,9 @@ MAILBOX_NAME_TOO_LONG = SMTPReply(553, "5.1.3", "Mailbox name too long")
 #: The longest directory name most file systems allow, in bytes.
 _MAX_NAME = 255
 _FULL_ERRORS = frozenset({errno.ENOSPC, errno.EDQUOT})
+#: The threads of a backend's own pool: enough for a few deliveries to
+#: overlap their fsyncs, few enough not to flood the disk.
+DEFAULT_DISK_THREADS = 4
 _deliveries = itertools.count(1)
 
 
@@ -103,15 +118,18 @@ def mailboxDirectoryName(local: str, domain: str) -> str:
     The directory name of a mailbox: one path component that never leaves
     its parent and never names another mailbox.
 
-    Letters, digits and C{._-~+=} are kept (the local part's case too);
+    The local part is lower-cased: local parts are matched without regard
+    to case, as Postfix and Dovecot do by default (RFC 5321 2.4 lets the
+    receiving host decide).  Then letters, digits and C{._-~+=} are kept;
     everything else, and a leading dot, is percent-encoded as UTF-8, so the
-    name is ASCII and C{urllib.parse.unquote} reverses it.
+    name is ASCII and C{urllib.parse.unquote} gives back the address in
+    lower case.
 
     @param local: the local part, unquoted.
     @param domain: the domain, normalized with L{normalizeDomain}.
     @return: C{local@domain}, encoded.
     """
-    encodedLocal = quote(local, safe="+=")
+    encodedLocal = quote(local.lower(), safe="+=")
     if encodedLocal.startswith("."):
         encodedLocal = "%2E" + encodedLocal[1:]
     return f"{encodedLocal}@{quote(domain, safe='')}"
@@ -143,16 +161,28 @@ def _fsyncDirectory(path: Path) -> None:
 
 def _writeSynced(path: Path, data: bytes) -> None:
     """
-    Create C{path} (it must not exist), write C{data} and fsync it.
+    Create C{path} (it must not exist), write C{data} and fsync it; on
+    failure, remove what was written.
     """
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except BaseException:
+        _unlinkQuietly(path)
+        raise
+
+
+def _unlinkQuietly(path: Path) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
 
 
 def _makeDirectory(path: Path) -> bool:
@@ -189,40 +219,44 @@ def _ensureMaildir(root: Path, mailbox: Path) -> None:
 
 def deliverToMaildirs(root: Path, mailboxes: Sequence[Path], data: bytes) -> list[Path]:
     """
-    Deliver one message to several Maildirs, blocking; call it in a thread.
+    Deliver one message to several Maildirs, all or nothing, blocking; call
+    it in a thread.
 
-    Every copy is written and fsynced under C{tmp/} first, so a failure
-    before the first rename delivers nothing; then each is renamed into
-    C{new/} and each C{new/} is fsynced.
+    Every mailbox is made, then every copy is written and fsynced under
+    its C{tmp/}; only then is each renamed into C{new/}, and each C{new/}
+    fsynced.  If any step fails, the copies made so far are removed from
+    C{tmp/} and from C{new/}, so a 4xx reply leaves nothing for the
+    client's retry to duplicate.  (A reader that scans C{new/} in the
+    instant between a rename and its withdrawal may still see the copy.)
 
     @param root: the directory holding the mailboxes.
     @param mailboxes: the Maildirs, each directly under C{root}.
     @param data: the message.
     @return: the delivered files.
-    @raise OSError: when the disk refuses; copies not yet renamed are
-        removed.
+    @raise OSError: when the disk refuses; nothing is delivered.
     """
+    for mailbox in mailboxes:
+        _ensureMaildir(root, mailbox)
     staged: list[tuple[Path, Path]] = []
+    published: list[Path] = []
     try:
         for mailbox in mailboxes:
-            _ensureMaildir(root, mailbox)
             name = _uniqueName()
             temporary = mailbox / "tmp" / name
             _writeSynced(temporary, data)
             staged.append((temporary, mailbox / "new" / name))
         for temporary, final in staged:
             os.rename(temporary, final)
+            published.append(final)
+        for mailbox in mailboxes:
+            _fsyncDirectory(mailbox / "new")
     except BaseException:
-        # Copies already renamed are gone from tmp/ and stay delivered.
-        for temporary, _ in staged:
-            try:
-                os.unlink(temporary)
-            except OSError:
-                pass
+        for final in published:
+            _unlinkQuietly(final)
+        for temporary, _ in staged[len(published) :]:
+            _unlinkQuietly(temporary)
         raise
-    for mailbox in mailboxes:
-        _fsyncDirectory(mailbox / "new")
-    return [final for _, final in staged]
+    return published
 
 
 def storedForm(message: ReceivedMessage) -> bytes:
@@ -302,7 +336,12 @@ class MaildirBackend:
     _log = Logger()
 
     def __init__(
-        self, root: str | os.PathLike[str], domains: Iterable[str], reactor: Any = None
+        self,
+        root: str | os.PathLike[str],
+        domains: Iterable[str],
+        reactor: Any = None,
+        threadPool: ThreadPool | None = None,
+        diskThreads: int = DEFAULT_DISK_THREADS,
     ) -> None:
         """
         @param root: the directory for the mailboxes; made when the first
@@ -310,16 +349,27 @@ class MaildirBackend:
             directory now.
         @param domains: the domains to accept, in any case or form; the
             first is the home of the bare C{postmaster}.
-        @param reactor: an C{IReactorThreads} whose thread pool does the
-            disk work and an C{IReactorFromThreads} to report back;
-            default the global reactor.
-        @raise ValueError: when no domain is given.
+        @param reactor: an C{IReactorFromThreads} to report back to and,
+            unless C{threadPool} is given, an C{IReactorCore} whose
+            shutdown stops the backend's pool; default the global reactor.
+        @param threadPool: a started pool, owned by the caller, to do the
+            disk work in.  By default the backend makes its own of
+            C{diskThreads} threads at the first delivery, apart from the
+            reactor's pool, and stops it when the reactor shuts down.
+        @param diskThreads: the most deliveries written at once by the
+            backend's own pool.
+        @raise ValueError: when no domain is given, or C{diskThreads} is
+            less than one.
         """
         self.root = Path(os.path.abspath(root))
         self.domains = tuple(dict.fromkeys(normalizeDomain(d) for d in domains))
         if not self.domains or not all(self.domains):
             raise ValueError("MaildirBackend needs at least one domain")
+        if diskThreads < 1:
+            raise ValueError("MaildirBackend needs at least one disk thread")
         self._reactor = reactor
+        self._threadPool = threadPool
+        self._diskThreads = diskThreads
 
     def newSession(self, info: ConnectionInfo) -> MaildirSession:
         """
@@ -407,6 +457,21 @@ class MaildirBackend:
         return d.addCallbacks(delivered, failed)
 
     def _inThread(self, f: Callable[..., _T], *args: Any) -> Deferred[_T]:
-        if self._reactor is None:
-            return deferToThread(f, *args)
-        return deferToThreadPool(self._reactor, self._reactor.getThreadPool(), f, *args)
+        """
+        Run C{f} in the disk pool, starting the backend's own pool first if
+        it has none yet.
+        """
+        reactor = self._reactor
+        if reactor is None:
+            from twisted.internet import reactor as globalReactor
+
+            reactor = self._reactor = globalReactor
+        pool = self._threadPool
+        if pool is None:
+            pool = ThreadPool(
+                minthreads=0, maxthreads=self._diskThreads, name="gomail-maildir"
+            )
+            pool.start()
+            reactor.addSystemEventTrigger("during", "shutdown", pool.stop)
+            self._threadPool = pool
+        return deferToThreadPool(reactor, pool, f, *args)
