@@ -39,6 +39,7 @@ from tests._certs import testCA
 from tests._dnsserver import LoopbackDNSServer
 from tests._smtphelpers import RecordingBackend
 from tests.test_smtp_client import _Tracked
+from tests.test_smtp_clienttls import CountingTrustRoot
 
 reactor: Any = _reactor
 DOMAIN = "example.test"
@@ -520,6 +521,34 @@ class TLSPolicyTests(DeliveryTestsMixin, TestCase):
         assert result.tls is not None
         self.assertFalse(result.tls.nameMatched)
         self.assertEqual(host.backend.messages, [])
+
+    async def test_trustRootLoadedOnce(self) -> None:
+        """
+        Deliveries with one trust root load it into one context: two
+        verified deliveries and a third to a server whose certificate names
+        another host, which is still refused, load it once.
+        """
+        ca = testCA()
+        root = CountingTrustRoot(ca.trustRoot())
+        first = _Host("127.0.0.2", tls=ca.serverContext(DOMAIN))
+        second = _Host("127.0.0.3", tls=ca.serverContext("mx.provider.test"))
+        await self.serve(first, second)
+        self.zone()
+        strict = {"requireServerNameOfReceivingAddresses": True, "trustRoot": root}
+        for _ in range(2):
+            [result] = (await self.send(**strict)).results
+            self.assertTrue(result.delivered, result.error)
+        self.dns.addMX("other.test", 10, "mx.other.test")
+        self.dns.addA("mx.other.test", "127.0.0.3")
+        [result] = (await self.send(to=["carol@other.test"], **strict)).results
+        self.assertEqual(
+            result.error,
+            "TLS: certificate is not valid for mx.other.test or other.test "
+            "(it names mx.provider.test)",
+        )
+        self.assertEqual(len(first.backend.messages), 2)
+        self.assertEqual(second.backend.messages, [])
+        self.assertEqual(root.loads, 1)
 
     async def test_serverNameSelfSigned(self) -> None:
         """

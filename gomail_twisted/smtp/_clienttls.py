@@ -8,8 +8,10 @@ with C{service_identity} (RFC 6125).
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
+from weakref import WeakKeyDictionary
 
 from cryptography import x509
 from OpenSSL import SSL
@@ -79,11 +81,15 @@ class ClientTLSPolicy:
     def connectionCreator(self) -> IOpenSSLClientConnectionCreator:
         """
         @return: what to start TLS with, for STARTTLS or an implicit TLS
-            endpoint.
+            endpoint; its connections share one OpenSSL context with every
+            other policy of the same C{trustRoot} (the same object), so the
+            trust store is loaded once per process and trust root.
         """
         if self.options is not None:
             return IOpenSSLClientConnectionCreator(self.options)
-        return _ConnectionCreator(self.serverName, self.verify, self.trustRoot)
+        return _ConnectionCreator(
+            _contexts.contextFor(self.trustRoot), self.serverName, self.verify
+        )
 
     def inspect(
         self, transport: ITransport | None
@@ -157,28 +163,85 @@ def isIPAddress(name: str) -> bool:
     return True
 
 
+class _ContextCache:
+    """
+    The OpenSSL contexts of client connections, one per trust root, so a
+    trust store (the platform's is a file of a few hundred certificates)
+    is loaded once, not for every connection.
+
+    A context holds only what every connection to every server shares:
+    the protocol versions and the trust store.  What differs per
+    connection is set on the connection: the name sent with SNI, and
+    whether a chain that does not verify ends the handshake; the name
+    is checked after the handshake (L{ClientTLSPolicy.inspect}).
+
+    @ivar _byRoot: the contexts of callers' trust roots; the key is the
+        trust root object, held weakly, so a context lives as long as its
+        root.
+    """
+
+    def __init__(self, platformTrust: Callable[[], Any] = ssl.platformTrust) -> None:
+        """
+        @param platformTrust: makes the C{IOpenSSLTrustRoot} of the
+            platform, used for a policy without a trust root of its own.
+        """
+        self._platformTrust = platformTrust
+        self._platform: SSL.Context | None = None
+        self._byRoot: WeakKeyDictionary[Any, SSL.Context] = WeakKeyDictionary()
+
+    def contextFor(self, trustRoot: Any) -> SSL.Context:
+        """
+        @param trustRoot: an C{IOpenSSLTrustRoot}, or L{None} for the
+            platform's.
+        @return: the context verifying against it, made on first use.
+        """
+        if trustRoot is None:
+            if self._platform is None:
+                self._platform = _makeContext(self._platformTrust())
+            return self._platform
+        try:
+            context = self._byRoot.get(trustRoot)
+        except TypeError:
+            # Not weakly referenceable: caching it would keep it alive for
+            # good, so it gets a context of its own each time.
+            return _makeContext(trustRoot)
+        if context is None:
+            context = self._byRoot[trustRoot] = _makeContext(trustRoot)
+        return context
+
+
+def _makeContext(trustRoot: Any) -> SSL.Context:
+    options = ssl.CertificateOptions(
+        trustRoot=trustRoot, raiseMinimumTo=ssl.TLSVersion.TLSv1_2
+    )
+    return options.getContext()
+
+
+#: The contexts every client connection shares.
+_contexts = _ContextCache()
+
+
 @implementer(IOpenSSLClientConnectionCreator)
 class _ConnectionCreator:
     """
-    Client TLS connections: TLS 1.2 or newer, SNI, and the chain verified
-    against the trust roots when asked; the name is checked after the
-    handshake, so a mismatch gets a clear error of its own.
+    Client TLS connections on a shared context: TLS 1.2 or newer, SNI, and
+    the chain verified against the trust roots, the handshake ended when
+    it does not verify and C{enforce} is set; the name is checked after
+    the handshake, so a mismatch gets a clear error of its own.
     """
 
-    def __init__(self, serverName: str | None, verify: bool, trustRoot: Any) -> None:
-        if verify:
-            options = ssl.CertificateOptions(
-                trustRoot=trustRoot if trustRoot is not None else ssl.platformTrust(),
-                raiseMinimumTo=ssl.TLSVersion.TLSv1_2,
-            )
-        else:
-            options = ssl.CertificateOptions(raiseMinimumTo=ssl.TLSVersion.TLSv1_2)
-        self._context = options.getContext()
+    def __init__(
+        self, context: SSL.Context, serverName: str | None, enforce: bool
+    ) -> None:
+        self._context = context
         self._serverName = serverName
+        self._enforce = enforce
 
     def clientConnectionForTLS(self, tlsProtocol: Any) -> SSL.Connection:
         connection = SSL.Connection(self._context, None)
         connection.set_app_data(tlsProtocol)
+        if not self._enforce:
+            connection.set_verify(SSL.VERIFY_NONE)
         name = self._serverName
         if name and not isIPAddress(name):
             connection.set_tlsext_host_name(name.encode("idna"))
