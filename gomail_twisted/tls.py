@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_tls -*-
+# -*- test-case-name: tests.test_smtp_clients,tests.test_tap_smtp -*-
 """
 TLS helpers shared by the servers and the client: server context factories
 from PEM files, a self-signed certificate for development, and the facts of

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_dkim_keys -*-
+# -*- test-case-name: tests.test_dkim_canon,tests.test_dkim -*-
 """
 DKIM keys: private keys for signing, key records (RFC 6376 3.6.1) for
 verifying, and the algorithm rules of RFC 8301 and RFC 8463.

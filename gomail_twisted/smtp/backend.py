@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_smtp_backend -*-
+# -*- test-case-name: tests.test_smtp_server -*-
 """
 Ready-made backends: a base session with safe defaults, and an adapter that
 makes a backend from plain callables.

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_smtp_backend -*-
+# -*- test-case-name: tests.test_smtp_server -*-
 """
 What an application plugs into the SMTP server.
 
