@@ -119,7 +119,7 @@ def _resinfos(results: Sequence[DKIMResult]) -> list[list[str]]:
             if unchecked == 0:
                 continue
             if unchecked > 1:
-                reason = f"{unchecked} signatures not checked: {result.reason}"
+                reason = f"{unchecked} signatures: {result.reason}"
                 result = DKIMResult(DKIMStatus.POLICY, reason)
             unchecked = 0
         reason = result.reason

@@ -530,7 +530,8 @@ class _Verification:
         def step(ignored: object) -> Deferred[None] | None:
             if self._finished:
                 return None
-            inner = self._runInThread(f)
+            # A runInThread that raises must not stop the steps after it.
+            inner: Deferred[_T] = maybeDeferred(self._runInThread, f)
 
             def settled(outcome: _T | Failure) -> None:
                 if isinstance(outcome, Failure):
