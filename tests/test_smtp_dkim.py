@@ -1,7 +1,11 @@
+# -*- test-case-name: tests.test_smtp_dkim -*-
 """
 Tests for DKIM verification in the SMTP server: every signature checked,
 the results handed to the message hook, an Authentication-Results header
 prepended, and a DNS failure a temperror rather than a lost message.
+
+Each test runs twice: with the factory's C{dkimLookup} and with the
+backend wrapped in L{DKIMVerifyingBackend} by hand.
 """
 
 from __future__ import annotations
@@ -11,10 +15,19 @@ from typing import Any
 
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred, fail, succeed
+from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
-from gomail_twisted.dkim import DKIMStatus, generatePrivateKey, keyRecordFor, sign
+from gomail_twisted.dkim import (
+    DKIMStatus,
+    LookupTXT,
+    generatePrivateKey,
+    keyRecordFor,
+    sign,
+)
 from gomail_twisted.dns import DNSTemporaryError, Resolver
+from gomail_twisted.smtp import ReceivedMessage, SMTPServerFactory
+from gomail_twisted.smtp.dkimcheck import DKIMVerifyingBackend
 from tests._dnsserver import LoopbackDNSServer
 from tests._smtphelpers import RecordingBackend, codes, connect, makeFactory, take
 
@@ -32,10 +45,44 @@ def stuff(message: bytes) -> bytes:
     return message.replace(b"\r\n.", b"\r\n..")
 
 
-class ServerDKIMTests(SynchronousTestCase):
+def firstField(message: ReceivedMessage) -> str:
+    """
+    @return: the message's first header field, unfolded, with each run of
+        white space made one space.
+    """
+    name, value = next(iter(message.headers.items()))
+    return f"{name}: " + " ".join(value.replace("\r\n", "").split())
+
+
+def viaFactory(
+    backend: RecordingBackend, lookup: LookupTXT, reactor: Any = None
+) -> SMTPServerFactory:
+    """
+    @return: a server that verifies because its factory has C{dkimLookup}.
+    """
+    factory, _ = makeFactory(backend, dkimLookup=lookup)
+    if reactor is not None:
+        factory.reactor = reactor
+    return factory
+
+
+def viaWrapper(
+    backend: RecordingBackend, lookup: LookupTXT, reactor: Any = None
+) -> SMTPServerFactory:
+    """
+    @return: a server whose backend is wrapped in L{DKIMVerifyingBackend}.
+    """
+    reactor = reactor or Clock()
+    wrapped = DKIMVerifyingBackend(backend, lookup, "mx.test", reactor=reactor)
+    return SMTPServerFactory(wrapped, hostname="mx.test", reactor=reactor)
+
+
+class _ServerDKIMTestsMixin:
     """
     Verification with a lookup that answers directly.
     """
+
+    wire = staticmethod(viaFactory)
 
     def setUp(self) -> None:
         self.key = generatePrivateKey("ed25519")
@@ -51,8 +98,7 @@ class ServerDKIMTests(SynchronousTestCase):
 
     def deliver(self, message: bytes) -> tuple[RecordingBackend, list[str]]:
         backend = RecordingBackend()
-        factory, _ = makeFactory(backend, dkimLookup=self.lookup)
-        protocol, transport = connect(factory)
+        protocol, transport = connect(self.wire(backend, self.lookup))
         protocol.dataReceived(
             b"EHLO client.test\r\nMAIL FROM:<alice@example.com>\r\n"
             b"RCPT TO:<bob@example.net>\r\nDATA\r\n" + stuff(message) + b".\r\n"
@@ -75,7 +121,9 @@ class ServerDKIMTests(SynchronousTestCase):
             (DKIMStatus.PASS, "example.com", "sel"),
         )
         self.assertTrue(
-            message.raw.startswith(b"Authentication-Results: mx.test; dkim=pass ")
+            firstField(message).startswith(
+                "Authentication-Results: mx.test; dkim=pass "
+            )
         )
         self.assertTrue(message.raw.endswith(signed))
         self.assertEqual(
@@ -107,7 +155,7 @@ class ServerDKIMTests(SynchronousTestCase):
         self.assertEqual(replies[-1], "250 2.0.0")
         assert backend.messages[0].dkim is not None
         self.assertEqual(backend.messages[0].dkim[0].status, DKIMStatus.FAIL)
-        self.assertIn(b"dkim=fail", backend.messages[0].raw.split(b"\r\n")[0])
+        self.assertIn("dkim=fail", firstField(backend.messages[0]))
 
     def test_dnsFailure(self) -> None:
         """
@@ -140,13 +188,39 @@ class ServerDKIMTests(SynchronousTestCase):
         forged = (
             b"Authentication-Results: MX.test; dkim=pass header.d=example.com\r\n"
             b"Authentication-Results:\r\n other.test; dkim=fail\r\n"
+            b"Authentication-Results: (trusted) mx.test; dkim=pass\r\n"
+            b'Authentication-Results: "mx.test"; dkim=pass\r\n'
         )
         backend, _ = self.deliver(forged + MESSAGE)
         raw = backend.messages[0].raw
         self.assertIn(b"\r\nX-Original-Authentication-Results: MX.test; dkim=pass", raw)
+        self.assertIn(b"\r\nX-Original-Authentication-Results: (trusted) mx", raw)
+        self.assertIn(b'\r\nX-Original-Authentication-Results: "mx.test";', raw)
         self.assertIn(b"\r\nAuthentication-Results:\r\n other.test;", raw)
         self.assertTrue(raw.startswith(b"Authentication-Results: mx.test; dkim=none"))
         self.assertTrue(raw.endswith(MESSAGE))
+
+    def test_notCheckedPastTheLimit(self) -> None:
+        """
+        Past the default limit of signatures, the rest are not checked and
+        are reported together as one C{dkim=policy}.
+        """
+        signed = sign(MESSAGE, "example.com", "sel", self.key) * 30 + MESSAGE
+        backend, replies = self.deliver(signed)
+        self.assertEqual(replies[-1], "250 2.0.0")
+        [message] = backend.messages
+        assert message.dkim is not None
+        statuses = [r.status for r in message.dkim]
+        self.assertEqual(statuses, [DKIMStatus.PASS] * 10 + [DKIMStatus.POLICY] * 20)
+        field = firstField(message)
+        self.assertEqual(field.count("dkim=pass"), 10)
+        self.assertIn('dkim=policy reason="20 signatures: not checked', field)
+
+
+class ViaFactoryTests(_ServerDKIMTestsMixin, SynchronousTestCase):
+    """
+    Verification turned on with the factory's C{dkimLookup}.
+    """
 
     def test_off(self) -> None:
         """
@@ -164,13 +238,24 @@ class ServerDKIMTests(SynchronousTestCase):
         self.assertTrue(backend.messages[0].raw.startswith(b"Received: "))
 
 
-class RealDNSTests(TestCase):
+class ViaWrapperTests(_ServerDKIMTestsMixin, SynchronousTestCase):
+    """
+    Verification by a backend wrapped in L{DKIMVerifyingBackend}.
+    """
+
+    wire = staticmethod(viaWrapper)
+
+
+class _RealDNSTestsMixin:
     """
     Verification with the package's resolver against a DNS server on
     loopback.
     """
 
-    def test_passOverDNS(self) -> Deferred[None]:
+    timeout = 15
+    wire = staticmethod(viaFactory)
+
+    def test_passOverDNS(self: Any) -> Deferred[None]:
         """
         The key is fetched over real DNS and the signature passes.
         """
@@ -182,9 +267,16 @@ class RealDNSTests(TestCase):
         self.addCleanup(server.stop)
         resolver = Resolver(reactor, nameservers=["127.0.0.1"], port=port)
         backend = RecordingBackend()
-        factory, _ = makeFactory(backend, dkimLookup=resolver.lookupTXT)
-        factory.reactor = reactor
-        backend.hold = {"message"}
+        arrived: Deferred[None] = Deferred()
+        held: Deferred[None] = Deferred()
+
+        def onMessage(message: object) -> Deferred[None]:
+            # Once the server holds the Deferred this returns.
+            reactor.callLater(0, arrived.callback, None)
+            return held
+
+        backend.behaviour["message"] = onMessage
+        factory = self.wire(backend, resolver.lookupTXT, reactor)
         protocol, transport = connect(factory)
         signed = sign(MESSAGE, "example.com", "sel", key) + MESSAGE
         protocol.dataReceived(
@@ -192,19 +284,29 @@ class RealDNSTests(TestCase):
             + stuff(signed)
             + b".\r\n"
         )
-        done: Deferred[None] = Deferred()
 
-        def check() -> None:
-            if not backend.messages:
-                reactor.callLater(0.02, check)
-                return
+        def check(ignored: None) -> None:
             message = backend.messages[0]
             assert message.dkim is not None
             self.assertEqual(message.dkim[0].status, DKIMStatus.PASS)
-            backend.held[0].callback(None)
+            held.callback(None)
             self.assertEqual(codes(take(transport))[-1], "250 2.0.0")
             protocol.connectionLost()
-            done.callback(None)
 
-        check()
-        return done
+        # The test's timeout bounds the wait.
+        return arrived.addCallback(check)
+
+
+class RealDNSViaFactoryTests(_RealDNSTestsMixin, TestCase):
+    """
+    Real DNS, verification turned on with the factory's C{dkimLookup}.
+    """
+
+
+class RealDNSViaWrapperTests(_RealDNSTestsMixin, TestCase):
+    """
+    Real DNS, a backend wrapped in L{DKIMVerifyingBackend}, the CPU work in
+    the reactor's thread pool.
+    """
+
+    wire = staticmethod(viaWrapper)
