@@ -7,6 +7,7 @@ with handshakes run in memory between two OpenSSL connections.
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any, cast
 
 from OpenSSL import SSL
@@ -37,6 +38,14 @@ class CountingTrustRoot:
     def _addCACertsToContext(self, context: SSL.Context) -> None:
         self.loads += 1
         self.inner._addCACertsToContext(context)
+
+
+def _tlsProtocol() -> Any:
+    """
+    What Twisted's own connection creators read of the TLS protocol they
+    are given: its factory, wrapping no factory.
+    """
+    return SimpleNamespace(factory=SimpleNamespace(wrappedFactory=None))
 
 
 class _Handle:
@@ -199,3 +208,123 @@ class ContextCacheTests(SynchronousTestCase):
         self.assertIn(
             "certificate verify failed", _clienttls.describeTLSError(caught.exception)
         )
+
+
+class VerificationReportTests(SynchronousTestCase):
+    """
+    L{ClientTLSPolicy.inspect} reports whether the server proved who it is,
+    and why not, whether or not the policy enforces it.
+    """
+
+    def inspect(
+        self, server: ssl.CertificateOptions, **policy: Any
+    ) -> tuple[Any, str | None]:
+        tls = ClientTLSPolicy(**policy)
+        client = tls.connectionCreator().clientConnectionForTLS(_tlsProtocol())
+        return tls.inspect(handshake(client, server))
+
+    def test_opportunisticTrustedCertificateVerified(self) -> None:
+        """
+        Without enforcement, a certificate from the trust root valid for
+        the name is reported verified.
+        """
+        ca = testCA()
+        facts, error = self.inspect(
+            ca.serverContext("mx.test"), serverName="mx.test", trustRoot=ca.trustRoot()
+        )
+        self.assertIsNone(error)
+        self.assertEqual(
+            (facts.verified, facts.verifyError, facts.nameMatched), (True, None, True)
+        )
+
+    def test_opportunisticReasons(self) -> None:
+        """
+        Without enforcement, the handshake completes and the facts say why
+        the server did not prove who it is: the first chain error in
+        OpenSSL's words, else the name that does not match.
+        """
+        ca = testCA()
+        unrelated = selfSignedCertificate("unrelated.test")[1]
+        table = [
+            (
+                serverContextFactory(*selfSignedCertificate("mx.test")),
+                ca.trustRoot(),
+                "mx.test",
+                "certificate verify failed: self-signed certificate",
+            ),
+            (
+                ca.serverContext("mx.test"),
+                ssl.trustRootFromCertificates([ssl.Certificate.loadPEM(unrelated)]),
+                "mx.test",
+                "certificate verify failed: unable to get local issuer certificate",
+            ),
+            (
+                ca.serverContext("other.test"),
+                ca.trustRoot(),
+                "mx.test",
+                "certificate is not valid for mx.test (it names other.test)",
+            ),
+            (
+                ca.serverContext("mx.test"),
+                ca.trustRoot(),
+                None,
+                "certificate is not valid for (no name given) (it names mx.test)",
+            ),
+        ]
+        for server, root, name, reason in table:
+            facts, error = self.inspect(server, serverName=name, trustRoot=root)
+            self.assertIsNone(error, reason)
+            self.assertEqual((facts.verified, facts.verifyError), (False, reason))
+
+    def test_ipAddressName(self) -> None:
+        """
+        A certificate for an IP address is checked against that address
+        (RFC 5280 4.2.1.6).
+        """
+        server = serverContextFactory(*selfSignedCertificate("127.0.0.1"))
+        facts, _ = self.inspect(server, serverName="127.0.0.1")
+        self.assertEqual((facts.serverName, facts.nameMatched), ("127.0.0.1", True))
+
+    def test_enforcedNameMismatch(self) -> None:
+        """
+        With enforcement, a trusted certificate for another name is an
+        error, and the facts give the same reason.
+        """
+        ca = testCA()
+        facts, error = self.inspect(
+            ca.serverContext("other.test"),
+            startTLS="required",
+            serverName="mx.test",
+            verify=True,
+            trustRoot=ca.trustRoot(),
+        )
+        reason = "certificate is not valid for mx.test (it names other.test)"
+        self.assertEqual(
+            (error, facts.verified, facts.verifyError), (reason, False, reason)
+        )
+
+    def test_callerOptionsThatVerify(self) -> None:
+        """
+        With a caller's options that verify, a completed handshake means
+        the chain verified; the name is checked as for any policy.
+        """
+        ca = testCA()
+        options = ssl.optionsForClientTLS("mx.test", trustRoot=ca.trustRoot())
+        facts, error = self.inspect(
+            ca.serverContext("mx.test"), serverName="mx.test", options=options
+        )
+        self.assertEqual((error, facts.verified), (None, True))
+
+    def test_callerOptionsThatDoNotVerify(self) -> None:
+        """
+        With a caller's options that do not verify, the chain is reported
+        unverified, and why.
+        """
+        ca = testCA()
+        options = ssl.CertificateOptions()
+        facts, error = self.inspect(
+            ca.serverContext("mx.test"), serverName="mx.test", options=options
+        )
+        self.assertIsNone(error)
+        self.assertFalse(facts.verified)
+        self.assertIn("do not verify", facts.verifyError)

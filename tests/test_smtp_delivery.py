@@ -372,7 +372,7 @@ class TLSPolicyTests(DeliveryTestsMixin, TestCase):
     async def test_opportunisticSelfSigned(self) -> None:
         """
         By default STARTTLS is used when offered, with any certificate; the
-        facts say it was not verified.
+        facts say it was not verified, and why.
         """
         host = _Host(
             "127.0.0.2", tls=serverContextFactory(*selfSignedCertificate("x.test"))
@@ -384,8 +384,41 @@ class TLSPolicyTests(DeliveryTestsMixin, TestCase):
         tls = result.tls
         assert tls is not None
         self.assertFalse(tls.verified)
+        self.assertEqual(
+            tls.verifyError, "certificate verify failed: self-signed certificate"
+        )
         self.assertEqual((tls.serverName, tls.nameMatched), ("mx.provider.test", False))
         self.assertEqual(tls.certificateNames, ("x.test",))
+
+    async def test_opportunisticVerifiable(self) -> None:
+        """
+        Opportunistic STARTTLS to a server whose certificate verifies against
+        the trust root reports it verified; one whose certificate names
+        another host is reported unverified, and why, and still gets the
+        mail.
+        """
+        ca = testCA()
+        right = _Host("127.0.0.2", tls=ca.serverContext("mx.provider.test"))
+        wrong = _Host("127.0.0.3", tls=ca.serverContext("x.test"))
+        await self.serve(right, wrong)
+        self.zone()
+        self.dns.addMX("other.test", 10, "mx.other.test")
+        self.dns.addA("mx.other.test", "127.0.0.3")
+        sent = await self.send(
+            to=[f"bob@{DOMAIN}", "carol@other.test"], trustRoot=ca.trustRoot()
+        )
+        verified, unverified = sorted(sent.results, key=lambda r: r.address)
+        self.assertTrue(verified.delivered, verified.error)
+        self.assertTrue(unverified.delivered, unverified.error)
+        assert verified.tls is not None and unverified.tls is not None
+        self.assertEqual(
+            (verified.tls.verified, verified.tls.verifyError), (True, None)
+        )
+        self.assertEqual(
+            (unverified.tls.verified, unverified.tls.verifyError),
+            (False, "certificate is not valid for mx.other.test (it names x.test)"),
+        )
+        self.assertEqual([len(h.backend.messages) for h in (right, wrong)], [1, 1])
 
     async def test_opportunisticWithoutTLS(self) -> None:
         """
@@ -599,7 +632,7 @@ class TLSPolicyTests(DeliveryTestsMixin, TestCase):
         [result] = (await self.send(tlsOptions=options, requireTLS=True)).results
         self.assertTrue(result.delivered, result.error)
         assert result.tls is not None
-        self.assertEqual(result.tls.nameMatched, True)
+        self.assertEqual((result.tls.nameMatched, result.tls.verified), (True, True))
 
 
 class SmarthostAndDKIMTests(DeliveryTestsMixin, TestCase):

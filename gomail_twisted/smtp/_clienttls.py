@@ -10,13 +10,16 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 from weakref import WeakKeyDictionary
 
 from cryptography import x509
 from OpenSSL import SSL
 from service_identity import CertificateError, VerificationError
-from service_identity.cryptography import verify_certificate_hostname
+from service_identity.cryptography import (
+    verify_certificate_hostname,
+    verify_certificate_ip_address,
+)
 from twisted.internet import ssl
 from twisted.internet.interfaces import IOpenSSLClientConnectionCreator, ITransport
 from zope.interface import implementer
@@ -38,9 +41,16 @@ class TLSFacts:
         one that matched, when one did), or L{None} when none was.
     @ivar nameMatched: whether the certificate is valid for C{serverName}
         (RFC 6125 6), or L{None} when it was not checked.
-    @ivar verified: whether the chain was verified against the trust roots
-        and the name had to match, so the server proved who it is.
+    @ivar verified: whether the server proved who it is: its chain
+        verified against the trust roots and its certificate is valid for
+        a name the policy checks (RFC 6125).  This is reported whether or
+        not the policy enforced it, so opportunistic deliveries show how
+        many could have been verified.
     @ivar certificateNames: the DNS names the certificate lists.
+    @ivar verifyError: why the server did not prove who it is, such as
+        C{"certificate verify failed: self-signed certificate"} or
+        C{"certificate is not valid for mx.example.com (it names
+        x.test)"}; L{None} when it did.
     """
 
     version: str
@@ -49,6 +59,7 @@ class TLSFacts:
     nameMatched: bool | None
     verified: bool
     certificateNames: tuple[str, ...]
+    verifyError: str | None = None
 
 
 @dataclass(frozen=True)
@@ -63,8 +74,9 @@ class ClientTLSPolicy:
         against.
     @ivar acceptableNames: names of which the certificate must be valid
         for at least one, when C{verify} is set.
-    @ivar verify: verify the chain against C{trustRoot} and require a
-        name to match; otherwise the certificate is only inspected.
+    @ivar verify: require the chain to verify against C{trustRoot} and a
+        name to match; otherwise both are checked and reported in
+        L{TLSFacts} but not enforced.
     @ivar trustRoot: an C{IOpenSSLTrustRoot}, or L{None} for the
         platform's.
     @ivar options: a caller's C{IOpenSSLClientConnectionCreator}, used as
@@ -95,8 +107,9 @@ class ClientTLSPolicy:
         self, transport: ITransport | None
     ) -> tuple[TLSFacts | None, str | None]:
         """
-        Read the facts of the established session and check the
-        certificate's names with C{service_identity}.
+        Read the facts of the established session, with whether its chain
+        verified, and check the certificate's names with
+        C{service_identity}.
 
         @param transport: the TLS transport.
         @return: the facts, and an error when the policy required a name
@@ -123,12 +136,23 @@ class ClientTLSPolicy:
                 if cert is not None and _matches(cert, name):
                     checked, matched = name, True
                     break
-        verified = self.verify and self.options is None and bool(matched)
-        facts = TLSFacts(info.version, info.cipher, checked, matched, verified, names)
-        if self.verify and self.options is None and not matched:
+        nameError = None
+        if not matched:
             listed = ", ".join(names) or "no DNS name"
             wanted = " or ".join(candidates) or "(no name given)"
-            return facts, f"certificate is not valid for {wanted} (it names {listed})"
+            nameError = f"certificate is not valid for {wanted} (it names {listed})"
+        verifyError = _chainError(transport) or nameError
+        facts = TLSFacts(
+            info.version,
+            info.cipher,
+            checked,
+            matched,
+            verifyError is None,
+            names,
+            verifyError,
+        )
+        if self.verify and self.options is None and nameError is not None:
+            return facts, nameError
         return facts, None
 
 
@@ -142,13 +166,85 @@ def _dnsNames(cert: x509.Certificate) -> tuple[str, ...]:
 
 def _matches(cert: x509.Certificate, name: str) -> bool:
     """
-    @return: whether C{cert} is valid for the DNS name C{name} (RFC 6125 6).
+    @return: whether C{cert} is valid for C{name}, a DNS name (RFC 6125 6)
+        or an IP address (an iPAddress subjectAltName, RFC 5280 4.2.1.6).
     """
     try:
-        verify_certificate_hostname(cert, name.encode("idna").decode("ascii"))
+        if isIPAddress(name):
+            verify_certificate_ip_address(cert, name)
+        else:
+            verify_certificate_hostname(cert, name.encode("idna").decode("ascii"))
     except (VerificationError, CertificateError, UnicodeError, ValueError):
         return False
     return True
+
+
+class _ChainCheck:
+    """
+    What OpenSSL's verification of one connection's chain found.
+
+    @ivar checked: whether OpenSSL verified a chain at all (the server
+        sent a certificate).
+    @ivar error: the first error found, as OpenSSL words it, or L{None}.
+    """
+
+    def __init__(self, enforce: bool) -> None:
+        self._enforce = enforce
+        self.checked = False
+        self.error: str | None = None
+
+    def verifyCallback(
+        self, connection: SSL.Connection, cert: Any, errno: int, depth: int, ok: int
+    ) -> bool:
+        """
+        Called by OpenSSL for each certificate of the chain, from the root
+        down to the server's own; record the first error and, unless
+        verification is enforced, let the handshake go on.
+        """
+        self.checked = True
+        if not ok and self.error is None:
+            self.error = _verifyErrorText(errno)
+        return bool(ok) or not self._enforce
+
+
+#: The chain checks of live connections made by L{_ConnectionCreator}.
+_chainChecks: WeakKeyDictionary[SSL.Connection, _ChainCheck] = WeakKeyDictionary()
+
+
+def _verifyErrorText(errno: int) -> str:
+    """
+    @param errno: an X.509 verification error code.
+    @return: OpenSSL's words for it, such as C{"self-signed certificate"}.
+    """
+    try:
+        # pyOpenSSL has no public call for this; without it, the code.
+        from OpenSSL._util import ffi, lib
+
+        text = ffi.string(lib.X509_verify_cert_error_string(errno))
+        return bytes(text).decode("ascii", "replace")
+    except (ImportError, AttributeError):
+        return f"X.509 verification error {errno}"
+
+
+def _chainError(transport: ITransport | None) -> str | None:
+    """
+    @param transport: a TLS transport whose handshake is done.
+    @return: why its chain did not verify against the trust roots, or
+        L{None} when it did.
+    """
+    handle = cast(Any, transport).getHandle()
+    check = _chainChecks.get(handle)
+    if check is None:
+        # A caller's own connection creator: a chain that does not verify
+        # ends its handshake when its context asks OpenSSL to verify.
+        if handle.get_verify_mode() & SSL.VERIFY_PEER:
+            return None
+        return "certificate chain not verified: the TLS options given do not verify"
+    if not check.checked:
+        return "the server sent no certificate"
+    if check.error is not None:
+        return f"certificate verify failed: {check.error}"
+    return None
 
 
 def isIPAddress(name: str) -> bool:
@@ -172,7 +268,8 @@ class _ContextCache:
     A context holds only what every connection to every server shares:
     the protocol versions and the trust store.  What differs per
     connection is set on the connection: the name sent with SNI, and
-    whether a chain that does not verify ends the handshake; the name
+    whether a chain that does not verify ends the handshake or is only
+    recorded (L{_ChainCheck}); the name
     is checked after the handshake (L{ClientTLSPolicy.inspect}).
 
     @ivar _byRoot: the contexts of callers' trust roots; the key is the
@@ -240,8 +337,11 @@ class _ConnectionCreator:
     def clientConnectionForTLS(self, tlsProtocol: Any) -> SSL.Connection:
         connection = SSL.Connection(self._context, None)
         connection.set_app_data(tlsProtocol)
-        if not self._enforce:
-            connection.set_verify(SSL.VERIFY_NONE)
+        check = _chainChecks[connection] = _ChainCheck(self._enforce)
+        mode = SSL.VERIFY_PEER
+        if self._enforce:
+            mode |= SSL.VERIFY_FAIL_IF_NO_PEER_CERT
+        connection.set_verify(mode, check.verifyCallback)
         name = self._serverName
         if name and not isIPAddress(name):
             connection.set_tlsext_host_name(name.encode("idna"))

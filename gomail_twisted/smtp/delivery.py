@@ -282,7 +282,14 @@ def _mxPolicy(mail: OutboundMail, domain: str, host: str) -> ClientTLSPolicy:
             verify=True,
             trustRoot=mail.trustRoot,
         )
-    return ClientTLSPolicy(startTLS=required, serverName=host, options=mail.tlsOptions)
+    # Not enforced, but checked against the trust root all the same, so
+    # the result tells whether the server could have been verified.
+    return ClientTLSPolicy(
+        startTLS=required,
+        serverName=host,
+        trustRoot=mail.trustRoot,
+        options=mail.tlsOptions,
+    )
 
 
 def _endpoint(

@@ -169,7 +169,11 @@ class OutboundMail:
         L{twisted.internet.ssl.optionsForClientTLS}) used as it is; not
         allowed with C{requireServerNameOfReceivingAddresses}.
     @ivar trustRoot: the certificate authorities certificates are verified
-        against (C{IOpenSSLTrustRoot}), or L{None} for the platform's.
+        against (C{IOpenSSLTrustRoot}), or L{None} for the platform's; with
+        opportunistic TLS the check is reported
+        (L{gomail_twisted.smtp.TLSFacts.verified}), not enforced.  Give
+        every mail the same object: certificates are loaded once per
+        trust root object.
     @ivar heloName: the name we give in EHLO; by default the address
         literal of our end of the connection (RFC 5321 4.1.4).
     @ivar timeouts: L{SMTPTimeouts}.
