@@ -1,0 +1,109 @@
+"""
+Helpers for tests that run C{twistd} or Python in a child process: the
+command, its environment, and reading its output with a deadline.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import subprocess
+import sys
+import threading
+import time
+from typing import IO
+
+import gomail_twisted
+
+#: The line the C{gomail-smtp} plugin logs for each bound port.
+LISTENING = re.compile(r"listening on (\S+) port (\d+)")
+
+
+class Output:
+    """
+    Collects a process's output lines in a thread, to wait for one with a
+    deadline.
+
+    @ivar lines: the lines read so far by L{waitFor}.
+    """
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.lines: list[str] = []
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
+        thread.start()
+
+    def _read(self, stream: IO[str]) -> None:
+        for line in stream:
+            self._queue.put(line)
+        self._queue.put(None)
+
+    def waitFor(self, pattern: re.Pattern[str], seconds: float) -> re.Match[str]:
+        """
+        Read lines until one matches.
+
+        @raise AssertionError: the output ended, or C{seconds} passed, first.
+        """
+        deadline = time.monotonic() + seconds
+        while True:
+            remaining = deadline - time.monotonic()
+            try:
+                line = self._queue.get(timeout=max(remaining, 0.01))
+            except queue.Empty:
+                line = None
+                if remaining > 0:
+                    continue
+            if line is None:
+                raise AssertionError(
+                    f"no line matching {pattern.pattern!r}:\n" + "".join(self.lines)
+                )
+            self.lines.append(line)
+            match = pattern.search(line)
+            if match is not None:
+                return match
+
+
+def binary(name: str) -> str:
+    """
+    A script installed next to this interpreter, such as C{.venv/bin/twistd}
+    for C{.venv/bin/python}.
+    """
+    return os.path.join(os.path.dirname(sys.executable), name)
+
+
+def twistd() -> list[str]:
+    """
+    The command that runs this interpreter's C{twistd}.
+    """
+    script = binary("twistd")
+    if os.path.exists(script):
+        return [script]
+    return [sys.executable, "-c", "from twisted.scripts.twistd import run; run()"]
+
+
+def environment() -> dict[str, str]:
+    """
+    This environment, with C{PYTHONPATH} only the directory holding the
+    gomail_twisted these tests import: site-packages for an installed
+    package, the repository for a checkout.  Either way twistd must find
+    the plugin next to it.
+    """
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.path.dirname(os.path.dirname(gomail_twisted.__file__))
+    return env
+
+
+def stop(process: subprocess.Popen[str]) -> None:
+    """
+    End a child process, by force after ten seconds, and close its output.
+    """
+    if process.poll() is None:
+        process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
+    if process.stdout is not None:
+        process.stdout.close()

@@ -1,0 +1,320 @@
+# -*- test-case-name: tests.test_readme -*-
+"""
+Tests that README.rst works as written: its commands and code blocks are
+taken from the file and run against the C{gomail-smtp} server on loopback.
+
+The only change made to them is the port: the server listens on one the
+system chooses rather than 2525, which may be taken, and the snippets'
+C{2525} is replaced by it.  C{.venv/bin/} means the directory of the
+interpreter running the tests.  The server gets C{--domain example.net}, so
+that the Internet example can be delivered to it, and C{--no-dkim}, so that
+no test asks the DNS.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import re
+import shlex
+import smtplib
+import socket
+import subprocess
+import textwrap
+import time
+from pathlib import Path
+
+from twisted.internet.defer import Deferred, succeed
+from twisted.trial.unittest import SynchronousTestCase
+
+from gomail_twisted.dkim import DKIMStatus, verify
+from tests._twistd import LISTENING, Output, binary, environment, stop, twistd
+
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.rst"
+_BLOCK = re.compile(r"^\.\. code-block:: (\w+)\n\n((?:(?:    .*)?\n)+)", re.MULTILINE)
+
+#: Seconds any one child process may take.
+DEADLINE = 60
+
+
+def blocks() -> list[tuple[str, str]]:
+    """
+    The README's code blocks.
+
+    @return: (language, text) pairs, the text dedented.
+    """
+    text = README.read_text(encoding="utf-8")
+    return [
+        (m.group(1), textwrap.dedent(m.group(2)).strip() + "\n")
+        for m in _BLOCK.finditer(text)
+    ]
+
+
+def block(language: str, marker: str) -> str:
+    """
+    The one README block of C{language} containing C{marker}.
+    """
+    [found] = [text for lang, text in blocks() if lang == language and marker in text]
+    return found
+
+
+def onPort(text: str, port: int) -> str:
+    """
+    C{text} with the README's port, which it must name, replaced by C{port}.
+    """
+    assert "2525" in text, text
+    return text.replace("2525", str(port))
+
+
+def run(
+    command: list[str], cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """
+    Run a command to its end, within L{DEADLINE}.
+    """
+    return subprocess.run(
+        command,
+        cwd=cwd,
+        env=environment() if env is None else env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=DEADLINE,
+    )
+
+
+def delivered(maildir: Path, address: str) -> list[bytes]:
+    new = maildir / address / "new"
+    return [p.read_bytes() for p in sorted(new.iterdir())] if new.is_dir() else []
+
+
+class BlocksTests(SynchronousTestCase):
+    """
+    Every block of the README is one these tests run or check.
+    """
+
+    def test_everyBlockKnown(self) -> None:
+        """
+        The README holds exactly the blocks the tests below know, so a new
+        one cannot go untested.
+        """
+        markers = [
+            ("sh", "twistd -n gomail-smtp"),
+            ("sh", "twisted.trial tests"),
+            ("sh", "import smtplib"),
+            ("python", "Smarthost("),
+            ("sh", "gomail_twisted.dkim keygen"),
+            ("python", "DKIMSettings("),
+            ("python", "reactor.run()"),
+        ]
+        self.assertEqual([lang for lang, _ in blocks()], [lang for lang, _ in markers])
+        for lang, marker in markers:
+            block(lang, marker)
+
+    def test_quickStart(self) -> None:
+        """
+        The two quick-start commands are word for word what a fresh machine
+        needs, and CI runs the test command as the README writes it.
+        """
+        self.assertEqual(
+            block("sh", "twistd -n gomail-smtp"),
+            "python3 -m venv .venv && .venv/bin/pip install . "
+            "&& .venv/bin/twistd -n gomail-smtp\n",
+        )
+        command = block("sh", "twisted.trial tests")
+        self.assertEqual(
+            command,
+            "python3 -m venv .venv && .venv/bin/pip install '.[test]' "
+            "&& .venv/bin/python -m twisted.trial tests\n",
+        )
+        self.assertIn("\n" + command, (ROOT / ".ci" / "run").read_text())
+
+    def test_pythonBlocksParse(self) -> None:
+        """
+        Every Python block is valid Python.
+        """
+        for lang, text in blocks():
+            if lang == "python":
+                ast.parse(text)
+
+
+class ServerTests(SynchronousTestCase):
+    """
+    The quick start's server, and the README's ways of sending to it.
+    """
+
+    def setUp(self) -> None:
+        self.cwd = Path(self.mktemp()).resolve()
+        self.cwd.mkdir()
+        words = shlex.split(block("sh", "twistd -n gomail-smtp").split("&&")[-1])
+        self.assertEqual(words, [".venv/bin/twistd", "-n", "gomail-smtp"])
+        process = subprocess.Popen(
+            [
+                *twistd(),
+                *words[1:],
+                "--listen=tcp:0:interface=127.0.0.1",
+                "--domain=localhost",
+                "--domain=example.net",
+                "--no-dkim",
+            ],
+            cwd=self.cwd,
+            env=environment(),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.addCleanup(stop, process)
+        assert process.stdout is not None
+        self.port = int(Output(process.stdout).waitFor(LISTENING, DEADLINE).group(2))
+        self.maildir = self.cwd / "maildir"
+
+    def test_smtplib(self) -> None:
+        """
+        The smtplib one-liner puts its message in maildir/you@localhost/new/.
+        """
+        command = onPort(block("sh", "import smtplib"), self.port)
+        result = run(["sh", "-c", command], self.cwd)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        [message] = delivered(self.maildir, "you@localhost")
+        self.assertTrue(message.endswith(b"\nSubject: hi\n\nhello\n"), message)
+
+    def test_smarthost(self) -> None:
+        """
+        send.py, run with the virtual environment's python, prints what the
+        README says and delivers to maildir/you@localhost/new/.
+        """
+        (self.cwd / "send.py").write_text(
+            onPort(block("python", "Smarthost("), self.port)
+        )
+        result = run([binary("python"), "send.py"], self.cwd)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        text = README.read_text(encoding="utf-8")
+        promised = re.search(r"It prints ``(.+?)``", text, re.DOTALL)
+        assert promised is not None
+        expected = re.escape(onPort(" ".join(promised.group(1).split()), self.port))
+        self.assertRegex(
+            result.stdout, "\\A" + expected.replace(r"\.\.\.", r"\S+") + "\n\\Z"
+        )
+        [message] = delivered(self.maildir, "you@localhost")
+        self.assertIn(b"\nSubject: Hello\n", message)
+        self.assertIn(b"<p>HTML alternative</p>", message)
+
+    def test_toTheWorld(self) -> None:
+        """
+        The keygen command writes the key file the Internet example opens;
+        that mail, routed here, arrives signed, and the signature verifies
+        against the record keygen printed.
+        """
+        keygen = block("sh", "gomail_twisted.dkim keygen")
+        self.assertTrue(keygen.startswith(".venv/bin/python "), keygen)
+        result = run(
+            [
+                "sh",
+                "-c",
+                keygen.replace(".venv/bin/python", shlex.quote(binary("python")), 1),
+            ],
+            self.cwd,
+        )
+        self.assertEqual(result.returncode, 0, result.stderr)
+        text = README.read_text(encoding="utf-8")
+        promised = re.search(r"writes the private key to ``(\S+)``", text)
+        assert promised is not None
+        self.assertTrue((self.cwd / promised.group(1)).is_file(), os.listdir(self.cwd))
+        record = "".join(result.stdout.splitlines()[-1].split('"')[1::2])
+
+        # The README's send.py with its mail replaced by the Internet one, as
+        # it says; only the route differs, since example.net's MX is not here.
+        send = onPort(block("python", "Smarthost("), self.port)
+        tree = ast.parse(send)
+        [assign] = [
+            node
+            for node in tree.body
+            if isinstance(node, ast.Assign)
+            and [getattr(t, "id", None) for t in node.targets] == ["mail"]
+        ]
+        lines = send.splitlines(keepends=True)
+        route = (
+            "import dataclasses\n"
+            "mail = dataclasses.replace(\n"
+            f"    mail, smarthost=Smarthost('127.0.0.1', {self.port}),\n"
+            "    requireServerNameOfReceivingAddresses=False,\n"
+            ")\n"
+        )
+        assert assign.end_lineno is not None
+        script = (
+            "".join(lines[: assign.lineno - 1])
+            + block("python", "DKIMSettings(")
+            + route
+            + "".join(lines[assign.end_lineno :])
+        )
+        (self.cwd / "world.py").write_text(script)
+        result = run([binary("python"), "world.py"], self.cwd)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertIn("('you@example.net',) 250 2.0.0", result.stdout)
+        [message] = delivered(self.maildir, "you@example.net")
+
+        def lookupTXT(name: str) -> Deferred[list[bytes]]:
+            self.assertEqual(name, "mail._domainkey.example.com")
+            return succeed([record.encode()])
+
+        [dkim] = self.successResultOf(verify(message, lookupTXT))
+        self.assertEqual(
+            (dkim.status, dkim.domain, dkim.selector),
+            (DKIMStatus.PASS, "example.com", "mail"),
+            dkim.reason,
+        )
+
+
+class EmbeddingTests(SynchronousTestCase):
+    """
+    The embedding example, run as a program.
+    """
+
+    def test_embedded(self) -> None:
+        """
+        The example serves on loopback, stores mail for example.com in
+        received.eml and refuses other recipients with its 550 5.1.1.
+        """
+        cwd = Path(self.mktemp()).resolve()
+        cwd.mkdir()
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        (cwd / "server.py").write_text(onPort(block("python", "reactor.run()"), port))
+        process = subprocess.Popen(
+            [binary("python"), "server.py"],
+            cwd=cwd,
+            env=environment(),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.addCleanup(stop, process)
+        deadline = time.monotonic() + DEADLINE
+        while True:
+            self.assertIsNone(process.poll(), "the example exited")
+            try:
+                client = smtplib.SMTP("127.0.0.1", port, timeout=10)
+                break
+            except OSError:
+                self.assertLess(
+                    time.monotonic(), deadline, "the example never listened"
+                )
+                time.sleep(0.1)
+        with client:
+            self.assertIn(b"mx.example.com", client.ehlo()[1])
+            refused = client.sendmail(
+                "me@example.net",
+                ["alice@example.com", "bob@example.org"],
+                b"Subject: embedded\r\n\r\nhello\r\n",
+            )
+        self.assertEqual(
+            refused, {"bob@example.org": (550, b"5.1.1 No such user here")}
+        )
+        received = (cwd / "received.eml").read_bytes()
+        self.assertTrue(
+            received.endswith(b"Subject: embedded\r\n\r\nhello\r\n"), received
+        )
