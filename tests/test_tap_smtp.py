@@ -1,45 +1,41 @@
 # -*- test-case-name: tests.test_tap_smtp -*-
 """
 Tests for L{gomail_twisted.tap.smtp} and the C{gomail-smtp} twistd plugin:
-option parsing, the service started for real in this process and by
-C{twistd} in another, each checked with stdlib smtplib and the files on disk.
+what each option makes the server do, seen by a client over a memory
+reactor, the service started for real in this process and by C{twistd} in
+another, each checked with stdlib smtplib and the files on disk.
 """
 
 from __future__ import annotations
 
 import importlib.metadata
 import os
-import queue
 import re
 import smtplib
 import socket
 import ssl
 import subprocess
-import sys
-import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from twisted.application.internet import StreamServerEndpointService
-from twisted.application.service import MultiService
+from twisted.internet.address import IPv4Address
 from twisted.internet.defer import Deferred, inlineCallbacks
+from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.internet.threads import deferToThread
 from twisted.logger import LogEvent, formatEvent, globalLogPublisher
 from twisted.python.usage import UsageError
-from twisted.trial.unittest import SynchronousTestCase, TestCase
+from twisted.trial.unittest import SkipTest, SynchronousTestCase, TestCase
 
-import gomail_twisted
-from gomail_twisted._hostname import localHostName
-from gomail_twisted.smtp import SMTPServerFactory
-from gomail_twisted.tap.smtp import DEFAULT_LISTEN, Options, makeService
+from gomail_twisted.smtp import SMTPServerFactory, SMTPServerProtocol
+from gomail_twisted.tap.smtp import ListenError, Options, makeService
 from gomail_twisted.tls import selfSignedCertificate
+from tests._twistd import LISTENING as _LISTENING
+from tests._twistd import Output, environment, stop, twistd
 
 MESSAGE = b"From: sender@example.net\r\nSubject: tap\r\n\r\nHello from the tap.\r\n"
-_LISTENING = re.compile(r"listening on (\S+) port (\d+)")
 
 
 def _certificate(directory: Path, name: str = "127.0.0.1") -> tuple[str, str]:
@@ -67,76 +63,33 @@ def _delivered(maildir: Path, address: str) -> list[bytes]:
     return [p.read_bytes() for p in sorted(new.iterdir())] if new.is_dir() else []
 
 
+def _machineName(banner: bytes) -> str:
+    """
+    The host name in a C{220 NAME ESMTP ...} greeting.
+    """
+    match = re.match(rb"220 (\S+) ESMTP ", banner)
+    assert match is not None, banner
+    return match.group(1).decode("ascii")
+
+
+def _isThisMachine(name: str) -> bool:
+    """
+    Whether C{name} is this machine's own name, as its administrator set it
+    (C{/etc/hostname}, C{hostnamectl}): the same first label as
+    C{socket.gethostname()}, and C{localhost} only when that is all it is
+    called.
+    """
+    given = socket.gethostname().split(".")[0].lower()
+    if given in ("", "localhost"):
+        return name == "localhost"
+    return name.split(".")[0].lower() == given
+
+
 class OptionsTests(SynchronousTestCase):
     """
-    The command line of C{twistd gomail-smtp}.
+    The command line of C{twistd gomail-smtp} refuses what it cannot use,
+    with a message naming the problem.
     """
-
-    def test_defaults(self) -> None:
-        """
-        Without options the server listens on loopback port 2525, is named
-        after this machine, takes mail for that name and localhost into
-        C{./maildir}, with the factory's limits and a generated certificate.
-        """
-        options = _parse()
-        self.assertEqual(options["listen"], [DEFAULT_LISTEN])
-        self.assertEqual(DEFAULT_LISTEN, "tcp:2525:interface=127.0.0.1")
-        self.assertEqual(options["hostname"], localHostName())
-        self.assertIn("localhost", options["domain"])
-        self.assertEqual(options["maildir"], "./maildir")
-        self.assertEqual(options["max-size"], 25 * 2**20)
-        self.assertEqual(options["max-recipients"], 100)
-        self.assertEqual(options["timeout"], 300.0)
-        self.assertIsNone(options["tls"])
-        self.assertFalse(options["no-tls"])
-        self.assertFalse(options["require-tls"])
-
-    def test_repeatable(self) -> None:
-        """
-        C{--listen} and C{--domain} collect every occurrence in order, and
-        C{--domain} then replaces the default domains.
-        """
-        options = _parse(
-            "--listen=tcp:2525",
-            "--listen",
-            "tcp:2526:interface=0.0.0.0",
-            "--domain=example.com",
-            "--domain",
-            "example.org",
-            "--hostname=mx.example.com",
-        )
-        self.assertEqual(options["listen"], ["tcp:2525", "tcp:2526:interface=0.0.0.0"])
-        self.assertEqual(options["domain"], ["example.com", "example.org"])
-        self.assertEqual(options["hostname"], "mx.example.com")
-
-    def test_hostnameIsTheDefaultDomain(self) -> None:
-        """
-        Without C{--domain}, the given host name and localhost are the
-        domains.
-        """
-        options = _parse("--hostname=mx.example.com")
-        self.assertEqual(options["domain"], ["mx.example.com", "localhost"])
-
-    def test_numbers(self) -> None:
-        """
-        Sizes take bytes or K, M, G suffixes; the other limits are numbers.
-        """
-        options = _parse(
-            "--max-size=10M",
-            "--max-recipients=5",
-            "--timeout=2.5",
-            "--max-connections=7",
-            "--max-connections-per-peer=3",
-            "--require-tls",
-        )
-        self.assertEqual(options["max-size"], 10 * 2**20)
-        self.assertEqual(options["max-recipients"], 5)
-        self.assertEqual(options["timeout"], 2.5)
-        self.assertEqual(options["max-connections"], 7)
-        self.assertEqual(options["max-connections-per-peer"], 3)
-        self.assertTrue(options["require-tls"])
-        self.assertEqual(_parse("--max-size=1000")["max-size"], 1000)
-        self.assertEqual(_parse("--max-size=2k")["max-size"], 2048)
 
     def test_badValues(self) -> None:
         """
@@ -161,6 +114,15 @@ class OptionsTests(SynchronousTestCase):
                 _parse(*args)
             self.assertIn(expected, str(caught.exception))
 
+    def test_noAuthOption(self) -> None:
+        """
+        Nothing in C{--help} speaks of AUTH, which the server does not offer,
+        and C{--allow-plaintext-auth} is refused.
+        """
+        self.assertNotRegex(str(Options()), r"(?i)\bauth\b")
+        with self.assertRaises(UsageError):
+            _parse("--allow-plaintext-auth")
+
     def test_certificateAndKeyGoTogether(self) -> None:
         """
         C{--tls-cert} without C{--tls-key}, or the other way round, is a
@@ -171,15 +133,6 @@ class OptionsTests(SynchronousTestCase):
             with self.assertRaises(UsageError) as caught:
                 _parse(*args)
             self.assertIn("--tls-cert and --tls-key go together", str(caught.exception))
-
-    def test_certificateLoaded(self) -> None:
-        """
-        With both, the options hold a server context that serves that
-        certificate.
-        """
-        cert, key = _certificate(Path(self.mktemp()))
-        options = _parse("--tls-cert", cert, "--tls-key", key)
-        self.assertIsNotNone(options["tls"].getContext())
 
     def test_unreadableFiles(self) -> None:
         """
@@ -217,53 +170,245 @@ class OptionsTests(SynchronousTestCase):
     def test_contradictions(self) -> None:
         """
         C{--no-tls} with a certificate, or with C{--require-tls} on a
-        plain-text endpoint, is a usage error; on an C{ssl:} endpoint it is
-        fine.
+        plain-text endpoint, is a usage error naming that endpoint; on an
+        C{ssl:} endpoint it is fine.
         """
         cert, key = _certificate(Path(self.mktemp()))
         with self.assertRaises(UsageError):
             _parse("--no-tls", "--tls-cert", cert, "--tls-key", key)
         with self.assertRaises(UsageError) as caught:
             _parse("--no-tls", "--require-tls")
-        self.assertIn(DEFAULT_LISTEN, str(caught.exception))
+        self.assertIn("tcp:2525:interface=127.0.0.1", str(caught.exception))
         sslListen = f"ssl:2465:privateKey={key}:certKey={cert}"
-        options = _parse("--no-tls", "--require-tls", "--listen", sslListen)
-        self.assertEqual(options["listen"], [sslListen])
+        _parse("--no-tls", "--require-tls", "--listen", sslListen)
 
-    def test_service(self) -> None:
-        """
-        The service is a L{MultiService} holding one
-        L{StreamServerEndpointService} per C{--listen}.
-        """
-        options = _parse(
-            "--listen=tcp:0:interface=127.0.0.1",
-            "--listen=tcp:0:interface=127.0.0.1",
-            "--no-tls",
-            f"--maildir={self.mktemp()}",
+
+class _Client:
+    """
+    One connection to a factory over a L{StringTransport}.
+    """
+
+    def __init__(self, factory: SMTPServerFactory, peer: str = "192.0.2.1") -> None:
+        protocol = factory.buildProtocol(IPv4Address("TCP", peer, 40000))
+        assert isinstance(protocol, SMTPServerProtocol)
+        self.transport = StringTransport(
+            hostAddress=IPv4Address("TCP", "127.0.0.1", 2525),
+            peerAddress=IPv4Address("TCP", peer, 40000),
         )
-        service = makeService(options)
-        self.assertIsInstance(service, MultiService)
-        children = list(service)
-        self.assertEqual(len(children), 2)
-        for child in children:
-            self.assertIsInstance(child, StreamServerEndpointService)
+        protocol.makeConnection(self.transport)
+        self.protocol = protocol
 
-    def test_dkimByDefault(self) -> None:
+    def read(self) -> bytes:
         """
-        DKIM verification is on unless C{--no-dkim} is given.
+        Everything the server wrote since the last read.
         """
-        for flags, expected in (((), True), (("--no-dkim",), False)):
-            options = _parse(
-                "--listen=tcp:0:interface=127.0.0.1",
-                "--no-tls",
-                f"--maildir={self.mktemp()}",
-                *flags,
+        data = self.transport.value()
+        self.transport.clear()
+        return data
+
+    def send(self, data: bytes) -> bytes:
+        """
+        Send C{data}, return the server's answer.
+        """
+        self.protocol.dataReceived(data)
+        return self.read()
+
+
+class WiringTests(SynchronousTestCase):
+    """
+    What each option makes the server do, on a memory reactor and its
+    clock: the ports it listens on and the replies a client gets.
+    """
+
+    def serve(self, *args: str) -> tuple[MemoryReactorClock, SMTPServerFactory]:
+        """
+        Start the service of C{args} (and a Maildir in a temporary
+        directory) on a memory reactor.
+
+        @return: the reactor and the factory every port serves.
+        """
+        reactor = MemoryReactorClock()
+        if not any(arg.startswith("--maildir") for arg in args):
+            args = (f"--maildir={self.mktemp()}", *args)
+        service = makeService(_parse("--no-dkim", *args), reactor)
+        service.startService()
+        self.addCleanup(service.stopService)
+        factories = {factory for _, factory, _, _ in reactor.tcpServers}
+        [factory] = factories
+        assert isinstance(factory, SMTPServerFactory)
+        return reactor, factory
+
+    def test_listenDefault(self) -> None:
+        """
+        Without C{--listen} the server listens on 127.0.0.1 port 2525 only.
+        """
+        reactor, _ = self.serve()
+        self.assertEqual(
+            [(port, interface) for port, _, _, interface in reactor.tcpServers],
+            [(2525, "127.0.0.1")],
+        )
+
+    def test_listenEach(self) -> None:
+        """
+        Each C{--listen} is a port of its own, all serving one factory.
+        """
+        reactor, _ = self.serve(
+            "--listen=tcp:2526:interface=127.0.0.2", "--listen=tcp:2527"
+        )
+        self.assertEqual(
+            [(port, interface) for port, _, _, interface in reactor.tcpServers],
+            [(2526, "127.0.0.2"), (2527, "")],
+        )
+
+    def test_defaultNameAndDomains(self) -> None:
+        """
+        By default the greeting names this machine as its administrator named
+        it, and mail for that name and for localhost is accepted; mail for
+        other domains is refused as relaying.
+        """
+        _, factory = self.serve()
+        client = _Client(factory)
+        name = _machineName(client.read())
+        self.assertTrue(_isThisMachine(name), name)
+        client.send(b"EHLO client.test\r\nMAIL FROM:<a@example.net>\r\n")
+        for domain, reply in [
+            (name, b"250 2.1.5 "),
+            ("localhost", b"250 2.1.5 "),
+            ("LOCALHOST", b"250 2.1.5 "),
+            ("example.org", b"554 5.7.1 "),
+        ]:
+            answer = client.send(f"RCPT TO:<you@{domain}>\r\n".encode())
+            self.assertTrue(answer.startswith(reply), (domain, answer))
+
+    def test_hostnameAndDomain(self) -> None:
+        """
+        C{--hostname} is the name in the greeting, and C{--domain}s replace
+        the default domains.
+        """
+        _, factory = self.serve(
+            "--hostname=mx.example.com", "--domain=example.com", "--domain=example.org"
+        )
+        client = _Client(factory)
+        self.assertTrue(client.read().startswith(b"220 mx.example.com ESMTP "))
+        client.send(b"EHLO client.test\r\nMAIL FROM:<a@example.net>\r\n")
+        for domain, reply in [
+            ("example.com", b"250 "),
+            ("example.org", b"250 "),
+            ("mx.example.com", b"554 "),
+            ("localhost", b"554 "),
+        ]:
+            answer = client.send(f"RCPT TO:<you@{domain}>\r\n".encode())
+            self.assertTrue(answer.startswith(reply), (domain, answer))
+
+    def test_hostnameIsTheDefaultDomain(self) -> None:
+        """
+        With C{--hostname} and no C{--domain}, mail for that name and for
+        localhost is accepted.
+        """
+        _, factory = self.serve("--hostname=mx.example.com")
+        client = _Client(factory)
+        client.send(b"EHLO client.test\r\nMAIL FROM:<a@example.net>\r\n")
+        for domain in ("mx.example.com", "localhost"):
+            answer = client.send(f"RCPT TO:<you@{domain}>\r\n".encode())
+            self.assertTrue(answer.startswith(b"250 "), (domain, answer))
+
+    def test_maxSize(self) -> None:
+        """
+        C{--max-size} is advertised with SIZE and enforced: a larger declared
+        size is refused at MAIL, a larger message after DATA.
+        """
+        _, factory = self.serve("--max-size=1K")
+        client = _Client(factory)
+        self.assertIn(b"250-SIZE 1024\r\n", client.send(b"EHLO client.test\r\n"))
+        self.assertTrue(
+            client.send(b"MAIL FROM:<a@example.net> SIZE=1025\r\n").startswith(
+                b"552 5.3.4 "
             )
-            [child] = list(makeService(options))
-            assert isinstance(child, StreamServerEndpointService)
-            factory = child.factory
-            assert isinstance(factory, SMTPServerFactory)
-            self.assertEqual(factory.dkimLookup is not None, expected, flags)
+        )
+        client.send(b"MAIL FROM:<a@example.net>\r\nRCPT TO:<b@localhost>\r\n")
+        self.assertTrue(client.send(b"DATA\r\n").startswith(b"354 "))
+        answer = client.send(
+            b"Subject: big\r\n\r\n" + (b"x" * 98 + b"\r\n") * 11 + b".\r\n"
+        )
+        self.assertTrue(answer.startswith(b"552 5.3.4 "), answer)
+
+    def test_maxRecipients(self) -> None:
+        """
+        Past C{--max-recipients}, RCPT is answered 452 4.5.3.
+        """
+        _, factory = self.serve("--max-recipients=2")
+        client = _Client(factory)
+        client.send(b"EHLO client.test\r\nMAIL FROM:<a@example.net>\r\n")
+        answers = [
+            client.send(f"RCPT TO:<r{i}@localhost>\r\n".encode())[:4] for i in range(3)
+        ]
+        self.assertEqual(answers, [b"250 ", b"250 ", b"452 "])
+
+    def test_timeout(self) -> None:
+        """
+        After C{--timeout} seconds of client silence the server says 421
+        4.4.2 and hangs up, not before.
+        """
+        reactor, factory = self.serve("--timeout=30")
+        client = _Client(factory)
+        client.send(b"EHLO client.test\r\n")
+        reactor.advance(29.5)
+        self.assertEqual(client.read(), b"")
+        self.assertFalse(client.transport.disconnecting)
+        reactor.advance(1)
+        self.assertTrue(client.read().startswith(b"421 4.4.2 "))
+        self.assertTrue(client.transport.disconnecting)
+
+    def test_maxConnections(self) -> None:
+        """
+        Past C{--max-connections} in all, a client is greeted 421 4.7.0.
+        """
+        _, factory = self.serve("--max-connections=2")
+        greetings = [
+            _Client(factory, peer).read()
+            for peer in ("192.0.2.1", "192.0.2.2", "192.0.2.3")
+        ]
+        self.assertEqual([g[:4] for g in greetings], [b"220 ", b"220 ", b"421 "])
+        self.assertIn(b"Too many connections", greetings[2])
+
+    def test_maxConnectionsPerPeer(self) -> None:
+        """
+        Past C{--max-connections-per-peer} from one address, a client is
+        greeted 421 4.7.0, while another address is still served.
+        """
+        _, factory = self.serve("--max-connections-per-peer=2")
+        greetings = [
+            _Client(factory, peer).read()[:4]
+            for peer in ("192.0.2.1", "192.0.2.1", "192.0.2.1", "192.0.2.2")
+        ]
+        self.assertEqual(greetings, [b"220 ", b"220 ", b"421 ", b"220 "])
+
+    def test_requireTLS(self) -> None:
+        """
+        With C{--require-tls}, MAIL before STARTTLS is refused 530 5.7.0.
+        """
+        _, factory = self.serve("--require-tls")
+        client = _Client(factory)
+        client.send(b"EHLO client.test\r\n")
+        answer = client.send(b"MAIL FROM:<a@example.net>\r\n")
+        self.assertTrue(answer.startswith(b"530 5.7.0 "), answer)
+
+    def test_tlsOffered(self) -> None:
+        """
+        STARTTLS is offered by default and not with C{--no-tls}, when the
+        command is refused; AUTH is never offered, and refused.
+        """
+        for args, offered in (((), True), (("--no-tls",), False)):
+            _, factory = self.serve(*args)
+            client = _Client(factory)
+            client.read()
+            keywords = client.send(b"EHLO client.test\r\n")
+            self.assertEqual(b"250-STARTTLS\r\n" in keywords, offered, args)
+            self.assertNotIn(b"AUTH", keywords)
+            answer = client.send(b"AUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n")
+            self.assertTrue(answer.startswith(b"502 5.5.1 "), answer)
+        answer = client.send(b"STARTTLS\r\n")
+        self.assertTrue(answer.startswith(b"502 5.5.1 "), answer)
 
 
 class ServiceTests(TestCase):
@@ -292,9 +437,11 @@ class ServiceTests(TestCase):
             *args,
         )
         service = self.service = makeService(options)
+        before = len(self.events)
         service.startService()
         self.addCleanup(lambda: service.stopService() if service.running else None)
-        ports = [int(m.group(2)) for m in map(_LISTENING.search, self.logged()) if m]
+        logged = self.logged()[before:]
+        ports = [int(m.group(2)) for m in map(_LISTENING.search, logged) if m]
         self.assertEqual(len(ports), len(options["listen"]))
         return ports
 
@@ -363,6 +510,53 @@ class ServiceTests(TestCase):
         self.assertTrue(stored.startswith(b"Return-Path: <"))
         self.assertTrue(stored.endswith(b"\n" + MESSAGE.replace(b"\r\n", b"\n")))
         self.assertFalse(any("DEVELOPMENT" in line for line in self.logged()))
+
+    @inlineCallbacks
+    def test_dkim(self) -> Any:
+        """
+        DKIM is verified by default, which puts an Authentication-Results
+        header naming us on every message, and not with C{--no-dkim}.
+        """
+        for flags, header in (((), True), (("--no-dkim",), False)):
+            self.maildir = Path(self.mktemp())
+            [port] = self.start(
+                "--listen=tcp:0:interface=127.0.0.1", "--no-tls", *flags
+            )
+            if header and any("DKIM verification is off" in e for e in self.logged()):
+                raise SkipTest("this machine has no DNS resolver configuration")
+
+            def send(port: int = port) -> None:
+                with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
+                    client.sendmail("sender@example.net", ["ann@example.com"], MESSAGE)
+
+            yield self.inThread(send)
+            [stored] = _delivered(self.maildir, "ann@example.com")
+            self.assertEqual(
+                b"\nAuthentication-Results: localhost; dkim=none\n" in stored,
+                header,
+                (flags, stored),
+            )
+
+    def test_portInUse(self) -> None:
+        """
+        Starting the service on a port in use raises L{ListenError}, which
+        names the endpoint as given and the operating system's reason.
+        """
+        with socket.socket() as occupier:
+            occupier.bind(("127.0.0.1", 0))
+            occupier.listen()
+            endpoint = f"tcp:{occupier.getsockname()[1]}:interface=127.0.0.1"
+            service = makeService(
+                _parse(f"--listen={endpoint}", "--no-tls", f"--maildir={self.maildir}")
+            )
+            with self.assertRaises(ListenError) as caught:
+                service.startService()
+        self.assertEqual(
+            str(caught.exception),
+            f"gomail-smtp: cannot listen on {endpoint}: Address already in use",
+        )
+        self.assertEqual(caught.exception.description, endpoint)
+        self.assertIsInstance(caught.exception, SystemExit)
 
     @inlineCallbacks
     def test_startTLSWithFiles(self) -> Any:
@@ -445,62 +639,6 @@ class ServiceTests(TestCase):
         self.assertIn(b"with ESMTPS id ", stored)
 
 
-class _Output:
-    """
-    Collects a process's output lines in a thread, to wait for one with a
-    deadline.
-    """
-
-    def __init__(self, stream: IO[str]) -> None:
-        self.lines: list[str] = []
-        self._queue: queue.Queue[str | None] = queue.Queue()
-        thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
-        thread.start()
-
-    def _read(self, stream: IO[str]) -> None:
-        for line in stream:
-            self._queue.put(line)
-        self._queue.put(None)
-
-    def waitFor(self, pattern: re.Pattern[str], seconds: float) -> re.Match[str]:
-        deadline = time.monotonic() + seconds
-        while True:
-            remaining = deadline - time.monotonic()
-            try:
-                line = self._queue.get(timeout=max(remaining, 0.01))
-            except queue.Empty:
-                line = None
-                if remaining > 0:
-                    continue
-            if line is None:
-                raise AssertionError(
-                    f"no line matching {pattern.pattern!r}:\n" + "".join(self.lines)
-                )
-            self.lines.append(line)
-            match = pattern.search(line)
-            if match is not None:
-                return match
-
-
-def _twistd() -> list[str]:
-    script = os.path.join(os.path.dirname(sys.executable), "twistd")
-    if os.path.exists(script):
-        return [script]
-    return [sys.executable, "-c", "from twisted.scripts.twistd import run; run()"]
-
-
-def _environment() -> dict[str, str]:
-    """
-    This environment, with C{PYTHONPATH} only the directory holding the
-    gomail_twisted these tests import: site-packages for an installed
-    package, the repository for a checkout.  Either way twistd must find
-    the plugin next to it.
-    """
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.path.dirname(os.path.dirname(gomail_twisted.__file__))
-    return env
-
-
 class TwistdTests(SynchronousTestCase):
     """
     The plugin as operators meet it: the C{twistd} command.
@@ -513,9 +651,9 @@ class TwistdTests(SynchronousTestCase):
         cwd = self.mktemp()
         os.mkdir(cwd)
         result = subprocess.run(
-            [*_twistd(), "--help"],
+            [*twistd(), "--help"],
             cwd=cwd,
-            env=_environment(),
+            env=environment(),
             capture_output=True,
             text=True,
             timeout=60,
@@ -542,7 +680,7 @@ class TwistdTests(SynchronousTestCase):
         os.mkdir(cwd)
         env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
         result = subprocess.run(
-            [*_twistd(), "--help"],
+            [*twistd(), "--help"],
             cwd=cwd,
             env=env,
             capture_output=True,
@@ -554,47 +692,74 @@ class TwistdTests(SynchronousTestCase):
 
     def test_runsServer(self) -> None:
         """
-        C{twistd -n gomail-smtp} logs the port it bound and the development
-        certificate, takes a message, and writes it to the Maildir.
+        C{twistd -n gomail-smtp}, given only a port, logs the port it bound
+        and the development certificate, greets a client with this machine's
+        own name, and writes mail for that name and for localhost to
+        C{./maildir}.
         """
         cwd = Path(self.mktemp())
         cwd.mkdir()
-        maildir = cwd / "mail"
         process = subprocess.Popen(
             [
-                *_twistd(),
+                *twistd(),
                 "-n",
                 "--pidfile=",
                 "--logfile=-",
                 "gomail-smtp",
                 "--listen=tcp:0:interface=127.0.0.1",
-                "--hostname=localhost",
-                "--domain=example.com",
-                "--maildir=mail",
             ],
             cwd=cwd,
-            env=_environment(),
+            env=environment(),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
         )
-        self.addCleanup(self._stop, process)
+        self.addCleanup(stop, process)
         assert process.stdout is not None
-        output = _Output(process.stdout)
+        output = Output(process.stdout)
         port = int(output.waitFor(_LISTENING, 20).group(2))
         self.assertTrue(any("DEVELOPMENT" in line for line in output.lines))
-        with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
-            client.sendmail("sender@example.net", ["erin@example.com"], MESSAGE)
-        [stored] = _delivered(maildir, "erin@example.com")
-        self.assertTrue(stored.endswith(b"\n" + MESSAGE.replace(b"\r\n", b"\n")))
+        with smtplib.SMTP(timeout=10) as client:
+            _, banner = client.connect("127.0.0.1", port)
+            name = banner.split()[0].decode("ascii")
+            self.assertTrue(_isThisMachine(name), banner)
+            refused = client.sendmail(
+                "sender@example.net", [f"erin@{name}", "frank@localhost"], MESSAGE
+            )
+        self.assertEqual(refused, {})
+        for address in (f"erin@{name}", "frank@localhost"):
+            [stored] = _delivered(cwd / "maildir", address)
+            self.assertTrue(stored.endswith(b"\n" + MESSAGE.replace(b"\r\n", b"\n")))
 
-    def _stop(self, process: subprocess.Popen[str]) -> None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-        if process.stdout is not None:
-            process.stdout.close()
+    def test_portInUse(self) -> None:
+        """
+        A port already in use ends twistd with status 1 and one line naming
+        the endpoint and the reason; no traceback, no pid file left behind.
+        """
+        cwd = Path(self.mktemp())
+        cwd.mkdir()
+        with socket.socket() as occupier:
+            occupier.bind(("127.0.0.1", 0))
+            occupier.listen()
+            endpoint = f"tcp:{occupier.getsockname()[1]}:interface=127.0.0.1"
+            result = subprocess.run(
+                [*twistd(), "-n", "gomail-smtp", f"--listen={endpoint}", "--no-dkim"],
+                cwd=cwd,
+                env=environment(),
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+        self.assertEqual(result.returncode, 1)
+        output = result.stdout + result.stderr
+        self.assertNotIn("Traceback", output)
+        [line] = [line for line in output.splitlines() if "cannot listen" in line]
+        self.assertTrue(
+            line.endswith(
+                f"gomail-smtp: cannot listen on {endpoint}: Address already in use"
+            ),
+            output,
+        )
+        self.assertEqual(os.listdir(cwd), [])
