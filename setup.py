@@ -8,6 +8,8 @@ The twistd plugin module sits in C{twisted/plugins/} with no C{__init__.py}
 from setuptools import find_packages, setup
 
 setup(
-    packages=find_packages(include=["gomail_twisted", "gomail_twisted.*"])
-    + ["twisted.plugins"],
+    packages=[
+        *find_packages(include=["gomail_twisted", "gomail_twisted.*"]),
+        "twisted.plugins",
+    ],
 )
