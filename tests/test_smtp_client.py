@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from twisted.internet import reactor as _reactor
 from twisted.internet.address import IPv4Address
-from twisted.internet.defer import ensureDeferred
+from twisted.internet.defer import CancelledError, ensureDeferred
 from twisted.internet.endpoints import (
     SSL4ServerEndpoint,
     TCP4ClientEndpoint,
@@ -28,7 +28,7 @@ from twisted.internet.endpoints import (
 from twisted.internet.interfaces import IListeningPort
 from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.task import Clock, deferLater
-from twisted.internet.testing import StringTransport
+from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.protocols.basic import LineReceiver
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
@@ -671,6 +671,51 @@ class SessionTests(SynchronousTestCase):
             self.exchange(protocol, transport, b"454 not now\r\n"),
             b"MAIL FROM:<sender@example.test>\r\n",
         )
+
+
+class CancelTests(SynchronousTestCase):
+    """
+    Cancelling L{ESMTPSenderFactory.deferred} ends the delivery at once.
+    """
+
+    def test_cancelAbortsConnection(self) -> None:
+        """
+        Cancelling mid-session aborts the connection at once, fails the
+        Deferred with L{CancelledError} once, and leaves no timer.
+        """
+        clock = Clock()
+        factory = ESMTPSenderFactory(clock, [transaction()], heloName="client.test")
+        protocol = factory.buildProtocol(IPv4Address("TCP", HOST, 25))
+        transport = StringTransport(peerAddress=IPv4Address("TCP", HOST, 25))
+        protocol.makeConnection(transport)
+        protocol.dataReceived(b"220 mx\r\n")
+        self.assertEqual(transport.value(), b"EHLO client.test\r\n")
+        factory.deferred.cancel()
+        self.failureResultOf(factory.deferred, CancelledError)
+        self.assertTrue(transport.disconnected)
+        protocol.dataReceived(b"250 mx\r\n")
+        protocol.connectionLost()
+        self.assertEqual(transport.value(), b"EHLO client.test\r\n")
+        self.assertEqual(clock.getDelayedCalls(), [])
+
+    def test_cancelWhileConnecting(self) -> None:
+        """
+        Cancelling before the connection is made stops the attempt, and a
+        connection that is made all the same is aborted as it opens.
+        """
+        memory = MemoryReactorClock()
+        factory = ESMTPSenderFactory(memory, [transaction()])
+        d = factory.deliverVia(TCP4ClientEndpoint(memory, HOST, 25), HOST, 25)
+        [connector] = memory.connectors
+        d.cancel()
+        self.failureResultOf(d, CancelledError)
+        self.assertTrue(connector.stoppedConnecting)  # type: ignore[attr-defined]
+        protocol = factory.buildProtocol(IPv4Address("TCP", HOST, 25))
+        transport = StringTransport()
+        protocol.makeConnection(transport)
+        self.assertTrue(transport.disconnected)
+        self.assertEqual(transport.value(), b"")
+        self.assertEqual(memory.getDelayedCalls(), [])
 
 
 class _Tracked:

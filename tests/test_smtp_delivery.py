@@ -11,15 +11,21 @@ override points delivery at.
 
 from __future__ import annotations
 
+import gc
+import time
+from collections.abc import Callable
 from typing import Any
 
 import dns.resolver
 from OpenSSL import SSL
 from twisted.internet import reactor as _reactor
-from twisted.internet.defer import ensureDeferred
+from twisted.internet.defer import CancelledError, ensureDeferred
 from twisted.internet.endpoints import SSL4ServerEndpoint, TCP4ServerEndpoint
+from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.ssl import optionsForClientTLS
+from twisted.internet.task import deferLater
 from twisted.internet.threads import deferToThread
+from twisted.logger import LogLevel, globalLogPublisher
 from twisted.trial.unittest import TestCase
 
 from gomail_twisted.dkim import generatePrivateKey, keyRecordFor
@@ -715,3 +721,111 @@ class SmarthostAndDKIMTests(DeliveryTestsMixin, TestCase):
             return b"".join(next(iter(answer)).strings)
 
         self.assertTrue(await deferToThread(dkim.verify, raw, dnsfunc=lookup))
+
+
+def _alarming(event: dict[str, Any]) -> bool:
+    """
+    Whether a log event would alarm an operator: a warning or worse, or a
+    traceback.
+    """
+    level = event.get("log_level")
+    return "log_failure" in event or level in (
+        LogLevel.warn,
+        LogLevel.error,
+        LogLevel.critical,
+    )
+
+
+class _Silent:
+    """
+    A server on one loopback address that takes connections, reads what
+    comes, and never answers.
+    """
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+        self.tracked = _Tracked(Factory.forProtocol(Protocol))
+
+
+class CancelTests(DeliveryTestsMixin, TestCase):
+    """
+    Cancelling L{sendMail}'s Deferred fails it with L{CancelledError} and
+    closes every connection it opened at once, quietly.
+    """
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.events: list[dict[str, Any]] = []
+        observer = self.events.append
+        globalLogPublisher.addObserver(observer)
+        self.addCleanup(globalLogPublisher.removeObserver, observer)
+
+    async def until(self, condition: Callable[[], bool]) -> None:
+        """
+        Wait, up to 5 seconds, for C{condition} to hold.
+        """
+        deadline = time.monotonic() + 5
+        while not condition():
+            if time.monotonic() > deadline:
+                self.fail("the condition did not hold within 5 seconds")
+            await deferLater(reactor, 0.01, lambda: None)
+
+    def assertQuiet(self) -> None:
+        """
+        Nothing alarming was logged, and no Deferred failed unhandled.
+        """
+        gc.collect()
+        self.assertEqual(self.flushLoggedErrors(), [])
+        self.assertEqual([e for e in self.events if _alarming(e)], [])
+
+    async def cancelWhenConnected(self, mail: OutboundMail, *hosts: _Silent) -> None:
+        """
+        Send C{mail}, cancel once every host has a connection, and check
+        that the Deferred fails with L{CancelledError} and that every host
+        sees its connection closed, quietly.
+        """
+        sending = sendMail(reactor, mail)
+        await self.until(lambda: all(h.tracked.open for h in hosts))
+        sending.cancel()
+        with self.assertRaises(CancelledError):
+            await sending
+        await self.until(lambda: not any(h.tracked.open for h in hosts))
+        self.assertQuiet()
+
+    async def test_cancelClosesEveryConnection(self) -> None:
+        """
+        Cancelling while two servers say nothing fails the Deferred with
+        L{CancelledError}, and both servers see their connection closed,
+        long before the client's own timeout.
+        """
+        hosts = _Silent("127.0.0.2"), _Silent("127.0.0.3")
+        await self.serve(*hosts)  # type: ignore[arg-type]
+        mail = self.mail(
+            to=["bob@[127.0.0.2]", "carol@[127.0.0.3]"],
+            timeouts=SMTPTimeouts.uniform(60.0),
+        )
+        await self.cancelWhenConnected(mail, *hosts)
+
+    async def test_cancelSmarthost(self) -> None:
+        """
+        Cancelling a delivery to a smarthost that never greets closes the
+        connection at once.
+        """
+        host = _Silent("127.0.0.1")
+        await self.serve(host)  # type: ignore[arg-type]
+        mail = self.mail(
+            smarthost=Smarthost("127.0.0.1", self.port),
+            timeouts=SMTPTimeouts.uniform(60.0),
+        )
+        await self.cancelWhenConnected(mail, host)
+
+    async def test_cancelDuringLookup(self) -> None:
+        """
+        Cancelling while the MX lookup runs fails the Deferred with
+        L{CancelledError}, quietly.
+        """
+        sending = sendMail(reactor, self.mail())
+        sending.cancel()
+        with self.assertRaises(CancelledError):
+            await sending
+        self.assertQuiet()

@@ -74,6 +74,9 @@ class ESMTPSender(TransactionDriver):
 
     def connectionMade(self) -> None:
         assert self.transport is not None
+        if self.factory._connected(self):
+            self._abort()
+            return
         peer = self.transport.getPeer()
         self._peer = (str(getattr(peer, "host", "")), int(getattr(peer, "port", 0)))
         self._assembler = ReplyAssembler(self.factory.maxReplyLines)
@@ -230,7 +233,9 @@ class ESMTPSenderFactory(ClientFactory):
     Makes the L{ESMTPSender} of one connection and holds what it sends.
 
     @ivar deferred: fires, once the connection has closed, with one
-        L{DeliveryResult} per transaction, in order.
+        L{DeliveryResult} per transaction, in order.  Cancelling it stops
+        the connection attempt, aborts the connection when there is one,
+        and fails it with L{twisted.internet.defer.CancelledError}.
     @ivar host: the server's name, for results and logs.
     """
 
@@ -287,11 +292,37 @@ class ESMTPSenderFactory(ClientFactory):
         self.mechanism = mechanism
         self.timeouts = timeouts if timeouts is not None else SMTPTimeouts()
         self.maxReplyLines = maxReplyLines
-        self.deferred: Deferred[list[DeliveryResult]] = Deferred()
+        self.deferred: Deferred[list[DeliveryResult]] = Deferred(self._cancel)
         self._results: list[DeliveryResult] = []
+        self._connecting: Deferred[IProtocol] | None = None
+        self._protocols: list[ESMTPSender] = []
+        self._cancelled = False
+
+    def _connected(self, protocol: ESMTPSender) -> bool:
+        """
+        Keep a connection's protocol, so that cancelling L{deferred} can
+        close it.
+
+        @return: whether L{deferred} was cancelled already, so the
+            connection must close at once.
+        """
+        self._protocols.append(protocol)
+        return self._cancelled
+
+    def _cancel(self, deferred: Deferred[list[DeliveryResult]]) -> None:
+        # Nothing is logged: cancelling is what the caller asked for, and
+        # the results of the abandoned transactions are nobody's to read;
+        # the flag keeps them from firing the Deferred before
+        # CancelledError does.
+        self._cancelled = True
+        if self._connecting is not None:
+            self._connecting.cancel()
+        for protocol in self._protocols:
+            protocol._cancelTimer(now=True)
+            protocol._abort()
 
     def _finished(self) -> None:
-        if not self.deferred.called:
+        if not (self.deferred.called or self._cancelled):
             self.deferred.callback(list(self._results))
 
     def connectionFailed(self, address: str, port: int, reason: Failure) -> None:
@@ -302,7 +333,7 @@ class ESMTPSenderFactory(ClientFactory):
         @param port: the port tried.
         @param reason: why.
         """
-        if self.deferred.called:
+        if self.deferred.called or self._cancelled:
             return
         error = f"connection failed: {reason.getErrorMessage()}"
         self.deferred.callback(
@@ -339,4 +370,12 @@ class ESMTPSenderFactory(ClientFactory):
 
         connecting: Deferred[IProtocol] = endpoint.connect(self)
         connecting.addErrback(failed)
+        if not connecting.called:
+            self._connecting = connecting
+
+            def connected(result: object) -> object:
+                self._connecting = None
+                return result
+
+            connecting.addBoth(connected)
         return self.deferred

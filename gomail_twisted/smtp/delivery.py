@@ -16,7 +16,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from twisted.internet.defer import Deferred, fail, gatherResults
+from twisted.internet.defer import (
+    CancelledError,
+    Deferred,
+    FirstError,
+    fail,
+    gatherResults,
+)
 from twisted.internet.endpoints import (
     HostnameEndpoint,
     TCP4ClientEndpoint,
@@ -157,6 +163,8 @@ def sendMail(reactor: Any, mail: OutboundMail) -> Deferred[SentMail]:
         mail cannot be sent at all (L{ValueError}: no sender, no recipient,
         a malformed address or header, a bad key, contradictory settings).
         Every server's refusal or error is a result, not a failure.
+        Cancelling it closes every connection it opened at once and fails
+        it with L{CancelledError}.
     """
     try:
         plan = _plan(mail)
@@ -190,20 +198,19 @@ async def _send(
         )
         return SentMail(messageID, tuple(results))
     resolver = mail.resolver if mail.resolver is not None else Resolver(reactor)
-    perDomain = await gatherResults(
-        [
-            Deferred.fromCoroutine(
-                _toDomain(
-                    reactor,
-                    mail,
-                    resolver,
-                    domain,
-                    Transaction(plan.sender, rs, message),
-                )
+    domains = [
+        Deferred.fromCoroutine(
+            _toDomain(
+                reactor, mail, resolver, domain, Transaction(plan.sender, rs, message)
             )
-            for domain, rs in plan.groups
-        ]
-    )
+        )
+        for domain, rs in plan.groups
+    ]
+    try:
+        perDomain = await gatherResults(domains, consumeErrors=True)
+    except FirstError as e:
+        # Only cancelling fails a domain's delivery: fail as it did.
+        e.subFailure.raiseException()
     return SentMail(messageID, tuple(r for results in perDomain for r in results))
 
 
@@ -396,6 +403,8 @@ async def _toDomain(
                 if result[-1].delivered or result[-1].permanent:
                     return results
         return results
+    except CancelledError:
+        raise
     except Exception as e:
         _log.failure("SMTP delivery to {domain} failed", domain=domain)
         return [_unrouted(domain, transaction, f"internal error: {e!r}", False)]
