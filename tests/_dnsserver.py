@@ -16,16 +16,20 @@ L{gomail_twisted.dns.Resolver} at it::
 
 from __future__ import annotations
 
+import struct
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from dns import message as dnsmessage
 from twisted.internet.defer import Deferred, fail, gatherResults, succeed
+from twisted.internet.protocol import DatagramProtocol, Factory, Protocol
 from twisted.names import common, dns, server
 from twisted.python.failure import Failure
 
 if TYPE_CHECKING:
     from twisted.internet.interfaces import IListeningPort
 
-__all__ = ["LoopbackDNSServer"]
+__all__ = ["LoopbackDNSServer", "ScriptedDNSServer"]
 
 
 class _ServerFailure(Exception):
@@ -176,6 +180,100 @@ class LoopbackDNSServer:
             self._ports = [udp, tcp]
             self.port = port
             return port
+        raise RuntimeError("no port free for both UDP and TCP")
+
+    def stop(self) -> Deferred[Any]:
+        """
+        Stop listening.
+
+        @return: a Deferred that fires when both ports are closed.
+        """
+        ports, self._ports = self._ports, []
+        return gatherResults([d for d in (p.stopListening() for p in ports) if d])
+
+
+#: What a L{ScriptedDNSServer} does with a query: given the request and
+#: C{"udp"} or C{"tcp"}, the messages to send back, in order (none for
+#: silence).
+Script = Callable[[dnsmessage.Message, str], list[bytes]]
+
+
+class _ScriptedUDP(DatagramProtocol):
+    def __init__(self, owner: ScriptedDNSServer) -> None:
+        self._owner = owner
+
+    def datagramReceived(self, datagram: bytes, addr: Any) -> None:
+        request = dnsmessage.from_wire(datagram)
+        self._owner.received.append(("udp", request))
+        assert self.transport is not None
+        for reply in self._owner._script(request, "udp"):
+            self.transport.write(reply, addr)
+
+
+class _ScriptedTCP(Protocol):
+    def __init__(self, owner: ScriptedDNSServer) -> None:
+        self._owner = owner
+        self._buffer = b""
+
+    def dataReceived(self, data: bytes) -> None:
+        self._buffer += data
+        if len(self._buffer) < 2:
+            return
+        (length,) = struct.unpack("!H", self._buffer[:2])
+        if len(self._buffer) < 2 + length:
+            return
+        request = dnsmessage.from_wire(self._buffer[2 : 2 + length])
+        self._buffer = self._buffer[2 + length :]
+        self._owner.received.append(("tcp", request))
+        assert self.transport is not None
+        for reply in self._owner._script(request, "tcp"):
+            self.transport.write(struct.pack("!H", len(reply)) + reply)
+
+
+class ScriptedDNSServer:
+    """
+    A nameserver on loopback, over UDP and TCP on one port, whose replies
+    the test writes as wire bytes: for trying how a client takes truncated,
+    forged or missing answers.
+
+    @ivar port: the UDP and TCP port, once started.
+    @ivar received: the C{("udp" | "tcp", request)} pairs received so far.
+    """
+
+    def __init__(self, script: Script) -> None:
+        """
+        @param script: what to answer to each query.
+        """
+        self._script = script
+        self._ports: list[IListeningPort] = []
+        self.port = 0
+        self.received: list[tuple[str, dnsmessage.Message]] = []
+
+    def start(self, reactor: Any, interface: str = "127.0.0.1", port: int = 0) -> int:
+        """
+        Listen on UDP and TCP, on the same port of C{interface}.
+
+        @param reactor: a reactor providing C{IReactorUDP} and
+            C{IReactorTCP}.
+        @param interface: the loopback address to listen on.
+        @param port: the port, or 0 for one the OS chooses.
+        @return: the port.
+        @raise RuntimeError: no port free for both protocols was found.
+        """
+        factory = Factory.forProtocol(lambda: _ScriptedTCP(self))
+        for _ in range(20):
+            udp = reactor.listenUDP(port, _ScriptedUDP(self), interface=interface)
+            chosen = udp.getHost().port
+            try:
+                tcp = reactor.listenTCP(chosen, factory, interface=interface)
+            except Exception:
+                udp.stopListening()
+                if port:
+                    raise
+                continue
+            self._ports = [udp, tcp]
+            self.port = chosen
+            return chosen
         raise RuntimeError("no port free for both UDP and TCP")
 
     def stop(self) -> Deferred[Any]:
