@@ -20,7 +20,7 @@ from urllib.parse import unquote
 
 from twisted.internet import reactor
 from twisted.internet.address import IPv4Address
-from twisted.internet.defer import Deferred, inlineCallbacks
+from twisted.internet.defer import CancelledError, Deferred, inlineCallbacks
 from twisted.internet.endpoints import TCP4ServerEndpoint
 from twisted.internet.interfaces import IListeningPort
 from twisted.internet.task import Clock
@@ -31,6 +31,7 @@ from twisted.python.threadpool import ThreadPool
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 from zope.interface.verify import verifyObject
 
+from gomail_twisted.dns import Resolver
 from gomail_twisted.smtp import (
     ConnectionInfo,
     ISMTPBackend,
@@ -42,6 +43,7 @@ from gomail_twisted.smtp import (
 )
 from gomail_twisted.smtp import maildir as maildirModule
 from gomail_twisted.smtp.maildir import mailboxDirectoryName, normalizeDomain
+from tests._dnsserver import ScriptedDNSServer
 
 PEER = IPv4Address("TCP", "127.0.0.1", 40000)
 LOCAL = IPv4Address("TCP", "127.0.0.1", 25)
@@ -754,3 +756,41 @@ class RealSocketTests(TestCase):
             self.assertTrue(
                 files[0].read_bytes().endswith(b"\n" + MESSAGE.replace(b"\r\n", b"\n"))
             )
+
+
+class IsolationTests(TestCase):
+    """
+    Disk writes and DNS lookups do not wait for each other.
+    """
+
+    timeout = 60
+
+    async def test_silentNameserverDoesNotDelayDelivery(self) -> None:
+        """
+        With many TXT lookups outstanding at a nameserver on 127.0.0.1
+        that never answers, a Maildir delivery (with the backend's default
+        pool and reactor) completes before any lookup times out.
+        """
+        silent = ScriptedDNSServer(lambda request, transport: [])
+        silent.start(reactor)
+        self.addCleanup(silent.stop)
+        resolver = Resolver(
+            reactor, ["127.0.0.1"], port=silent.port, timeout=8, lifetime=8
+        )
+        lookups = [
+            resolver.lookupTXT(f"s{i}._domainkey.example.org") for i in range(40)
+        ]
+        failures: list[Failure] = []
+        for lookup in lookups:
+            lookup.addErrback(failures.append)
+        root = Path(self.mktemp())
+        backend = MaildirBackend(root, ["example.com"])
+        await backend.deliver(b"Subject: x\n\nx\n", ["alice@example.com"])
+        self.assertEqual(len(_files(root / "alice@example.com" / "new")), 1)
+        self.assertEqual(failures, [])
+        self.assertEqual([lookup.called for lookup in lookups], [False] * 40)
+        for lookup in lookups:
+            lookup.cancel()
+        self.assertEqual(len(failures), 40)
+        for failure in failures:
+            failure.trap(CancelledError)
