@@ -479,6 +479,7 @@ class _Verification:
     thread, one per distinct key name.
 
     @ivar _results: one per signature field; L{None} while unfinished.
+    @ivar _unsettled: how many of C{_results} are still L{None}.
     @ivar _finished: whether C{done} has fired (all results known, or the
         time bound passed); steps still queued then are skipped.
     """
@@ -499,6 +500,7 @@ class _Verification:
         self._keys: dict[str, KeyRecord | _PermError] = {}
         self._entries: list[DKIMResult | _Pending] = []
         self._results: list[DKIMResult | None] = []
+        self._unsettled = 0
         self._lookups: list[Deferred[None]] = []
         self._finished = False
         self._timer: IDelayedCall | None = None
@@ -588,6 +590,7 @@ class _Verification:
         """
         self._entries = entries
         self._results = [e if isinstance(e, DKIMResult) else None for e in entries]
+        self._unsettled = self._results.count(None)
         waiting: dict[str, list[int]] = {}
         for i, entry in enumerate(entries):
             if isinstance(entry, _Pending):
@@ -663,10 +666,11 @@ class _Verification:
     def _settle(self, i: int, result: DKIMResult) -> None:
         if not self._finished:
             self._results[i] = result
+            self._unsettled -= 1
             self._maybeDone()
 
     def _maybeDone(self) -> None:
-        if not self._finished and None not in self._results:
+        if not self._finished and not self._unsettled:
             self._finish([r for r in self._results if r is not None])
 
     def _finish(self, results: list[DKIMResult]) -> None:
