@@ -396,3 +396,20 @@ class ThreadTests(SynchronousTestCase):
             ],
         )
         self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+
+    def test_parseFailure(self) -> None:
+        """
+        An unexpected error while parsing the message gives one permerror,
+        logged, rather than a Deferred that never fires.
+        """
+
+        def broken(message: bytes) -> None:
+            raise RuntimeError("parser broke")
+
+        self.patch(_verify, "parseMessage", broken)
+        results = self.successResultOf(verify(copies(2), goodDNS().lookupTXT, now=NOW))
+        self.assertEqual(
+            [(r.status, r.reason) for r in results],
+            [(DKIMStatus.PERMERROR, "verification error")],
+        )
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)

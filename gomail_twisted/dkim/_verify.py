@@ -520,7 +520,7 @@ class _Verification:
             assert clock is not None
             self._timer = clock.callLater(timeout, self._expire, timeout)
         prepared = self._serially(lambda: self._prepare(message))
-        prepared.addCallbacks(self._lookUp, self._crashed)
+        prepared.addCallback(self._lookUp).addErrback(self._crashed)
 
     def _serially(self, f: Callable[[], _T]) -> Deferred[_T]:
         """
@@ -588,6 +588,8 @@ class _Verification:
         Look up each distinct key name once; check each signature as its
         key arrives.
         """
+        if self._finished:
+            return
         self._entries = entries
         self._results = [e if isinstance(e, DKIMResult) else None for e in entries]
         self._unsettled = self._results.count(None)
@@ -596,8 +598,6 @@ class _Verification:
             if isinstance(entry, _Pending):
                 waiting.setdefault(entry.name.lower(), []).append(i)
         for indexes in waiting.values():
-            if self._finished:
-                break
             first = entries[indexes[0]]
             assert isinstance(first, _Pending)
             lookup: Deferred[Sequence[bytes]] = maybeDeferred(
