@@ -780,6 +780,19 @@ class _LoopbackMixin:
         return port
 
 
+async def waitUntil(condition: Callable[[], bool], seconds: float = 5.0) -> None:
+    """
+    Let the reactor run until C{condition} holds.
+
+    @raise AssertionError: it did not within C{seconds}.
+    """
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the condition did not hold within {seconds:g}s")
+        await deferLater(reactor, 0.01, lambda: None)
+
+
 async def deliver(
     port: int,
     *transactions: Transaction,
@@ -1158,6 +1171,8 @@ class BadPeerTests(_LoopbackMixin, TestCase):
     """
     Broken servers: each gives a clear error in the result, within the
     short configured timeout, and nothing is raised into the reactor.
+    Silent servers are waited for on a fake clock, so their tests take no
+    real time however long the timeout.
     """
 
     async def attempt(self, peer: _PeerFactory) -> DeliveryResult:
@@ -1167,6 +1182,38 @@ class BadPeerTests(_LoopbackMixin, TestCase):
         self.assertLess(time.monotonic() - started, 3.0)
         self.assertFalse(result.delivered)
         self.assertFalse(result.permanent)
+        return result
+
+    async def timeOut(
+        self,
+        peer: _PeerFactory,
+        waiting: Callable[[Clock], bool],
+        *transactions: Transaction,
+    ) -> DeliveryResult:
+        """
+        Deliver to C{peer} over loopback with the client's timers on a
+        fake clock set to 30 seconds for every step; once C{waiting} says
+        the client waits for the silent step, nothing ends just before the
+        30 seconds pass, and the attempt ends when they have.
+        """
+        port = await self.listen(peer)
+        clock = Clock()
+        factory = ESMTPSenderFactory(
+            clock,
+            transactions or (transaction(),),
+            host="mx.test",
+            timeouts=SMTPTimeouts.uniform(30.0),
+        )
+        endpoint = TCP4ClientEndpoint(reactor, HOST, port, timeout=5)
+        delivering = factory.deliverVia(endpoint, HOST, port)
+        await waitUntil(lambda: waiting(clock))
+        clock.advance(29.9)
+        self.assertFalse(delivering.called)
+        clock.advance(0.1)
+        [result] = await delivering.addTimeout(5, reactor)
+        self.assertFalse(result.delivered)
+        self.assertFalse(result.permanent)
+        self.assertEqual(clock.getDelayedCalls(), [])
         return result
 
     async def test_garbage(self) -> None:
@@ -1200,8 +1247,10 @@ class BadPeerTests(_LoopbackMixin, TestCase):
         """
         A server that never greets times out.
         """
-        result = await self.attempt(_PeerFactory(greeting=b""))
-        self.assertEqual(result.error, "timed out after 0.5s waiting for greeting")
+        result = await self.timeOut(
+            _PeerFactory(greeting=b""), lambda clock: bool(clock.getDelayedCalls())
+        )
+        self.assertEqual(result.error, "timed out after 30s waiting for greeting")
 
     async def test_stopsAnsweringMidData(self) -> None:
         """
@@ -1210,10 +1259,13 @@ class BadPeerTests(_LoopbackMixin, TestCase):
         """
         peer = _PeerFactory(afterData=b"")
         message = b".a\r\nb\r\n.\r\n..c\r\n"
-        port = await self.listen(peer)
-        [result] = await deliver(port, transaction(message=message), timeouts=SHORT)
+        result = await self.timeOut(
+            peer,
+            lambda clock: peer.data.endswith(b"\r\n.\r\n"),
+            transaction(message=message),
+        )
         self.assertEqual(
-            result.error, "timed out after 0.5s waiting for reply to end of data"
+            result.error, "timed out after 30s waiting for reply to end of data"
         )
         self.assertEqual(peer.data, b"..a\r\nb\r\n..\r\n...c\r\n.\r\n")
 

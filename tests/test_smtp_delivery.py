@@ -12,8 +12,6 @@ override points delivery at.
 from __future__ import annotations
 
 import gc
-import time
-from collections.abc import Callable
 from typing import Any
 
 import dns.resolver
@@ -23,7 +21,6 @@ from twisted.internet.defer import CancelledError, ensureDeferred
 from twisted.internet.endpoints import SSL4ServerEndpoint, TCP4ServerEndpoint
 from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.ssl import optionsForClientTLS
-from twisted.internet.task import deferLater
 from twisted.internet.threads import deferToThread
 from twisted.logger import LogLevel, globalLogPublisher
 from twisted.trial.unittest import TestCase
@@ -44,7 +41,7 @@ from gomail_twisted.tls import selfSignedCertificate, serverContextFactory
 from tests._certs import testCA
 from tests._dnsserver import LoopbackDNSServer
 from tests._smtphelpers import RecordingBackend
-from tests.test_smtp_client import _Tracked
+from tests.test_smtp_client import _Tracked, waitUntil
 from tests.test_smtp_clienttls import CountingTrustRoot
 
 reactor: Any = _reactor
@@ -760,16 +757,6 @@ class CancelTests(DeliveryTestsMixin, TestCase):
         globalLogPublisher.addObserver(observer)
         self.addCleanup(globalLogPublisher.removeObserver, observer)
 
-    async def until(self, condition: Callable[[], bool]) -> None:
-        """
-        Wait, up to 5 seconds, for C{condition} to hold.
-        """
-        deadline = time.monotonic() + 5
-        while not condition():
-            if time.monotonic() > deadline:
-                self.fail("the condition did not hold within 5 seconds")
-            await deferLater(reactor, 0.01, lambda: None)
-
     def assertQuiet(self) -> None:
         """
         Nothing alarming was logged, and no Deferred failed unhandled.
@@ -785,11 +772,11 @@ class CancelTests(DeliveryTestsMixin, TestCase):
         sees its connection closed, quietly.
         """
         sending = sendMail(reactor, mail)
-        await self.until(lambda: all(h.tracked.open for h in hosts))
+        await waitUntil(lambda: all(h.tracked.open for h in hosts))
         sending.cancel()
         with self.assertRaises(CancelledError):
             await sending
-        await self.until(lambda: not any(h.tracked.open for h in hosts))
+        await waitUntil(lambda: not any(h.tracked.open for h in hosts))
         self.assertQuiet()
 
     async def test_cancelClosesEveryConnection(self) -> None:
