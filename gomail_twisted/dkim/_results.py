@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_dkim, tests.test_smtp_dkim -*-
+# -*- test-case-name: tests.test_dkim_authres, tests.test_dkim, tests.test_smtp_dkim -*-
 """
 The outcome of verifying DKIM signatures, and its report in an
 Authentication-Results header field (RFC 8601).

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_dkim -*-
+# -*- test-case-name: tests.test_dkim, tests.test_dkim_limits -*-
 """
 DKIM verification (RFC 6376 6): the DKIM-Signature fields of a message are
 checked, each giving one L{DKIMResult}.
