@@ -60,10 +60,12 @@ def viaFactory(
     """
     @return: a server that verifies because its factory has C{dkimLookup}.
     """
-    factory, _ = makeFactory(backend, dkimLookup=lookup)
-    if reactor is not None:
-        factory.reactor = reactor
-    return factory
+    if reactor is None:
+        factory, _ = makeFactory(backend, dkimLookup=lookup)
+        return factory
+    return SMTPServerFactory(
+        backend, hostname="mx.test", reactor=reactor, dkimLookup=lookup
+    )
 
 
 def viaWrapper(
