@@ -602,8 +602,10 @@ class TLSPolicyTests(DeliveryTestsMixin, TestCase):
         ).results
         self.assertFalse(result.delivered)
         assert result.error is not None
-        self.assertIn("TLS handshake failed", result.error)
-        self.assertIn("certificate verify failed", result.error)
+        self.assertEqual(
+            result.error,
+            "TLS handshake failed: certificate verify failed (self-signed certificate)",
+        )
 
     async def test_serverNameContradictions(self) -> None:
         """

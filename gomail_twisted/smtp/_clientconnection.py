@@ -87,7 +87,8 @@ class ClientConnection(Protocol):
         if self._producer is not None:
             self._producer.stopProducing()
         if self._tlsState == "handshake":
-            error = f"TLS handshake failed: {describeTLSError(reason)}"
+            reasons = describeTLSError(reason, self.transport)
+            error = f"TLS handshake failed: {reasons}"
         else:
             error = f"connection lost: {reason.getErrorMessage()}"
         self._failAll(error, permanent=False, quit=False)

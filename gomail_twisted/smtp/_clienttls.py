@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_smtp_delivery -*-
+# -*- test-case-name: tests.test_smtp_clienttls,tests.test_smtp_delivery -*-
 """
 TLS for the SMTP client: when to use it (RFC 3207, RFC 8314), the client
 connection it makes, and what the server's certificate proved, checked
@@ -348,15 +348,22 @@ class _ConnectionCreator:
         return connection
 
 
-def describeTLSError(reason: Any) -> str:
+def describeTLSError(reason: Any, transport: Any = None) -> str:
     """
     @param reason: a failure or exception from a TLS handshake.
+    @param transport: the TLS transport it happened on, if known, for why
+        the chain did not verify.
     @return: OpenSSL's reasons, readable, such as C{"certificate verify
-        failed"}.
+        failed (self-signed certificate)"}.
     """
     value = getattr(reason, "value", reason)
     if isinstance(value, SSL.Error) and value.args and isinstance(value.args[0], list):
         reasons = [str(entry[-1]) for entry in value.args[0] if entry]
         if reasons:
-            return "; ".join(reasons)
+            text = "; ".join(reasons)
+            handle = getattr(transport, "getHandle", lambda: None)()
+            check = _chainChecks.get(handle) if handle is not None else None
+            if check is not None and check.error is not None:
+                text += f" ({check.error})"
+            return text
     return str(value)

@@ -96,12 +96,15 @@ class ESMTPSender(TransactionDriver):
         self._tls, error = self.factory.tls.inspect(self.transport)
         if self._tls is not None:
             self._log.debug(
-                "SMTP TLS to {host}: {version} {cipher}, name {name} matched {matched}",
+                "SMTP TLS to {host}: {version} {cipher}, name {name} matched "
+                "{matched}, verified {verified} ({why})",
                 host=self.factory.host,
                 version=self._tls.version,
                 cipher=self._tls.cipher,
                 name=self._tls.serverName,
                 matched=self._tls.nameMatched,
+                verified=self._tls.verified,
+                why=self._tls.verifyError or "chain and name checked",
             )
         if error is not None:
             self._failAll(f"TLS: {error}", permanent=False, quit=True)
