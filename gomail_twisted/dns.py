@@ -27,6 +27,7 @@ accepts no mail: give up).
 
 from __future__ import annotations
 
+import ipaddress
 import random
 import socket
 import struct
@@ -343,10 +344,9 @@ class Resolver:
             addresses = [s for s in servers if isinstance(s, str)]
         else:
             addresses = list(nameservers)
-        for address in addresses:
-            if not dns.inet.is_address(address):
-                raise ValueError(f"nameserver {address!r} is not an IP address")
-        self._servers = [(address, port) for address in addresses]
+        # In the form the socket reports a sender's address in, for the
+        # check that a reply comes from the server asked.
+        self._servers = [(_canonicalAddress(address), port) for address in addresses]
         self._timeout = timeout
         self._lifetime = lifetime
         self._turns = DeferredSemaphore(maxOutstanding)
@@ -575,6 +575,18 @@ class Resolver:
             raise DNSNameError(f"{domain} has no MX and no address")
 
         return Deferred.fromCoroutine(lookup())
+
+
+def _canonicalAddress(address: str) -> str:
+    """
+    @param address: an IPv4 or IPv6 address.
+    @return: the address as the socket reports it (IPv6 compressed).
+    @raise ValueError: when it is not an IP address.
+    """
+    try:
+        return ipaddress.ip_address(address).compressed
+    except ValueError:
+        raise ValueError(f"nameserver {address!r} is not an IP address") from None
 
 
 _systemRandom = random.SystemRandom()

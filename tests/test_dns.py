@@ -523,6 +523,36 @@ class TransportTests(SynchronousTestCase):
         [port] = self.reactor.udp
         self.assertEqual((port.interface, port.peer), ("::", ("::1", 5353)))
 
+    def test_addressesCompared(self) -> None:
+        """
+        A server configured in a long IPv6 form is still recognised as the
+        sender of its reply.
+        """
+        resolver = Resolver(self.reactor, nameservers=["2001:db8:0:0::1"])
+        d = resolver.lookupA("host.example")
+        [port] = self.reactor.udp
+        port.receive(answerA(port.request(), "192.0.2.1"), ("2001:db8::1", 53))
+        self.assertEqual(self.successResultOf(d), ["192.0.2.1"])
+
+    def test_serverWithoutEDNS(self) -> None:
+        """
+        A server that answers FORMERR without EDNS (RFC 6891 7) is asked
+        the same question again without EDNS.
+        """
+        d = self.resolver().lookupA("host.example")
+        first = self.reactor.udp[0]
+        request = first.request()
+        self.assertEqual(request.edns, 0)
+        formerr = dns.message.make_response(request)
+        formerr.use_edns(False)
+        formerr.set_rcode(dns.rcode.FORMERR)
+        first.receive(formerr.to_wire())
+        second = self.reactor.udp[1]
+        retry = second.request()
+        self.assertEqual((retry.edns, retry.question), (-1, request.question))
+        second.receive(answerA(retry, "192.0.2.9"))
+        self.assertEqual(self.successResultOf(d), ["192.0.2.9"])
+
     def test_badArguments(self) -> None:
         """
         A nameserver must be an IP address, and C{maxOutstanding} at least
