@@ -376,6 +376,9 @@ class LineServerProtocol(LineReceiver, TimeoutMixin):
         self._abortTimer = self.factory.reactor.callLater(
             self.factory.closeTimeout, self.abort
         )
+        # A transport waits for its producer to go before it closes (TLS
+        # would not even send its close_notify); nothing is read any more.
+        self._tx.unregisterProducer()  # type: ignore[attr-defined]
         self._tx.loseConnection()
 
     def abort(self) -> None:
