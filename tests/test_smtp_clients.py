@@ -29,6 +29,7 @@ from twisted.internet.task import deferLater
 from twisted.internet.threads import deferToThread
 from twisted.trial.unittest import TestCase
 
+from gomail_twisted.connection import LineServerProtocol, Refusal
 from gomail_twisted.smtp import (
     ConnectionInfo,
     FunctionBackend,
@@ -39,7 +40,6 @@ from gomail_twisted.smtp import (
     SMTPCredentials,
     SMTPReply,
     SMTPServerFactory,
-    SMTPServerProtocol,
     replies,
 )
 from gomail_twisted.tls import TLSInfo, selfSignedCertificate, serverContextFactory
@@ -288,19 +288,17 @@ class TrackingFactory(SMTPServerFactory):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.openProtocols: set[SMTPServerProtocol] = set()
+        self.openProtocols: set[LineServerProtocol] = set()
         self._waiting: list[Deferred[None]] = []
 
-    def connectionOpened(self, protocol: SMTPServerProtocol) -> bool:
+    def admit(self, protocol: LineServerProtocol) -> Refusal | None:
         self.openProtocols.add(protocol)
-        return super().connectionOpened(protocol)
+        return super().admit(protocol)
 
-    def connectionClosed(self, protocol: SMTPServerProtocol) -> None:
+    def connectionClosed(self, protocol: LineServerProtocol) -> None:
         super().connectionClosed(protocol)
         self.openProtocols.discard(protocol)
         if not self.openProtocols:
-            # The protocol calls its session's logout hook after telling the
-            # factory: let it finish first.
             reactor.callLater(0, self._fire)
 
     def _fire(self) -> None:

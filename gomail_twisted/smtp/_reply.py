@@ -139,14 +139,6 @@ BYE = SMTPReply(221, "2.0.0", "Bye")
 CANNOT_VRFY = SMTPReply(
     252, "2.5.0", "Cannot VRFY user, but will accept message and attempt delivery"
 )
-HELP = SMTPReply(
-    214,
-    "2.0.0",
-    [
-        "Commands: HELO EHLO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP STARTTLS AUTH",
-        "See RFC 5321",
-    ],
-)
 
 
 def helpReply(startTLS: bool, auth: bool) -> SMTPReply:

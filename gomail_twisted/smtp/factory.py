@@ -9,11 +9,11 @@ from __future__ import annotations
 import datetime
 import email.utils
 import secrets
-import socket
 from typing import TYPE_CHECKING, Any
 
 from twisted.internet.interfaces import IReactorTime
 
+from gomail_twisted._hostname import localHostName
 from gomail_twisted.connection import LimitedServerFactory
 from gomail_twisted.smtp._reply import SMTPReply
 from gomail_twisted.smtp.interfaces import ISMTPBackend
@@ -54,11 +54,14 @@ class SMTPServerFactory(LimitedServerFactory):
         maxConnections: int = 1000,
         maxConnectionsPerPeer: int = 20,
         dkimLookup: LookupTXT | None = None,
+        dkimMaxSignatures: int | None = None,
+        dkimTimeout: float | None = 30.0,
         logMessages: bool = True,
     ) -> None:
         """
         @param backend: hands out the per-connection sessions.
-        @param hostname: our host name; default the machine's FQDN.
+        @param hostname: our host name; default this machine's (see
+            L{gomail_twisted._hostname.localHostName}).
         @param tls: an C{IOpenSSLServerConnectionCreator} (such as
             L{twisted.internet.ssl.CertificateOptions}): STARTTLS is offered
             with it.  For implicit TLS, put the factory behind an C{ssl:}
@@ -92,12 +95,20 @@ class SMTPServerFactory(LimitedServerFactory):
         @param maxConnectionsPerPeer: simultaneous connections from one IP
             address.
         @param dkimLookup: fetches TXT records (such as
-            L{gomail_twisted.dns.Resolver.lookupTXT}): when given, every DKIM
-            signature of each message is verified (RFC 6376), the results go
-            to the message hook (L{ReceivedMessage.dkim}) and an
-            C{Authentication-Results:} header (RFC 8601) naming C{hostname}
-            is prepended.  A DNS failure is a C{temperror}, never a lost
-            message.
+            L{gomail_twisted.dns.Resolver.lookupTXT}): when given, the
+            backend is wrapped in a
+            L{gomail_twisted.smtp.dkimcheck.DKIMVerifyingBackend}, so the
+            DKIM signatures of each message are verified (RFC 6376) off the
+            reactor thread, the results go to the message hook
+            (L{ReceivedMessage.dkim}) and an C{Authentication-Results:}
+            header (RFC 8601) naming C{hostname} is prepended.  A DNS
+            failure is a C{temperror}, never a lost message.
+        @param dkimMaxSignatures: signatures checked per message (RFC 6376
+            6.1); later ones are reported as not checked.  L{None} for
+            L{gomail_twisted.dkim.DEFAULT_MAX_SIGNATURES}.
+        @param dkimTimeout: seconds one message's verification may take
+            before what is unfinished is a C{temperror}; L{None} for no
+            bound.
         @param logMessages: log one line per accepted message (queue
             identifier, peer, sender, recipients), as operators expect.
         """
@@ -110,8 +121,19 @@ class SMTPServerFactory(LimitedServerFactory):
             maxConnections=maxConnections,
             maxConnectionsPerPeer=maxConnectionsPerPeer,
         )
+        self.hostname = hostname or localHostName()
+        if dkimLookup is not None:
+            from gomail_twisted.smtp.dkimcheck import DKIMVerifyingBackend
+
+            backend = DKIMVerifyingBackend(
+                backend,
+                dkimLookup,
+                self.hostname,
+                reactor=self.reactor,
+                maxSignatures=dkimMaxSignatures,
+                timeout=dkimTimeout,
+            )
         self.backend = backend
-        self.hostname = hostname or socket.getfqdn()
         self.tls = tls
         self.maxMessageSize = maxMessageSize
         self.maxRecipients = maxRecipients

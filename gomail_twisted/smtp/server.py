@@ -16,7 +16,6 @@ the protocol stops reading, and pipelined commands wait in the buffer.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from twisted.internet.defer import Deferred
@@ -65,8 +64,6 @@ from gomail_twisted.smtp.interfaces import (
 from gomail_twisted.tls import tlsInfo
 
 if TYPE_CHECKING:
-    # DKIM pulls in cryptography; it is imported only when verifying.
-    from gomail_twisted.dkim import DKIMResult
     from gomail_twisted.smtp.factory import SMTPServerFactory
 
 #: RFC 5321 4.5.3.1.4: a command line, CRLF included.
@@ -531,31 +528,6 @@ class SMTPServerProtocol(LineServerProtocol):
     def _afterHeaders(self, result: object, message: ReceivedMessage) -> object:
         if isinstance(result, SMTPReply) and not result.isPositive:
             raise result
-        lookup = self.factory.dkimLookup
-        if lookup is None:
-            return invokeHook(self._session.message, message)
-
-        from gomail_twisted.dkim import verify
-
-        # Our Received header does not change the verdict: a signer's h=
-        # names fields from the bottom up (RFC 6376 5.4.2).
-        verified = verify(message.raw, lookup, now=self.factory.reactor.seconds())
-        return verified.addCallback(self._deliverVerified, message)
-
-    def _deliverVerified(
-        self, results: list[DKIMResult], message: ReceivedMessage
-    ) -> object:
-        from gomail_twisted.dkim import (
-            formatAuthenticationResults,
-            obscureForgedResults,
-        )
-
-        hostname = self.factory.hostname
-        value = formatAuthenticationResults(hostname, results)
-        header = f"Authentication-Results: {value}\r\n".encode()
-        raw = obscureForgedResults(message.raw, self._traceLength, hostname)
-        self._traceLength += len(header)
-        message = replace(message, raw=header + raw, dkim=tuple(results))
         return invokeHook(self._session.message, message)
 
     def _delivered(self, result: object) -> None:
@@ -645,7 +617,12 @@ class SMTPServerProtocol(LineServerProtocol):
         self._reply(R.CANNOT_VRFY)
 
     def _help(self, argument: bytes) -> None:
-        self._reply(R.HELP)
+        self._reply(
+            R.helpReply(
+                self.factory.tls is not None and not self._isTLS(),
+                self._authOffered(),
+            )
+        )
 
     def _starttls(self, argument: bytes) -> None:
         if self.factory.tls is None:
