@@ -7,9 +7,11 @@ a well-formed SMTP reply.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from twisted.internet.defer import Deferred
 from twisted.trial.unittest import SynchronousTestCase
 
 from gomail_twisted.smtp import FunctionBackend, SMTPReply
@@ -52,6 +54,51 @@ def _streams() -> st.SearchStrategy[list[bytes]]:
     return st.lists(piece, max_size=30)
 
 
+_HOOKS = ("helo", "mailFrom", "rcptTo", "headers", "message", "reset", "authenticate")
+
+
+class _Hooks:
+    """
+    Hooks that answer at once or, for those named in C{later}, with a
+    Deferred fired when the fuzzer says so; a recipient C{nobody@} is
+    refused either way.
+    """
+
+    def __init__(self, later: set[str]) -> None:
+        self.later = later
+        self.pending: list[tuple[Deferred[None], object]] = []
+
+    def hook(self, name: str) -> Callable[[object, object], object]:
+        def call(info: object, value: object) -> object:
+            if name in self.later:
+                d: Deferred[None] = Deferred()
+                self.pending.append((d, value))
+                return d
+            self.answer(value)
+            return None
+
+        return call
+
+    @staticmethod
+    def answer(value: object) -> None:
+        if getattr(value, "address", "").startswith("nobody@"):
+            raise SMTPReply(550, "5.1.1", "No such user")
+
+    def fire(self, count: int) -> None:
+        """
+        Answer up to C{count} pending hooks, oldest first.
+        """
+        while count > 0 and self.pending:
+            count -= 1
+            d, value = self.pending.pop(0)
+            try:
+                self.answer(value)
+            except SMTPReply as e:
+                d.errback(e)
+            else:
+                d.callback(None)
+
+
 class FuzzTests(SynchronousTestCase):
     """
     A fuzz target for the whole protocol.
@@ -62,34 +109,36 @@ class FuzzTests(SynchronousTestCase):
         deadline=None,
         suppress_health_check=[HealthCheck.too_slow],
     )
-    @given(pieces=_streams(), cuts=st.lists(st.integers(0, 50), max_size=20))
-    def test_anyInput(self, pieces: list[bytes], cuts: list[int]) -> None:
+    @given(
+        pieces=_streams(),
+        cuts=st.lists(st.integers(0, 50), max_size=20),
+        later=st.sets(st.sampled_from(_HOOKS)),
+        fires=st.lists(st.integers(0, 2), max_size=20),
+    )
+    def test_anyInput(
+        self, pieces: list[bytes], cuts: list[int], later: set[str], fires: list[int]
+    ) -> None:
         """
-        Any stream, cut anywhere, gives only well-formed replies and raises
-        nothing out of C{dataReceived}.
+        Any stream, cut anywhere, with any hooks answering later (so input
+        is held and resumed at any point), gives only well-formed replies
+        and raises nothing out of C{dataReceived}.
         """
-
-        def rcptTo(info: object, recipient: object) -> None:
-            address = getattr(recipient, "address", "")
-            if address.startswith("nobody@"):
-                raise SMTPReply(550, "5.1.1", "No such user")
-
+        hooks = _Hooks(later)
         factory, _ = makeFactory(
-            FunctionBackend(
-                rcptTo=rcptTo,
-                message=lambda info, message: None,
-                authenticate=lambda info, credentials: None,
-            ),
+            FunctionBackend(**{name: hooks.hook(name) for name in _HOOKS}),
             allowPlaintextAuth=True,
             maxMessageSize=2000,
         )
         protocol, transport = connect(factory)
         stream = b"".join(pieces)
         start = 0
-        for cut in cuts:
+        for i, cut in enumerate(cuts):
             protocol.dataReceived(stream[start : start + cut])
             start += cut
+            hooks.fire(fires[i] if i < len(fires) else 0)
         protocol.dataReceived(stream[start:])
+        while hooks.pending:
+            hooks.fire(1)
         output = transport.value()
         self.assertTrue(output.endswith(b"\r\n"), output[-80:])
         for line in output[:-2].split(b"\r\n"):
