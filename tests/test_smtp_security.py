@@ -460,13 +460,17 @@ class SecurityTests(TestCase):
             client.send(b"Subject: half\r\n\r\nhalf a mess")
             client.close()
 
+        loggedOut: Deferred[None] = Deferred()
+
+        def logout(value: object) -> None:
+            if not loggedOut.called:
+                loggedOut.callback(None)
+
+        self.backend.behaviour["logout"] = logout
         yield deferToThread(scenario)
-        # Let the server see the close.
-        d: Deferred[None] = Deferred()
-        reactor.callLater(0.2, d.callback, None)
-        yield d
+        yield loggedOut.addTimeout(TIMEOUT, reactor)
         self.assertEqual(self.backend.messages, [])
-        self.assertIn("logout", self.backend.names())
+        self.assertEqual(self.backend.names()[-1], "logout")
         yield self.survive(lambda: None)
 
 
