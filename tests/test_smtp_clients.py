@@ -23,9 +23,8 @@ from functools import cache
 from typing import Any, TypeVar
 
 from twisted.internet import endpoints, reactor
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, DeferredQueue
 from twisted.internet.interfaces import IListeningPort
-from twisted.internet.task import deferLater
 from twisted.internet.threads import deferToThread
 from twisted.trial.unittest import TestCase
 
@@ -319,10 +318,10 @@ class TrackingFactory(SMTPServerFactory):
         return d
 
 
-def later(delay: float, hook: Hook) -> Hook:
+def later(hook: Hook) -> Hook:
     """
-    Wrap a hook so that it answers with a Deferred fired C{delay} seconds
-    later (by C{reactor.callLater}) with the hook's outcome.
+    Wrap a hook so that it answers with a Deferred fired on a later turn of
+    the reactor with the hook's outcome.
     """
 
     def delayed(info: ConnectionInfo, value: Any) -> Deferred[Any]:
@@ -336,7 +335,7 @@ def later(delay: float, hook: Hook) -> Hook:
             else:
                 d.callback(result)
 
-        reactor.callLater(delay, fire)
+        reactor.callLater(0, fire)
         return d
 
     return delayed
@@ -1192,22 +1191,27 @@ class SMTPClientTests(TestCase):
 
     # Hooks that take their time.
 
-    async def test_laterDeferredsKeepPipelinedOrder(self) -> None:
+    async def test_pipelinedHooksRunOneAtATime(self) -> None:
         """
-        Hooks whose Deferreds fire later (the first recipient's last) still
-        answer pipelined commands in order, including one sent after the
-        data.
+        Pipelined commands reach their hooks one at a time: while a hook's
+        Deferred is pending no later command is read, and the replies keep
+        command order, including a command pipelined after the data.
         """
         r = self.recorder
-        delays = {REFUSED: 0.1, "alice@example.test": 0.0, "bob@example.test": 0.03}
+        calls: DeferredQueue[tuple[str, Deferred[None]]] = DeferredQueue()
 
-        def rcptTo(info: ConnectionInfo, recipient: Recipient) -> Any:
-            return later(delays[recipient.address], r.rcptTo)(info, recipient)
+        def held(name: str, hook: Hook) -> Hook:
+            def call(info: ConnectionInfo, value: Any) -> Deferred[Any]:
+                answer: Deferred[None] = Deferred()
+                calls.put((name, answer))
+                return answer.addCallback(lambda _: hook(info, value))
+
+            return call
 
         backend = r.backend(
-            mailFrom=later(0.05, r.mailFrom),
-            rcptTo=rcptTo,
-            message=later(0.05, r.message),
+            mailFrom=held("mailFrom", r.mailFrom),
+            rcptTo=held("rcptTo", r.rcptTo),
+            message=held("message", r.message),
         )
         port = self.listen(self.makeFactory(backend))
 
@@ -1226,7 +1230,16 @@ class SMTPClientTests(TestCase):
                 got += [s.getreply() for _ in range(2)]
                 return got
 
-        got = await self.inThread(client)
+        replies = deferToThread(client)
+        order = []
+        for _ in range(5):
+            name, answer = await calls.get().addTimeout(TIMEOUT, reactor)
+            order.append(name)
+            # The next pipelined command waits for this answer.
+            self.assertEqual(calls.pending, [])
+            answer.callback(None)
+        self.assertEqual(order, ["mailFrom", "rcptTo", "rcptTo", "rcptTo", "message"])
+        got = await replies.addTimeout(TIMEOUT, reactor)
         [message] = r.messages
         self.assertEqual(
             got,
@@ -1254,7 +1267,9 @@ class SMTPClientTests(TestCase):
         r = self.recorder
 
         async def pause() -> None:
-            await deferLater(reactor, 0.02, lambda: None)
+            turn: Deferred[None] = Deferred()
+            reactor.callLater(0, turn.callback, None)
+            await turn
 
         async def mailFrom(info: ConnectionInfo, sender: MailFrom) -> None:
             await pause()
@@ -1313,7 +1328,7 @@ class SMTPClientTests(TestCase):
             self.recorder.record("rcptTo", info, recipient)
             raise reply
 
-        backend = self.recorder.backend(rcptTo=later(0.01, rcptTo))
+        backend = self.recorder.backend(rcptTo=later(rcptTo))
         port = self.listen(self.makeFactory(backend))
 
         def client() -> smtplib.SMTPRecipientsRefused:
