@@ -219,6 +219,30 @@ class ClosingTests(_Server):
         self.assertTrue(greeting.startswith("220 mx.test"), greeting)
 
     @inlineCallbacks
+    def test_silentAfterSTARTTLS(self) -> Any:
+        """
+        A client that asks for STARTTLS and then never sends a ClientHello
+        is dropped after the handshake timeout.
+        """
+        self.implicitTLS = False
+        yield self.makeServer(tlsHandshakeTimeout=5)
+        conversation = self.conversation()
+
+        def startTLS() -> list[str]:
+            return [
+                conversation.reply(),
+                conversation.command(b"EHLO c.test"),
+                conversation.command(b"STARTTLS"),
+            ]
+
+        replies = yield self.inThread(startTLS)
+        self.assertEqual([r[:3] for r in replies], ["220", "250", "220"])
+        self.clock.advance(4)
+        self.assertEqual(self.factory.openConnections, 1)
+        self.clock.advance(1)
+        yield self.factory.whenClosed()
+
+    @inlineCallbacks
     def test_silentAfterQuit(self) -> Any:
         """
         A TLS client that reads the QUIT reply but never answers the close

@@ -359,6 +359,22 @@ class WiringTests(SynchronousTestCase):
         self.assertTrue(client.read().startswith(b"421 4.4.2 "))
         self.assertTrue(client.transport.disconnecting)
 
+    def test_maxErrors(self) -> None:
+        """
+        At C{--max-errors} protocol errors the server says 421 4.7.0 and
+        hangs up; a refused recipient is not one.
+        """
+        _, factory = self.serve("--max-errors=2")
+        client = _Client(factory)
+        client.send(b"EHLO client.test\r\nMAIL FROM:<a@example.net>\r\n")
+        refused = client.send(b"RCPT TO:<x@example.org>\r\n")
+        self.assertTrue(refused.startswith(b"554 5.7.1 "), refused)
+        self.assertTrue(client.send(b"FOO\r\n").startswith(b"500 5.5.2 "))
+        self.assertFalse(client.transport.disconnecting)
+        last = client.send(b"BAR\r\n")
+        self.assertIn(b"\r\n421 4.7.0 ", last)
+        self.assertTrue(client.transport.disconnecting)
+
     def test_maxConnections(self) -> None:
         """
         Past C{--max-connections} in all, a client is greeted 421 4.7.0.

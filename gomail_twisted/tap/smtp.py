@@ -41,7 +41,6 @@ from twisted.internet.defer import CancelledError, Deferred
 from twisted.internet.interfaces import (
     IListeningPort,
     IProtocolFactory,
-    IReactorThreads,
     IReactorTime,
     IStreamServerEndpoint,
 )
@@ -160,6 +159,21 @@ class Options(usage.Options):
             _FACTORY["timeout"].default,
             "Seconds of client silence before the server hangs up.",
             _positive("timeout", float),
+        ],
+        [
+            "tls-handshake-timeout",
+            None,
+            _FACTORY["tlsHandshakeTimeout"].default,
+            "Seconds a TLS handshake may take before the connection is dropped.",
+            _positive("tls-handshake-timeout", float),
+        ],
+        [
+            "max-errors",
+            None,
+            _FACTORY["maxErrors"].default,
+            "Protocol errors (bad or out-of-sequence commands, failed logins) "
+            "per connection before the server hangs up.",
+            _positive("max-errors", int),
         ],
         [
             "max-connections",
@@ -389,8 +403,7 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
 
     @param options: parsed L{Options}.
     @param reactor: the reactor to listen with and take time from; by
-        default the global one.  DKIM verification needs it to provide
-        C{IReactorThreads} and is off otherwise.
+        default the global one.
     @return: a L{MultiService} with one L{StreamServerEndpointService} per
         C{--listen}, all sharing one L{SMTPServerFactory}.
     """
@@ -408,14 +421,11 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
             hostname=hostname,
         )
     maildir = os.path.abspath(options["maildir"])
-    backend = MaildirBackend(maildir, options["domain"])
+    backend = MaildirBackend(maildir, options["domain"], reactor=reactor)
     dkimLookup = None
-    threads = IReactorThreads(reactor, None)
-    if not options["no-dkim"] and threads is None:
-        _log.warn("DKIM verification is off: the reactor runs no threads")
-    elif not options["no-dkim"]:
+    if not options["no-dkim"]:
         try:
-            dkimLookup = Resolver(threads).lookupTXT
+            dkimLookup = Resolver(reactor).lookupTXT
         except DNSException as e:
             _log.warn(
                 "DKIM verification is off: no DNS resolver configuration ({error})",
@@ -431,6 +441,8 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
         requireTLS=bool(options["require-tls"]),
         maxConnections=options["max-connections"],
         maxConnectionsPerPeer=options["max-connections-per-peer"],
+        maxErrors=options["max-errors"],
+        tlsHandshakeTimeout=options["tls-handshake-timeout"],
         dkimLookup=dkimLookup,
         reactor=reactor,
     )
