@@ -23,6 +23,7 @@ import os
 import random
 import re
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -705,6 +706,118 @@ def run(
     cpu = server.cpuSeconds() - cpu0
     peak = server.memory()[1]
     return Result(seconds, cpu, client, peak, workload.count, workload.pipelined)
+
+
+# Postfix's smtp-source as the client.
+
+#: Where Debian's postfix package puts it (C{/usr/sbin} is not always on
+#: C{PATH}).
+SMTP_SOURCE = "/usr/sbin/smtp-source"
+
+
+def findSmtpSource() -> str | None:
+    """
+    @return: the path of Postfix's C{smtp-source}, or L{None} when it is
+        not installed.
+    """
+    found = shutil.which("smtp-source")
+    if found is None and os.access(SMTP_SOURCE, os.X_OK):
+        found = SMTP_SOURCE
+    return found
+
+
+def runSmtpSource(
+    smtpSource: str,
+    server: ServerProcess,
+    workload: Workload,
+    timeout: float,
+    cpu: int | None,
+) -> Result:
+    """
+    Send a workload with Postfix's C{smtp-source}: HELO, then MAIL, RCPT,
+    DATA and the data block, each waiting for its reply (it never
+    pipelines), C{workload.connections} sessions at once, and a new
+    connection per message when C{workload.perMessage}.  Its messages are
+    its own: a few headers and C{workload.size} octets of 80-column lines.
+
+    @param smtpSource: the program.
+    @param timeout: seconds for the whole workload; then it is killed.
+    @param cpu: run the client and the server on this one CPU (restored
+        afterwards), as the client's cost then counts against the server's;
+        L{None} to leave both where they are.
+    """
+    command = [smtpSource, "-s", str(workload.connections)]
+    command += ["-m", str(workload.count), "-l", str(workload.size)]
+    if not workload.perMessage:
+        command.append("-d")
+    command += ["-M", "client." + HOSTNAME]
+    command += ["-f", SENDER.decode(), "-t", RECIPIENT.decode()]
+    command.append(f"127.0.0.1:{server.port}")
+    allowed = os.sched_getaffinity(server.pid)
+    pin: Callable[[], None] | None = None
+    if cpu is not None:
+        os.sched_setaffinity(server.pid, {cpu})
+
+        def pin() -> None:
+            os.sched_setaffinity(0, {cpu})
+
+    try:
+        server.resetPeak()
+        cpu0 = server.cpuSeconds()
+        start = time.perf_counter()
+        process = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            preexec_fn=pin,
+        )
+        status, usage = _waitFor(process, timeout)
+        seconds = time.perf_counter() - start
+        serverCPU = server.cpuSeconds() - cpu0
+        peak = server.memory()[1]
+    finally:
+        if cpu is not None:
+            os.sched_setaffinity(server.pid, allowed)
+    assert process.stderr is not None
+    errors = process.stderr.read().decode(errors="replace").strip()
+    process.stderr.close()
+    if status != 0 or errors:
+        raise SMTPError(f"smtp-source against {server.kind}: {status} {errors}")
+    client = usage.ru_utime + usage.ru_stime
+    return Result(seconds, serverCPU, client, peak, workload.count, False)
+
+
+def _waitFor(process: subprocess.Popen[bytes], timeout: float) -> tuple[int, Any]:
+    """
+    Wait for a child, killing it past C{timeout}.
+
+    @return: its exit status (negative: the signal) and its resource usage.
+    """
+    deadline = time.monotonic() + timeout
+    # A pidfd wakes us the moment the child ends, so its exit is timed
+    # to the microsecond; without one (before Linux 5.3), poll.
+    pidfd = os.pidfd_open(process.pid) if hasattr(os, "pidfd_open") else None
+    try:
+        while True:
+            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+            if pid:
+                code = os.waitstatus_to_exitcode(status)
+                process.returncode = code
+                return code, usage
+            left = deadline - time.monotonic()
+            if left <= 0:
+                process.kill()
+                os.wait4(process.pid, 0)
+                process.returncode = -signal.SIGKILL
+                raise TimeoutError(f"smtp-source took more than {timeout:.0f} s")
+            if pidfd is not None:
+                select.select([pidfd], [], [], left)
+            else:
+                time.sleep(min(left, 0.001))
+    finally:
+        if pidfd is not None:
+            os.close(pidfd)
 
 
 # Reading a profile.

@@ -11,10 +11,24 @@ accepts every recipient and discards every message:
   - twisted.mail's C{ESMTP} protocol with a discarding C{IMessageDelivery}
     (per-message log lines off), on the same reactor as ours.
 
-One asyncio client in this process drives all three the same way: EHLO,
-then per message plain sequential MAIL, RCPT, DATA and the dot-stuffed data
-block (no PIPELINING, which not every peer offers), each step waiting for
-its reply.  The workloads:
+Three clients drive all three servers the same way, EHLO (HELO for
+smtp-source) and then per message MAIL, RCPT, DATA and the dot-stuffed
+data block:
+
+  - C{pipelined}: one asyncio client in this process sends MAIL, RCPT and
+    DATA in one write (RFC 2920) to the servers that advertise PIPELINING
+    (of the three, only ours does) and stays sequential with the others,
+    as a real MTA would;
+  - C{sequential}: the same client, each command waiting for its reply, as
+    scripts on smtplib and monitoring probes do;
+  - C{smtp-source}: Postfix's C test client (C{apt-get install postfix},
+    not configured nor started; only C{/usr/sbin/smtp-source} is used),
+    which never pipelines, run on one CPU together with the server, so a
+    client that costs little leaves the server's cost to show.  Its
+    messages are its own (a few headers and 80-column lines of the
+    workload's size).  When it is not installed its rows are skipped.
+
+The workloads:
 
   - 2,000 messages of 1 KiB over 10 connections;
   - 2,000 messages of 10 KiB over 10 connections;
@@ -35,19 +49,20 @@ Run from the repository root::
     .venv/bin/python bench/smtp_server.py            # 3 rounds
     .venv/bin/python bench/smtp_server.py --quick    # smoke run
     .venv/bin/python bench/smtp_server.py --rounds 5
-    .venv/bin/python bench/smtp_server.py --pipelining
+    .venv/bin/python bench/smtp_server.py --clients sequential,smtp-source
     .venv/bin/python bench/smtp_server.py --profile  # ours under cProfile
 
-With C{--pipelining} the client sends MAIL, RCPT and DATA in one write
-(RFC 2920) to the servers that advertise PIPELINING (of the three, only
-ours does) and stays sequential with the others, as a real MTA would.
+The headline at the end gives, for each workload and client, our
+throughput over each peer's and the targets: 1.5x twisted.mail at 1 KiB,
+3x twisted.mail at 1 MiB, 3x aiosmtpd everywhere.
 
 Throughput on a small shared machine is noisy (the table shows the spread);
 server CPU per message is the steadier figure.  Peak RSS per workload
 starts from the RSS the process still holds, so memory kept after the
 1 MiB runs shows in the later rounds of the small workloads.  C{--profile}
-runs each workload once against our server under cProfile, prints the
-functions that took the most time and keeps the C{.prof} files.
+runs each workload once with each chosen client against our server under
+cProfile, prints the functions that took the most time and keeps the
+C{.prof} files.
 
 The whole run is bounded by C{--deadline} seconds (default 900), every
 reply by C{--op-timeout}; server processes are stopped on any exit.
@@ -113,6 +128,28 @@ def _versions() -> str:
     )
 
 
+#: The clients, in the order of the report.
+CLIENTS = ("pipelined", "sequential", "smtp-source")
+
+#: Throughput targets, ours over twisted.mail's, by workload size; none on
+#: new connections.
+TARGETS = {"1 KiB": 1.5, "1 MiB": 3.0}
+#: Ours over aiosmtpd's, on every workload.
+AIOSMTPD_TARGET = 3.0
+
+
+def _median(results: Sequence[sb.Result], name: str) -> float:
+    return float(statistics.median(getattr(r, name) for r in results))
+
+
+def _target(workload: sb.Workload, peer: str) -> float | None:
+    if peer == "aiosmtpd":
+        return AIOSMTPD_TARGET
+    if workload.perMessage:
+        return None
+    return TARGETS.get(workload.name.split(" x")[0])
+
+
 class Bench:
     """
     One benchmark run.
@@ -120,8 +157,21 @@ class Bench:
 
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
-        self.deadline = time.monotonic() + args.deadline
+        self.deadline: float = time.monotonic() + args.deadline
         self.loop = asyncio.new_event_loop()
+        self.clients: list[str] = args.clients
+        self.smtpSource = sb.findSmtpSource()
+        self.skipped = ""
+        if "smtp-source" in self.clients and self.smtpSource is None:
+            self.clients = [c for c in self.clients if c != "smtp-source"]
+            self.skipped = (
+                "smtp-source rows skipped: Postfix's smtp-source is not installed"
+                " (apt-get install postfix; it need not be configured)"
+            )
+        allowed = sorted(os.sched_getaffinity(0))
+        self.cpu: int | None = allowed[-1] if args.cpu is None else args.cpu
+        if self.cpu is not None and self.cpu < 0:
+            self.cpu = None
 
     def left(self) -> float:
         left = self.deadline - time.monotonic()
@@ -138,18 +188,49 @@ class Bench:
         servers.append(server)
         return server
 
-    def run(self, server: sb.ServerProcess, workload: sb.Workload) -> sb.Result:
+    def run(
+        self,
+        server: sb.ServerProcess,
+        workload: sb.Workload,
+        client: str = "sequential",
+    ) -> sb.Result:
+        timeout = min(self.left(), self.args.workload_timeout)
+        if client == "smtp-source":
+            assert self.smtpSource is not None
+            return sb.runSmtpSource(
+                self.smtpSource, server, workload, timeout, self.cpu
+            )
+        workload.pipelining = client == "pipelined"
         return sb.run(
             server,
             workload,
             opTimeout=self.args.op_timeout,
-            timeout=min(self.left(), self.args.workload_timeout),
+            timeout=timeout,
             loop=self.loop,
         )
 
     def warmUp(self, server: sb.ServerProcess, workload: sb.Workload) -> None:
         warm = sb.Workload("warm-up", workload.messages, 50, 5)
         self.run(server, warm)
+
+    def describeClients(self) -> None:
+        what = {
+            "pipelined": "one asyncio process, MAIL, RCPT and DATA pipelined"
+            " where the server advertises PIPELINING, else sequential",
+            "sequential": "the same asyncio process, plain sequential commands"
+            " (no PIPELINING)",
+            "smtp-source": f"Postfix's {self.smtpSource}, sequential commands,"
+            + (
+                f" client and server both on CPU {self.cpu}"
+                if self.cpu is not None
+                else " not pinned"
+            ),
+        }
+        print("  clients:")
+        for client in self.clients:
+            print(f"    {client + ':':<13} {what[client]}")
+        if self.skipped:
+            print(f"  {self.skipped}")
 
     def main(self, servers: list[sb.ServerProcess]) -> None:
         args = self.args
@@ -159,34 +240,29 @@ class Bench:
             f" load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
         )
         workloads = _workloads(args.quick)
-        for workload in workloads:
-            workload.pipelining = args.pipelining
         rounds = 1 if args.quick else args.rounds
         if args.profile:
+            self.describeClients()
             self.profile(servers, workloads)
             return
         running = {kind: self.start(kind, servers) for kind in sb.SERVERS}
         loops = ", ".join(f"{k}: {s.loop}" for k, s in running.items())
         print(f"  event loops: {loops}")
-        mode = (
-            "MAIL, RCPT and DATA pipelined where the server advertises"
-            " PIPELINING, else sequential"
-            if args.pipelining
-            else "plain sequential commands (no PIPELINING)"
-        )
-        print(f"  client: one asyncio process, {mode}")
+        self.describeClients()
         print(f"  {rounds} round(s), interleaved, medians (min-max of msg/s)")
         print(flush=True)
         for server in running.values():
             self.warmUp(server, workloads[0])
-        results: dict[tuple[str, str], list[sb.Result]] = {}
+        results: dict[tuple[str, str, str], list[sb.Result]] = {}
         kinds = list(sb.SERVERS)
         for number in range(rounds):
             order = kinds[number % len(kinds) :] + kinds[: number % len(kinds)]
             for workload in workloads:
-                for kind in order:
-                    result = self.run(running[kind], workload)
-                    results.setdefault((workload.name, kind), []).append(result)
+                for client in self.clients:
+                    for kind in order:
+                        result = self.run(running[kind], workload, client)
+                        key = (workload.name, client, kind)
+                        results.setdefault(key, []).append(result)
             print(f"  round {number + 1}/{rounds} done", flush=True)
         print()
         self.report(workloads, results)
@@ -194,59 +270,87 @@ class Bench:
             server.stop()
         self.rssRun(servers)
         self.checks(list(running.values()))
+        self.headline(workloads, results)
         load = " ".join(f"{x:.2f}" for x in os.getloadavg())
         print(f"  load average at the end: {load}")
 
     def report(
         self,
         workloads: Sequence[sb.Workload],
-        results: dict[tuple[str, str], list[sb.Result]],
+        results: dict[tuple[str, str, str], list[sb.Result]],
     ) -> None:
         header = (
-            f"  {'server':<13} {'msg/s':>7} {'(min-max)':>13} {'MiB/s':>7}"
-            f" {'CPU ms/msg':>11} {'peak RSS':>10} {'client CPU':>11}"
+            f"  {'client':<12} {'server':<13} {'msg/s':>7} {'(min-max)':>13}"
+            f" {'MiB/s':>7} {'CPU ms/msg':>11} {'peak RSS':>10} {'client CPU':>11}"
         )
-        targets = {
-            ("1 KiB", "twisted.mail"): 1.5,
-            ("1 MiB", "twisted.mail"): 3.0,
-        }
         for workload in workloads:
-            print(f"{workload.name} (median of {len(results[workload.name, 'ours'])})")
+            count = len(results[workload.name, self.clients[0], "ours"])
+            print(f"{workload.name} (median of {count})")
             print(header)
-            rate: dict[str, float] = {}
-            cpu: dict[str, float] = {}
-            for kind in sb.SERVERS:
-                rs = results[workload.name, kind]
-                rate[kind] = statistics.median(r.rate for r in rs)
-                cpu[kind] = statistics.median(r.cpuPerMessage for r in rs)
-                peak = max(r.peakRSS for r in rs)
-                client = statistics.median(r.clientCPU / r.seconds for r in rs)
-                spread = (
-                    f"({min(r.rate for r in rs):.0f}-{max(r.rate for r in rs):.0f})"
-                )
-                piped = " pipelined" if any(r.pipelined for r in rs) else ""
-                print(
-                    f"  {kind:<13} {rate[kind]:7.0f} {spread:>13}"
-                    f" {rate[kind] * workload.size / MIB:7.1f}"
-                    f" {1000 * cpu[kind]:11.3f} {peak / MIB:6.1f} MiB"
-                    f" {100 * client:10.0f}%{piped}"
-                )
-            for peer in sb.SERVERS[1:]:
-                speed = rate["ours"] / rate[peer]
-                target = 3.0 if peer == "aiosmtpd" else 0.0
-                prefix = workload.name.split(" x")[0]
-                if not workload.perMessage:
-                    target = targets.get((prefix, peer), target)
-                verdict = ""
-                if target:
-                    met = "met" if speed >= target else "NOT met"
-                    verdict = f"  (target >= {target:.1f}x: {met})"
-                print(
-                    f"  ours/{peer}: throughput {speed:.2f}x,"
-                    f" CPU per message {cpu[peer] / cpu['ours']:.2f}x less"
-                    f"{verdict}"
-                )
+            for client in self.clients:
+                for kind in sb.SERVERS:
+                    rs = results[workload.name, client, kind]
+                    rate = statistics.median(r.rate for r in rs)
+                    cpu = statistics.median(r.cpuPerMessage for r in rs)
+                    peak = max(r.peakRSS for r in rs)
+                    used = statistics.median(r.clientCPU / r.seconds for r in rs)
+                    spread = (
+                        f"({min(r.rate for r in rs):.0f}-{max(r.rate for r in rs):.0f})"
+                    )
+                    piped = " pipelined" if any(r.pipelined for r in rs) else ""
+                    label = client if kind == sb.SERVERS[0] else ""
+                    print(
+                        f"  {label:<12} {kind:<13} {rate:7.0f} {spread:>13}"
+                        f" {rate * workload.size / MIB:7.1f}"
+                        f" {1000 * cpu:11.3f} {peak / MIB:6.1f} MiB"
+                        f" {100 * used:10.0f}%{piped}"
+                    )
             print(flush=True)
+
+    def headline(
+        self,
+        workloads: Sequence[sb.Workload],
+        results: dict[tuple[str, str, str], list[sb.Result]],
+    ) -> None:
+        """
+        Ours over each peer, throughput and CPU per message, by workload and
+        client, with the targets.
+        """
+        print("Headline: ours / peer, throughput (and CPU per message, less)")
+        peers = sb.SERVERS[1:]
+        print(
+            f"  {'workload':<24} {'client':<12}" + "".join(f" {p:>27}" for p in peers)
+        )
+        missed = 0
+        for workload in workloads:
+            name = workload.name.split(",")[0]
+            if workload.perMessage:
+                name += ", new conns"
+            for client in self.clients:
+                cells = []
+                for peer in peers:
+                    ours = results[workload.name, client, "ours"]
+                    theirs = results[workload.name, client, peer]
+                    speed = _median(ours, "rate") / _median(theirs, "rate")
+                    cpu = _median(theirs, "cpuPerMessage") / max(
+                        _median(ours, "cpuPerMessage"), 1e-9
+                    )
+                    target = _target(workload, peer)
+                    mark = ""
+                    if target is not None:
+                        met = speed >= target
+                        missed += not met
+                        sign, word = (">=", "ok") if met else ("< ", "NO")
+                        mark = f" {sign}{target:.1f} {word}"
+                    cells.append(f"{speed:5.2f}x ({cpu:4.2f}x){mark:<10}")
+                print(
+                    f"  {name:<24} {client:<12}" + "".join(f" {c:>27}" for c in cells)
+                )
+        verdict = "all targets met" if not missed else f"{missed} target(s) NOT met"
+        print(f"  {verdict}")
+        if self.skipped:
+            print(f"  {self.skipped}")
+        print(flush=True)
 
     def rssRun(self, servers: list[sb.ServerProcess]) -> None:
         print(f"Peak RSS, one {RSS_MESSAGE // MIB} MiB message, fresh servers")
@@ -275,6 +379,7 @@ class Bench:
         print("Server-side counts (messages taken, sizes checked, size mismatches)")
         for server in servers:
             print(f"  {server.kind:<13} {server.stats or 'no report'}")
+        print()
 
     def profile(
         self, servers: list[sb.ServerProcess], workloads: Sequence[sb.Workload]
@@ -284,17 +389,31 @@ class Bench:
         print("  profile: our server under cProfile (rates below are skewed by it)")
         print()
         for number, workload in enumerate(workloads):
-            path = os.path.join(directory, f"ours-{number}.prof")
-            server = self.start("ours", servers, profile=path)
-            self.warmUp(server, workload)
-            result = self.run(server, workload)
-            server.stop()
-            print(
-                f"{workload.name}: {result.rate:.0f} msg/s under the profiler,"
-                f" {1000 * result.cpuPerMessage:.3f} ms CPU/msg; stats in {path}"
+            for client in self.clients:
+                path = os.path.join(directory, f"ours-{number}-{client}.prof")
+                server = self.start("ours", servers, profile=path)
+                self.warmUp(server, workload)
+                result = self.run(server, workload, client)
+                server.stop()
+                print(
+                    f"{workload.name}, {client}: {result.rate:.0f} msg/s under the"
+                    f" profiler, {1000 * result.cpuPerMessage:.3f} ms CPU/msg;"
+                    f" stats in {path}"
+                )
+                print(sb.profileSummary(path, limit=self.args.profile_rows))
+                print(flush=True)
+
+
+def _clients(text: str) -> list[str]:
+    clients = [c.strip() for c in text.split(",") if c.strip()]
+    for client in clients:
+        if client not in CLIENTS:
+            raise argparse.ArgumentTypeError(
+                f"unknown client {client!r}; choose from {', '.join(CLIENTS)}"
             )
-            print(sb.profileSummary(path, limit=self.args.profile_rows))
-            print(flush=True)
+    if not clients:
+        raise argparse.ArgumentTypeError("no client named")
+    return [c for c in CLIENTS if c in clients]
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -311,9 +430,22 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--workload-timeout", type=float, default=300.0, help="seconds per run"
     )
     parser.add_argument(
+        "--clients",
+        type=_clients,
+        default=list(CLIENTS),
+        help=f"comma-separated, from {','.join(CLIENTS)} (default all)",
+    )
+    parser.add_argument(
         "--pipelining",
         action="store_true",
-        help="pipeline MAIL, RCPT and DATA with servers that advertise it",
+        help="the pipelined client only (same as --clients pipelined)",
+    )
+    parser.add_argument(
+        "--cpu",
+        type=int,
+        default=None,
+        help="the CPU smtp-source and the server share (default the last"
+        " allowed; -1 not to pin)",
     )
     parser.add_argument(
         "--profile", action="store_true", help="profile our server instead"
@@ -323,6 +455,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.rounds < 1 or args.rounds > 50:
         parser.error("--rounds must be between 1 and 50")
+    if args.pipelining:
+        args.clients = ["pipelined"]
     bench = Bench(args)
     try:
         sb.withCleanup(bench.main)
