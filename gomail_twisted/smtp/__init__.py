@@ -27,6 +27,7 @@ from gomail_twisted.smtp._values import (
     SMTPCredentials,
 )
 from gomail_twisted.smtp.backend import FunctionBackend, SMTPBackend, SMTPSession
+from gomail_twisted.smtp.dkimcheck import DKIMVerifyingBackend
 from gomail_twisted.smtp.factory import SMTPServerFactory
 from gomail_twisted.smtp.interfaces import (
     ISMTPAuthSession,
@@ -97,6 +98,7 @@ __all__ = [
     "ClientTLSPolicy",
     "ConnectionInfo",
     "DKIMSettings",
+    "DKIMVerifyingBackend",
     "DeliveryResult",
     "ESMTPSender",
     "ESMTPSenderFactory",
