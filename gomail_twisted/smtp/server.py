@@ -226,9 +226,7 @@ class SMTPServerProtocol(LineServerProtocol):
     # Writing replies.
 
     def _send(self, reply: SMTPReply, enhanced: bool = True) -> None:
-        if self.transport is None:
-            return
-        self.transport.write(reply.format(enhanced and self._extended))
+        self.write(reply.format(enhanced and self._extended))
 
     def _reply(self, reply: SMTPReply, enhanced: bool = True) -> None:
         """
@@ -396,7 +394,7 @@ class SMTPServerProtocol(LineServerProtocol):
                 self._reply(result, enhanced=False)
             elif extended:
                 # The keyword lines are formatted once per factory and state.
-                self._tx.write(
+                self.write(
                     b"250-"
                     + self._hello(name).encode("utf-8")
                     + b"\r\n"
@@ -545,7 +543,7 @@ class SMTPServerProtocol(LineServerProtocol):
             self._reply(result)
         else:
             code = b"250 2.0.0 " if self._extended else b"250 "
-            self._tx.write(code + b"OK: queued as " + self._queueID.encode() + b"\r\n")
+            self.write(code + b"OK: queued as " + self._queueID.encode() + b"\r\n")
 
     def _buildMessage(self, reader: DataReader) -> ReceivedMessage:
         assert self._mailFrom is not None and self._info is not None
