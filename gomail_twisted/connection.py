@@ -291,6 +291,8 @@ class LineServerProtocol(LineReceiver, TimeoutMixin):
         def setTimeout(self, period: float | None) -> float | None: ...
         def resetTimeout(self) -> None: ...
         def clearLineBuffer(self) -> bytes: ...
+        def lineReceived(self, line: bytes) -> None: ...
+        def rawDataReceived(self, data: bytes) -> None: ...
 
     peer: tuple[str, int] = ("", 0)
     closed = False
@@ -505,21 +507,17 @@ class LineServerProtocol(LineReceiver, TimeoutMixin):
         @param data: the bytes.
         """
         gathered = self._gathered
-        if gathered is not None:
-            if self._idle():
-                gathered.append(data)
-                self._gatheredSize += len(data)
-                if self._gatheredSize >= _GATHER_LIMIT:
-                    self.flush()
-                return
-            if gathered:
+        if gathered or (gathered is not None and self._idle()):
+            # Once one reply is gathered, the transport stays idle: all
+            # that is written goes through here, and is gathered too.
+            gathered.append(data)
+            self._gatheredSize += len(data)
+            if self._gatheredSize >= _GATHER_LIMIT:
                 self.flush()
-        elif self._idle():
+        elif gathered is None and self._idle():
             self._sendNow(data)
-            return
-        transport = self.transport
-        if transport is not None:
-            transport.write(data)
+        elif self.transport is not None:
+            self.transport.write(data)
 
     def flush(self) -> None:
         """
@@ -572,10 +570,44 @@ class LineServerProtocol(LineReceiver, TimeoutMixin):
             return
         self._gathered = []
         try:
-            LineReceiver.dataReceived(self, data)
+            if self._buffer or self.paused or self._busyReceiving:
+                LineReceiver.dataReceived(self, data)
+            else:
+                self._receive(data)
         finally:
             self.flush()
             self._gathered = None
+
+    def _receive(self, data: bytes) -> None:
+        """
+        What C{LineReceiver.dataReceived} does, without its buffering, for
+        the reads of a client that waits for each reply: one whole line, or
+        raw data.  Anything else takes the general path.
+        """
+        if self.line_mode:
+            end = len(data) - len(self.delimiter)
+            if end < 0 or end > self.MAX_LENGTH or data.find(self.delimiter) != end:
+                LineReceiver.dataReceived(self, data)
+                return
+            self._busyReceiving = True
+            try:
+                self.lineReceived(data[:end])
+            finally:
+                self._busyReceiving = False
+            # What the line's handler received meanwhile (raw data it
+            # handed back, input it resumed) waits in the buffer; as after
+            # any line, none of it is read once the transport is closing.
+            transport = self.transport
+            if self._buffer and not (transport and transport.disconnecting):  # type: ignore[attr-defined]
+                LineReceiver.dataReceived(self, b"")
+            return
+        self._busyReceiving = True
+        try:
+            self.rawDataReceived(data)
+        finally:
+            self._busyReceiving = False
+        if self._buffer:
+            LineReceiver.dataReceived(self, b"")
 
     # Holding input.
 
