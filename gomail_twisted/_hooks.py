@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
+from types import CoroutineType
 from typing import Any
 
 from twisted.internet.defer import Deferred, maybeDeferred
@@ -30,7 +31,9 @@ def invokeHook(f: Callable[..., Any], *args: Any) -> object:
         result = f(*args)
     except Exception:
         return Failure()
-    if inspect.iscoroutine(result):
+    # inspect.iscoroutine's test, without its call: hooks run on every
+    # command.
+    if isinstance(result, CoroutineType):
         return Deferred.fromCoroutine(result)
     return result
 

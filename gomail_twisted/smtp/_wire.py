@@ -64,6 +64,36 @@ class Command:
     argument: bytes
 
 
+#: The verbs of RFC 5321 and its extensions, as clients spell them (upper
+#: or lower case), to their upper-case names: most lines are split without
+#: decoding.
+_VERBS = {
+    spelling: verb
+    for verb in (
+        "HELO EHLO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP STARTTLS AUTH"
+        " EXPN TURN ETRN BDAT SEND SOML SAML"
+    ).split()
+    for spelling in (verb.encode(), verb.lower().encode())
+}
+
+
+def splitCommand(line: bytes) -> tuple[str, bytes]:
+    """
+    Split a command line (without its CRLF) into verb and argument, as
+    L{parseCommand} does, without making a L{Command}.
+
+    @param line: the line.
+    @return: the upper-case verb and the argument.
+    """
+    verb, _, argument = line.partition(b" ")
+    name = _VERBS.get(verb)
+    if name is None:
+        # A verb is letters only; anything else (binary junk, a lone space)
+        # is still a command the table will not know.
+        name = verb.decode("ascii", "replace").upper()
+    return name, argument
+
+
 def parseCommand(line: bytes) -> Command:
     """
     Split a command line (without its CRLF) into verb and argument.
@@ -72,10 +102,7 @@ def parseCommand(line: bytes) -> Command:
     @return: the command; an unknown verb is still returned, for the state
         table to refuse.
     """
-    verb, _, argument = line.partition(b" ")
-    # A verb is letters only; anything else (binary junk, a lone space) is
-    # still a command the table will not know.
-    return Command(verb.decode("ascii", "replace").upper(), argument)
+    return Command(*splitCommand(line))
 
 
 def _isASCII(text: str) -> bool:
@@ -290,6 +317,9 @@ class MailParameters:
     auth: str | None
 
 
+_NO_MAIL_PARAMETERS = MailParameters(None, "7BIT", False, None)
+
+
 def checkMailParameters(
     params: Mapping[str, str | None], extended: bool
 ) -> MailParameters:
@@ -303,6 +333,8 @@ def checkMailParameters(
     @raise SMTPReply: 555 5.5.4 for an unknown parameter, 501 5.5.4 for a
         bad value.
     """
+    if not params:
+        return _NO_MAIL_PARAMETERS
     size: int | None = None
     body = "7BIT"
     smtputf8 = False
@@ -441,17 +473,58 @@ def receivedHeader(
     @param tlsComment: such as C{"using TLSv1.3 with cipher X"}, or L{None}.
     @return: the header.
     """
+    head = receivedHeaderHead(
+        heloName=heloName,
+        peerHost=peerHost,
+        hostname=hostname,
+        protocol=protocol,
+        tlsComment=tlsComment,
+    )
+    return head + receivedHeaderTail(queueID, recipients, date)
+
+
+def receivedHeaderHead(
+    *,
+    heloName: str,
+    peerHost: str,
+    hostname: str,
+    protocol: str,
+    tlsComment: str | None,
+) -> bytes:
+    """
+    The start of a L{receivedHeader}, up to the message's identifier: the
+    same for every message of a session, so made once.
+
+    @param heloName: the name the client gave.
+    @param peerHost: the client's IP address.
+    @param hostname: our host name.
+    @param protocol: from L{receivedProtocol}.
+    @param tlsComment: such as C{"using TLSv1.3 with cipher X"}, or L{None}.
+    @return: the start, to be followed by L{receivedHeaderTail}.
+    """
     literal = f"[IPv6:{peerHost}]" if ":" in peerHost else f"[{peerHost}]"
-    lines = [f"Received: from {_asciiName(heloName)} ({literal})"]
+    head = f"Received: from {_asciiName(heloName)} ({literal})\r\n"
     if tlsComment:
-        lines.append(f"\t({tlsComment})")
-    lines.append(f"\tby {hostname} (gomail_twisted) with {protocol} id {queueID}")
+        head += f"\t({tlsComment})\r\n"
+    head += f"\tby {hostname} (gomail_twisted) with {protocol} id "
+    return head.encode("utf-8")
+
+
+def receivedHeaderTail(queueID: str, recipients: list[str], date: str) -> bytes:
+    """
+    The rest of a L{receivedHeader}, from the message's identifier.
+
+    @param queueID: the message's identifier.
+    @param recipients: the accepted recipients; named only when there is
+        exactly one.
+    @param date: the RFC 5322 date.
+    @return: the end of the header, CRLF included.
+    """
     if len(recipients) == 1:
-        lines.append(f"\tfor <{recipients[0]}>;")
+        tail = f"{queueID}\r\n\tfor <{recipients[0]}>;\r\n\t{date}\r\n"
     else:
-        lines[-1] += ";"
-    lines.append(f"\t{date}")
-    return ("\r\n".join(lines) + "\r\n").encode("utf-8")
+        tail = f"{queueID};\r\n\t{date}\r\n"
+    return tail.encode("utf-8")
 
 
 __all__ = [
@@ -471,6 +544,9 @@ __all__ = [
     "parseParameters",
     "parsePathArgument",
     "receivedHeader",
+    "receivedHeaderHead",
+    "receivedHeaderTail",
     "receivedProtocol",
     "requireASCII",
+    "splitCommand",
 ]

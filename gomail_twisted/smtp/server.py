@@ -37,7 +37,7 @@ from gomail_twisted.sasl import (
 from gomail_twisted.smtp import _reply as R
 from gomail_twisted.smtp._data import DataReader
 from gomail_twisted.smtp._reply import SMTPReply
-from gomail_twisted.smtp._state import State, refusal
+from gomail_twisted.smtp._state import COMMANDS, State, refusal
 from gomail_twisted.smtp._values import (
     ConnectionInfo,
     Envelope,
@@ -51,11 +51,12 @@ from gomail_twisted.smtp._wire import (
     checkHeloName,
     checkMailParameters,
     checkRcptParameters,
-    parseCommand,
     parsePathArgument,
-    receivedHeader,
+    receivedHeaderHead,
+    receivedHeaderTail,
     receivedProtocol,
     requireASCII,
+    splitCommand,
 )
 from gomail_twisted.smtp.interfaces import (
     ISMTPAuthSession,
@@ -125,6 +126,8 @@ class SMTPServerProtocol(LineServerProtocol):
         self._authExchange: SASLExchange | None = None
         self._queueID = ""
         self._traceLength = 0
+        self._traceKey: tuple[str, str, ConnectionInfo] | None = None
+        self._traceHead = b""
 
     # Connection life (the words; L{LineServerProtocol} decides when).
 
@@ -232,7 +235,7 @@ class SMTPServerProtocol(LineServerProtocol):
         """
         Answer a command; count protocol errors toward the error limit.
         """
-        self._send(reply, enhanced)
+        self.write(reply.format(enhanced and self._extended))
         if reply.code in _PROTOCOL_ERRORS:
             self.countError()
 
@@ -330,26 +333,25 @@ class SMTPServerProtocol(LineServerProtocol):
             return
         if self._mode != "command":
             return
-        command = parseCommand(line)
+        verb, argument = splitCommand(line)
         if len(line) + 2 > MAX_COMMAND_LINE and len(line) + 2 > _LINE_LIMITS.get(
-            command.verb, MAX_COMMAND_LINE
+            verb, MAX_COMMAND_LINE
         ):
             self._reply(R.LINE_TOO_LONG)
             return
-        refused = refusal(command.verb, self._state)
-        if refused is not None:
-            self._reply(refused)
+        allowed = COMMANDS.get(verb)
+        if allowed is None or self._state not in allowed:
+            self._reply(refusal(verb, self._state) or R.BAD_SEQUENCE)
             return
-        handler = _HANDLERS[command.verb]
         try:
-            handler(self, command.argument)
+            _HANDLERS[verb](self, argument)
         except SMTPReply as e:
             self._reply(e)
         except Exception:
             # A bug of ours must cost this command, not the connection.
             self._log.failure(
                 "SMTP internal error on {verb} from {peer}",
-                verb=command.verb,
+                verb=verb,
                 peer=self.peer[0],
             )
             self._reply(R.TEMPORARY_FAILURE)
@@ -506,12 +508,15 @@ class SMTPServerProtocol(LineServerProtocol):
 
     def _endOfData(self, reader: DataReader) -> None:
         pending, self._headersHook = self._headersHook, None
-        self._await(
-            thenCall(pending, lambda _: self._deliver(reader)),
-            self._delivered,
-            self._abortTransaction,
-            hook="message",
-        )
+        outcome: object
+        if pending is None:
+            try:
+                outcome = self._deliver(reader)
+            except Exception:
+                outcome = Failure()
+        else:
+            outcome = pending.addCallback(lambda _: self._deliver(reader))
+        self._await(outcome, self._delivered, self._abortTransaction, hook="message")
 
     def _deliver(self, reader: DataReader) -> object:
         # Raises the refusal when the reader is draining.
@@ -546,31 +551,35 @@ class SMTPServerProtocol(LineServerProtocol):
             self.write(code + b"OK: queued as " + self._queueID.encode() + b"\r\n")
 
     def _buildMessage(self, reader: DataReader) -> ReceivedMessage:
-        assert self._mailFrom is not None and self._info is not None
-        self._queueID = self.factory.nextQueueID()
-        tls = self._info.tls
-        trace = receivedHeader(
-            heloName=self._heloName,
-            peerHost=self.peer[0],
-            hostname=self.factory.hostname,
-            protocol=receivedProtocol(
-                self._extended,
-                tls is not None,
-                self._login is not None,
-                self._mailFrom.smtputf8,
-            ),
-            queueID=self._queueID,
-            recipients=[r.address for r in self._recipients],
-            date=self.factory.traceDate(),
-            tlsComment=tls.comment() if tls else None,
+        mailFrom = self._mailFrom
+        info = self._info
+        assert mailFrom is not None and info is not None
+        queueID = self._queueID = self.factory.nextQueueID()
+        tls = info.tls
+        protocol = receivedProtocol(
+            self._extended, tls is not None, self._login is not None, mailFrom.smtputf8
+        )
+        # The start of the trace header changes only with the session.
+        key = (self._heloName, protocol, info)
+        if key != self._traceKey:
+            self._traceKey = key
+            self._traceHead = receivedHeaderHead(
+                heloName=self._heloName,
+                peerHost=self.peer[0],
+                hostname=self.factory.hostname,
+                protocol=protocol,
+                tlsComment=tls.comment() if tls else None,
+            )
+        recipients = self._recipients
+        trace = self._traceHead + receivedHeaderTail(
+            queueID, [r.address for r in recipients], self.factory.traceDate()
         )
         self._traceLength = len(trace)
-        raw = reader.finish(trace)
         return ReceivedMessage(
-            raw=raw,
-            envelope=Envelope(self._mailFrom, tuple(self._recipients)),
-            connection=self._info,
-            queueID=self._queueID,
+            raw=reader.finish(trace),
+            envelope=Envelope(mailFrom, tuple(recipients)),
+            connection=info,
+            queueID=queueID,
         )
 
     def _finishTransaction(self) -> None:
