@@ -105,10 +105,6 @@ def parseCommand(line: bytes) -> Command:
     return Command(*splitCommand(line))
 
 
-def _isASCII(text: str) -> bool:
-    return text.isascii()
-
-
 def checkDomain(domain: str) -> bool:
     """
     Whether C{domain} is a domain or address literal as RFC 5321 4.1.2 and
@@ -188,6 +184,7 @@ _SIMPLE_PATH = re.compile(
     + rb")+)>(?= |\Z)"
 )
 _NO_PARAMETERS: Mapping[str, str | None] = MappingProxyType({})
+_KEYWORDS = {"FROM": b"FROM", "TO": b"TO"}
 
 
 def parsePathArgument(argument: bytes, keyword: str, isSender: bool) -> PathArgument:
@@ -205,21 +202,23 @@ def parsePathArgument(argument: bytes, keyword: str, isSender: bool) -> PathArgu
     @raise SMTPReply: 501 for a syntax error or a malformed parameter.
     """
     simple = _SIMPLE_PATH.match(argument)
-    if (
-        simple is not None
-        and simple.group(1).upper() == keyword.encode()
-        and len(simple.group(3)) <= MAX_LOCAL_PART
-        and len(simple.group(2)) + 2 <= MAX_PATH
-    ):
-        # The common case, plain ASCII <local@domain>, which the checks
-        # below would accept unchanged.
-        params = argument[simple.end() :]
-        if not params:
-            return PathArgument(simple.group(2).decode("ascii"), _NO_PARAMETERS)
-        if params.isascii():
-            return PathArgument(
-                simple.group(2).decode("ascii"), parseParameters(params.decode())
-            )
+    if simple is not None:
+        word, path, local = simple.groups()
+        if (
+            word.upper() == (_KEYWORDS.get(keyword) or keyword.encode())
+            and len(local) <= MAX_LOCAL_PART
+            and len(path) + 2 <= MAX_PATH
+        ):
+            # The common case, plain ASCII <local@domain>, which the checks
+            # below would accept unchanged.
+            end = simple.end()
+            if end == len(argument):
+                return PathArgument(path.decode("ascii"), _NO_PARAMETERS)
+            params = argument[end:]
+            if params.isascii():
+                return PathArgument(
+                    path.decode("ascii"), parseParameters(params.decode())
+                )
     return _parsePathArgumentInFull(argument, keyword, isSender)
 
 
@@ -384,7 +383,7 @@ def requireASCII(address: str, smtputf8: bool) -> None:
     @param smtputf8: whether the transaction was opened with SMTPUTF8.
     @raise SMTPReply: 553 5.6.7.
     """
-    if not smtputf8 and not _isASCII(address):
+    if not smtputf8 and not address.isascii():
         raise NEED_SMTPUTF8
 
 

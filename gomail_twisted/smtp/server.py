@@ -264,7 +264,7 @@ class SMTPServerProtocol(LineServerProtocol):
         it is positive; raised, it refuses.  Other exceptions are logged and
         answered with C{failure}.
         """
-        if not isinstance(outcome, Deferred):
+        if outcome is None or not isinstance(outcome, Deferred):
             self._settle(outcome, onResult, onReply, failure, hook)
             return
         pending = True
@@ -294,7 +294,11 @@ class SMTPServerProtocol(LineServerProtocol):
     ) -> None:
         refuse = onReply or self._reply
         try:
-            if isinstance(result, Failure):
+            if result is None:
+                # Accepted, as most hooks do.
+                if not self.closed:
+                    onResult(None)
+            elif isinstance(result, Failure):
                 if not result.check(SMTPReply):
                     self._logHookFailure(result, hook)
                     result = failure
@@ -339,7 +343,7 @@ class SMTPServerProtocol(LineServerProtocol):
         ):
             self._reply(R.LINE_TOO_LONG)
             return
-        allowed = COMMANDS.get(verb)
+        allowed = _ALLOWED.get(verb)
         if allowed is None or self._state not in allowed:
             self._reply(refusal(verb, self._state) or R.BAD_SEQUENCE)
             return
@@ -489,6 +493,8 @@ class SMTPServerProtocol(LineServerProtocol):
 
     def _callHeadersHook(self, reader: DataReader, block: bytes) -> None:
         outcome = invokeHook(self._session.headers, Headers(block))
+        if outcome is None:
+            return
         if isinstance(outcome, Deferred):
             # The data keeps coming meanwhile; the end of data waits for it.
             self._headersHook = outcome.addBoth(self._headersChecked, reader)
@@ -522,7 +528,8 @@ class SMTPServerProtocol(LineServerProtocol):
         # Raises the refusal when the reader is draining.
         message = self._buildMessage(reader)
         if reader.headerBlock is not None:
-            return self._afterHeaders(None, message)
+            # The headers hook has had its say.
+            return invokeHook(self._session.message, message)
         # No empty line in the data: the headers hook sees it all now.
         block = splitHeaderBlock(message.raw[self._traceLength :])[0]
         checked = invokeHook(self._session.headers, Headers(block))
@@ -707,6 +714,10 @@ class SMTPServerProtocol(LineServerProtocol):
             hook="authenticate",
         )
 
+
+#: The states each verb is legal in, as tuples: a State's hash is a Python
+#: call, and a tuple is searched by identity first.
+_ALLOWED = {verb: tuple(states) for verb, states in COMMANDS.items()}
 
 #: Commands whose lines may be longer than RFC 5321's 512 octets.
 _LINE_LIMITS = {"MAIL": MAX_MAIL_LINE, "AUTH": MAX_AUTH_LINE}
