@@ -82,7 +82,63 @@ class _Factory(server.DNSServerFactory):
         )
 
 
-class LoopbackDNSServer:
+class _BothTransports:
+    """
+    A server listening for UDP and TCP on one port number.
+
+    @ivar port: the UDP and TCP port, once started.
+    """
+
+    _ports: list[IListeningPort]
+    port: int
+
+    def _listen(
+        self,
+        reactor: Any,
+        udp: Callable[[], DatagramProtocol],
+        tcp: Factory,
+        interface: str = "127.0.0.1",
+        port: int = 0,
+    ) -> int:
+        """
+        Listen on UDP and TCP, on the same port of C{interface}.
+
+        @param reactor: a reactor providing C{IReactorUDP} and
+            C{IReactorTCP}.
+        @param udp: makes the UDP protocol; a protocol keeps its transport
+            even after stopListening, so each attempt needs its own.
+        @param tcp: the TCP factory.
+        @param interface: the loopback address to listen on.
+        @param port: the port, or 0 for one the OS chooses.
+        @return: the port.
+        @raise RuntimeError: no port free for both protocols was found.
+        """
+        for _ in range(20):
+            udpPort = reactor.listenUDP(port, udp(), interface=interface)
+            chosen = udpPort.getHost().port
+            try:
+                tcpPort = reactor.listenTCP(chosen, tcp, interface=interface)
+            except Exception:
+                udpPort.stopListening()
+                if port:
+                    raise
+                continue
+            self._ports = [udpPort, tcpPort]
+            self.port = chosen
+            return int(chosen)
+        raise RuntimeError("no port free for both UDP and TCP")
+
+    def stop(self) -> Deferred[Any]:
+        """
+        Stop listening.
+
+        @return: a Deferred that fires when both ports are closed.
+        """
+        ports, self._ports = self._ports, []
+        return gatherResults([d for d in (p.stopListening() for p in ports) if d])
+
+
+class LoopbackDNSServer(_BothTransports):
     """
     An authoritative DNS server for an in-memory zone, on 127.0.0.1.
 
@@ -166,30 +222,7 @@ class LoopbackDNSServer:
         @raise RuntimeError: no port free for both protocols was found.
         """
         factory = _Factory(authorities=[_ZoneResolver(self)])
-        for _ in range(20):
-            # A protocol keeps its transport even after stopListening, so
-            # each attempt needs its own.
-            protocol = dns.DNSDatagramProtocol(factory)
-            udp = reactor.listenUDP(0, protocol, interface="127.0.0.1")
-            port = udp.getHost().port
-            try:
-                tcp = reactor.listenTCP(port, factory, interface="127.0.0.1")
-            except Exception:
-                udp.stopListening()
-                continue
-            self._ports = [udp, tcp]
-            self.port = port
-            return port
-        raise RuntimeError("no port free for both UDP and TCP")
-
-    def stop(self) -> Deferred[Any]:
-        """
-        Stop listening.
-
-        @return: a Deferred that fires when both ports are closed.
-        """
-        ports, self._ports = self._ports, []
-        return gatherResults([d for d in (p.stopListening() for p in ports) if d])
+        return self._listen(reactor, lambda: dns.DNSDatagramProtocol(factory), factory)
 
 
 #: What a L{ScriptedDNSServer} does with a query: given the request and
@@ -230,7 +263,7 @@ class _ScriptedTCP(Protocol):
             self.transport.write(struct.pack("!H", len(reply)) + reply)
 
 
-class ScriptedDNSServer:
+class ScriptedDNSServer(_BothTransports):
     """
     A nameserver on loopback, over UDP and TCP on one port, whose replies
     the test writes as wire bytes: for trying how a client takes truncated,
@@ -261,26 +294,6 @@ class ScriptedDNSServer:
         @raise RuntimeError: no port free for both protocols was found.
         """
         factory = Factory.forProtocol(lambda: _ScriptedTCP(self))
-        for _ in range(20):
-            udp = reactor.listenUDP(port, _ScriptedUDP(self), interface=interface)
-            chosen = udp.getHost().port
-            try:
-                tcp = reactor.listenTCP(chosen, factory, interface=interface)
-            except Exception:
-                udp.stopListening()
-                if port:
-                    raise
-                continue
-            self._ports = [udp, tcp]
-            self.port = chosen
-            return chosen
-        raise RuntimeError("no port free for both UDP and TCP")
-
-    def stop(self) -> Deferred[Any]:
-        """
-        Stop listening.
-
-        @return: a Deferred that fires when both ports are closed.
-        """
-        ports, self._ports = self._ports, []
-        return gatherResults([d for d in (p.stopListening() for p in ports) if d])
+        return self._listen(
+            reactor, lambda: _ScriptedUDP(self), factory, interface, port
+        )
