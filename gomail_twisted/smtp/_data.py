@@ -136,10 +136,20 @@ class DataReader:
             self._hold(held + data)
             return None
         if held:
+            self._held = b""
             self._take(held)
-        at = data.find(END)
+        # The end marker, like every stuffed dot, starts with CRLF and a
+        # dot: a chunk without one (most of a message) needs neither the
+        # search for the marker nor un-stuffing, and ends with nothing to
+        # hold back.
+        dot = data.find(b"\r\n.")
+        if dot == -1:
+            self._take(data, stuffed=False)
+            return None
+        at = data.find(END, dot)
         if at != -1:
-            self._take(data[: at + 2])
+            # Stuffed only if a CRLF and dot came before the marker's.
+            self._take(data[: at + 2], stuffed=dot < at)
             return data[at + len(END) :]
         self._hold(data)
         return None
@@ -158,11 +168,14 @@ class DataReader:
         if len(data) > keep:
             self._take(data[: len(data) - keep])
 
-    def _take(self, data: bytes) -> None:
+    def _take(self, data: bytes, stuffed: bool = True) -> None:
         """
         Store the next octets of message content (never part of the end
         marker): checked for bare line ends and long lines, un-stuffed,
         counted against the size limit, searched for the header block.
+
+        @param stuffed: L{False} when C{data} is known to hold no CRLF and
+            dot, so that only a dot after the CRLF before it is un-stuffed.
         """
         self.size += len(data)
         last = self._last
@@ -195,7 +208,8 @@ class DataReader:
             data = data[1:]
         elif split and data[:2] == b"\n.":
             data = b"\n" + data[2:]
-        data = data.replace(b"\r\n.", b"\r\n")
+        if stuffed:
+            data = data.replace(b"\r\n.", b"\r\n")
         before = self._stored
         self._stored += len(data)
         if self._stored > self._maxSize:
