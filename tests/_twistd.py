@@ -94,6 +94,26 @@ def environment() -> dict[str, str]:
     return env
 
 
+def spawn(argv: list[str], cwd: str | os.PathLike[str]) -> subprocess.Popen[str]:
+    """
+    Start a child process in C{cwd} with L{environment}, no input, and its
+    output and errors together as text; end it with L{stop}.
+
+    @param argv: the command.
+    @param cwd: the directory to run it in.
+    @return: the process.
+    """
+    return subprocess.Popen(
+        argv,
+        cwd=cwd,
+        env=environment(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
 def stop(process: subprocess.Popen[str]) -> None:
     """
     End a child process, by force after ten seconds, and close its output.

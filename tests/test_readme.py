@@ -28,7 +28,7 @@ from twisted.internet.defer import Deferred, succeed
 from twisted.trial.unittest import SynchronousTestCase
 
 from gomail_twisted.dkim import DKIMStatus, verify
-from tests._twistd import LISTENING, Output, binary, environment, stop, twistd
+from tests._twistd import LISTENING, Output, binary, environment, spawn, stop, twistd
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.rst"
@@ -149,7 +149,7 @@ class ServerTests(SynchronousTestCase):
         self.cwd.mkdir()
         words = shlex.split(block("sh", "twistd -n gomail-smtp").split("&&")[-1])
         self.assertEqual(words, [".venv/bin/twistd", "-n", "gomail-smtp"])
-        process = subprocess.Popen(
+        process = spawn(
             [
                 *twistd(),
                 *words[1:],
@@ -158,12 +158,7 @@ class ServerTests(SynchronousTestCase):
                 "--domain=example.net",
                 "--no-dkim",
             ],
-            cwd=self.cwd,
-            env=environment(),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
+            self.cwd,
         )
         self.addCleanup(stop, process)
         assert process.stdout is not None
@@ -283,15 +278,7 @@ class EmbeddingTests(SynchronousTestCase):
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
         (cwd / "server.py").write_text(onPort(block("python", "reactor.run()"), port))
-        process = subprocess.Popen(
-            [binary("python"), "server.py"],
-            cwd=cwd,
-            env=environment(),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
+        process = spawn([binary("python"), "server.py"], cwd)
         self.addCleanup(stop, process)
         deadline = time.monotonic() + DEADLINE
         while True:

@@ -33,7 +33,7 @@ from gomail_twisted.smtp import SMTPServerFactory, SMTPServerProtocol
 from gomail_twisted.tap.smtp import ListenError, Options, makeService
 from gomail_twisted.tls import selfSignedCertificate
 from tests._twistd import LISTENING as _LISTENING
-from tests._twistd import Output, environment, stop, twistd
+from tests._twistd import Output, environment, spawn, stop, twistd
 
 MESSAGE = b"From: sender@example.net\r\nSubject: tap\r\n\r\nHello from the tap.\r\n"
 
@@ -715,7 +715,7 @@ class TwistdTests(SynchronousTestCase):
         """
         cwd = Path(self.mktemp())
         cwd.mkdir()
-        process = subprocess.Popen(
+        process = spawn(
             [
                 *twistd(),
                 "-n",
@@ -724,12 +724,7 @@ class TwistdTests(SynchronousTestCase):
                 "gomail-smtp",
                 "--listen=tcp:0:interface=127.0.0.1",
             ],
-            cwd=cwd,
-            env=environment(),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
+            cwd,
         )
         self.addCleanup(stop, process)
         assert process.stdout is not None
