@@ -20,12 +20,10 @@ from gomail_twisted.smtp._reply import SMTPReply
 from gomail_twisted.smtp._wire import (
     Command,
     MailParameters,
-    checkDomain,
     checkHeloName,
     checkMailParameters,
     checkRcptParameters,
     parseCommand,
-    parseMailbox,
     parseParameters,
     parsePathArgument,
     receivedHeader,
@@ -643,55 +641,6 @@ class RequireASCIITests(SynchronousTestCase):
         A non-ASCII address is accepted in an SMTPUTF8 transaction.
         """
         self.assertIsNone(requireASCII("j\u00f6rg@b\u00fccher.example", True))
-
-
-class CheckDomainTests(SynchronousTestCase):
-    """
-    L{checkDomain} and L{parseMailbox} check domains and mailboxes.
-    """
-
-    def test_domains(self) -> None:
-        """
-        Domains and address literals are accepted or refused as RFC 5321
-        4.1.2 says.
-        """
-        good = [
-            "a",
-            "example.com",
-            "a-b.c",
-            "1.2.3.4",
-            "[1.2.3.4]",
-            "[IPv6:::1]",
-            "b\u00fccher.example",
-            "x" * 63 + ".com",
-            "[tag:x]",
-        ]
-        bad = [
-            "",
-            "-a",
-            "a-",
-            "a..b",
-            ".a",
-            "a.",
-            "a b",
-            "a_b",
-            "[1.2.3.4",
-            "[IPv6:1::2::3]",
-            "x" * 64 + ".com",
-            "[IPv6:fe80::1%1]",
-            ".".join(["a" * 63] * 4) + "a",
-        ]
-        self.assertEqual([d for d in good if not checkDomain(d)], [])
-        self.assertEqual([d for d in bad if checkDomain(d)], [])
-
-    def test_parseMailbox(self) -> None:
-        """
-        A mailbox splits at its last C{@}; a malformed one raises L{ValueError}.
-        """
-        self.assertEqual(parseMailbox('"a@b"@c.d'), ('"a@b"', "c.d"))
-        self.assertEqual(parseMailbox("a.b@c"), ("a.b", "c"))
-        for text in ("", "a", "@c", "a@", "a@@c", "a b@c"):
-            self.assertRaises(ValueError, parseMailbox, text)
 
 
 class CheckHeloNameTests(SynchronousTestCase):

@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from gomail_twisted.address import parseMailbox
 from gomail_twisted.smtp._reply import SMTPReply
-from gomail_twisted.smtp._wire import parseMailbox
 
 #: RFC 5321 4.5.3.1.5: the longest reply line, CRLF included.
 MAX_REPLY_LINE = 512

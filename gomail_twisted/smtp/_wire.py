@@ -10,12 +10,17 @@ the protocol passes the refusal on unchanged.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
+from gomail_twisted.address import (
+    MAX_DOMAIN,
+    MAX_LOCAL_PART,
+    checkDomain,
+    parseMailbox,
+)
 from gomail_twisted.smtp._reply import (
     BAD_PARAMETER,
     BAD_RECIPIENT_SYNTAX,
@@ -26,22 +31,10 @@ from gomail_twisted.smtp._reply import (
     SMTPReply,
 )
 
-#: RFC 5321 4.5.3.1.1: the longest local part.
-MAX_LOCAL_PART = 64
-#: RFC 5321 4.5.3.1.2: the longest domain.
-MAX_DOMAIN = 255
 #: RFC 5321 4.5.3.1.3: the longest path, angle brackets included.
 MAX_PATH = 256
 
 _UTF8 = "\u0080-\U0010ffff"
-# The hyphen last, so it stays literal when more ranges are appended before it.
-_ATEXT = "A-Za-z0-9!#$%&'*+/=?^_`{|}~-"
-_DOT_STRING = re.compile(rf"[{_UTF8}{_ATEXT}]+(?:\.[{_UTF8}{_ATEXT}]+)*\Z")
-_QUOTED_STRING = re.compile(
-    rf'"(?:[\x20\x21\x23-\x5b\x5d-\x7e{_UTF8}]|\\[\x20-\x7e])*"\Z'
-)
-_LABEL = re.compile(rf"[A-Za-z0-9{_UTF8}](?:[A-Za-z0-9{_UTF8}-]*[A-Za-z0-9{_UTF8}])?\Z")
-_GENERAL_LITERAL = re.compile(r"[A-Za-z0-9-]*[A-Za-z0-9]:[\x21-\x5a\x5e-\x7e]+\Z")
 _KEYWORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*\Z")
 _VALUE = re.compile(rf"[\x21-\x3c\x3e-\x7e{_UTF8}]+\Z")
 _SOURCE_ROUTE = re.compile(r"(?:@[^,:]+)(?:,@[^,:]+)*:")
@@ -103,60 +96,6 @@ def parseCommand(line: bytes) -> Command:
         table to refuse.
     """
     return Command(*splitCommand(line))
-
-
-def checkDomain(domain: str) -> bool:
-    """
-    Whether C{domain} is a domain or address literal as RFC 5321 4.1.2 and
-    RFC 6531 3.3 allow in a mailbox.
-
-    @param domain: the domain, without the C{@}.
-    @return: L{True} when it is well formed.
-    """
-    if not domain or len(domain.encode("utf-8")) > MAX_DOMAIN:
-        return False
-    if domain.startswith("["):
-        if not domain.endswith("]"):
-            return False
-        literal = domain[1:-1]
-        if literal.lower().startswith("ipv6:"):
-            if "%" in literal:
-                # ipaddress takes a zone index; IPv6-addr (4.1.3) has none.
-                return False
-            try:
-                ipaddress.IPv6Address(literal[5:])
-            except ValueError:
-                return False
-            return True
-        try:
-            ipaddress.IPv4Address(literal)
-        except ValueError:
-            return _GENERAL_LITERAL.match(literal) is not None
-        return True
-    return all(
-        _LABEL.match(label) and len(label.encode("utf-8")) <= 63
-        for label in domain.split(".")
-    )
-
-
-def parseMailbox(text: str) -> tuple[str, str]:
-    """
-    Split and check a mailbox (RFC 5321 4.1.2).
-
-    @param text: C{local-part@domain}.
-    @return: the local part and the domain.
-    @raise ValueError: when it is not a mailbox.
-    """
-    local, at, domain = text.rpartition("@")
-    if not at or not local:
-        raise ValueError("no @ in mailbox")
-    if len(local.encode("utf-8")) > MAX_LOCAL_PART:
-        raise ValueError("local part too long")
-    if not (_DOT_STRING.match(local) or _QUOTED_STRING.match(local)):
-        raise ValueError("bad local part")
-    if not checkDomain(domain):
-        raise ValueError("bad domain")
-    return local, domain
 
 
 @dataclass(frozen=True)

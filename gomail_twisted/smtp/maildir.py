@@ -45,13 +45,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
 
-import idna
 from twisted.internet.defer import Deferred
 from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
 from twisted.python.threadpool import ThreadPool
 from zope.interface import implementer
 
+from gomail_twisted.address import normalizeDomain, unquoteLocalPart
 from gomail_twisted.smtp._reply import RELAY_DENIED, SMTPReply
 from gomail_twisted.smtp._values import ConnectionInfo, ReceivedMessage, Recipient
 from gomail_twisted.smtp.backend import SMTPSession
@@ -75,42 +75,6 @@ _FULL_ERRORS = frozenset({errno.ENOSPC, errno.EDQUOT})
 #: overlap their fsyncs, few enough not to flood the disk.
 DEFAULT_DISK_THREADS = 4
 _deliveries = itertools.count(1)
-
-
-def normalizeDomain(domain: str) -> str:
-    """
-    The canonical form of a domain, for comparing and for directory names:
-    lower case, without a trailing dot, internationalized labels in their
-    ASCII form (RFC 5890 A-labels, with the UTS 46 mapping, so C{Bücher},
-    C{bücher} and C{xn--bcher-kva} are one domain).  Address literals such
-    as C{[192.0.2.1]} are only lower-cased.
-
-    @param domain: a domain, as configured or as in an address.
-    @return: its canonical form.
-    """
-    domain = domain.strip().rstrip(".")
-    if domain.startswith("[") or domain.isascii():
-        # Plain ASCII needs no mapping beyond case, and idna would refuse
-        # names it does not like (underscores) that are still our domains.
-        return domain.lower()
-    try:
-        return idna.encode(domain, uts46=True).decode("ascii").lower()
-    except idna.IDNAError:
-        return domain.lower()
-
-
-def _unquoteLocalPart(local: str) -> str:
-    """
-    A quoted local part's content (RFC 5321 4.1.2): C{"alice"} is C{alice}
-    and C{"a\\"b"} is C{a"b}.
-    """
-    if len(local) < 2 or not (local.startswith('"') and local.endswith('"')):
-        return local
-    out = []
-    chars = iter(local[1:-1])
-    for char in chars:
-        out.append(next(chars, "") if char == "\\" else char)
-    return "".join(out)
 
 
 def mailboxDirectoryName(local: str, domain: str) -> str:
@@ -397,7 +361,7 @@ class MaildirBackend:
             domain = normalizeDomain(domain)
             if domain not in self.domains:
                 return None
-            local = _unquoteLocalPart(local)
+            local = unquoteLocalPart(local)
             if local.lower() == "postmaster":
                 # RFC 5321 4.5.1: postmaster is case-insensitive.
                 local = "postmaster"

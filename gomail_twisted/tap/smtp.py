@@ -51,9 +51,9 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from gomail_twisted._hostname import localHostName
+from gomail_twisted.address import checkDomain
 from gomail_twisted.dns import Resolver
 from gomail_twisted.smtp import SMTPServerFactory
-from gomail_twisted.smtp._wire import checkDomain
 from gomail_twisted.smtp.maildir import MaildirBackend
 from gomail_twisted.tls import (
     selfSignedCertificate,
