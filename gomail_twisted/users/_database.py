@@ -1,0 +1,212 @@
+# -*- test-case-name: tests.test_users -*-
+"""
+The users file as the servers read it: looked up on every call, read again
+whenever it changed.
+"""
+
+from __future__ import annotations
+
+import os
+
+from twisted.logger import Logger
+
+from gomail_twisted.address import normalizeAddress, normalizeDomain
+from gomail_twisted.users._format import parseText
+from gomail_twisted.users._snapshot import Alias, Problem, Snapshot, User, buildSnapshot
+
+# What identifies one version of the file: an editor that rewrites it in
+# place changes the size or the modification time, and a rename (ours, or
+# an editor's) changes the inode.
+_Version = tuple[int, int, int, int]
+
+
+def readUsersFile(path: str) -> tuple[str, _Version] | None:
+    """
+    Read the users file.
+
+    @param path: its path.
+    @return: its text (UTF-8, with C{surrogateescape} so that any byte
+        survives a rewrite) and its version; L{None} when there is no file.
+    @raise OSError: when it exists but cannot be read.
+    """
+    try:
+        f = open(path, "rb")
+    except FileNotFoundError:
+        return None
+    with f:
+        st = os.fstat(f.fileno())
+        data = f.read()
+    version = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    return data.decode("utf-8", "surrogateescape"), version
+
+
+class UsersDatabase:
+    """
+    The users, aliases and local domains of a users file.
+
+    Every lookup first C{stat}s the file (one system call) and reads it
+    again only if its inode, size or modification time changed, so an
+    operator's edits, by hand or with C{python -m gomail_twisted users}, take
+    effect at the next lookup, without a restart.  The file is small and
+    local, so this runs on the calling thread.
+
+    A line that is malformed or breaks a rule is logged with the file name,
+    the line number and the reason (never the line, which may hold a hash)
+    and skipped; the rest of the file still counts.  A missing file is an
+    empty database; a file that cannot be read keeps the last version read
+    (an error is logged once per change of the file).
+
+    @ivar path: the file's path.
+    """
+
+    log = Logger()
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        """
+        @param path: the users file; it need not exist yet.
+        """
+        self.path = os.fspath(path)
+        self._version: _Version | bool | None = False
+        self._snapshot = Snapshot()
+
+    def __repr__(self) -> str:
+        return f"<UsersDatabase {self.path!r}>"
+
+    def _current(self) -> Snapshot:
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            version: _Version | None = None
+        except OSError as e:
+            return self._failed(e)
+        else:
+            version = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        if version != self._version:
+            self._load()
+        return self._snapshot
+
+    def _failed(self, error: OSError) -> Snapshot:
+        if self._version is not True:
+            self.log.error(
+                "Cannot read the users file {path}: {reason}; "
+                "keeping what was read before",
+                path=self.path,
+                reason=error.strerror,
+            )
+            self._version = True
+        return self._snapshot
+
+    def _load(self) -> None:
+        try:
+            read = readUsersFile(self.path)
+        except OSError as e:
+            self._failed(e)
+            return
+        if read is None:
+            if self._version is not None:
+                self.log.info("No users file at {path}", path=self.path)
+            self._version = None
+            self._snapshot = Snapshot()
+            return
+        text, self._version = read
+        snapshot = buildSnapshot(parseText(text))
+        for problem in snapshot.problems:
+            self.log.warn(
+                "{path}:{line}: {reason}; line skipped",
+                path=self.path,
+                line=problem.line,
+                reason=problem.reason,
+            )
+        self.log.info(
+            "Read {users} users, {aliases} aliases and {domains} domains from {path}",
+            path=self.path,
+            users=len(snapshot.users),
+            aliases=len(snapshot.aliases),
+            domains=len(snapshot.domains),
+        )
+        self._snapshot = snapshot
+
+    def resolve(self, address: str) -> User | None:
+        """
+        The user that mail for an address is delivered to: the user with
+        that address; else the user an alias of that address leads to;
+        else the user an alias of the whole domain (C{@domain}) leads to.
+        A disabled user still receives mail.  The bare C{postmaster}
+        (RFC 5321 4.5.1) is C{postmaster@} the first local domain that has
+        one.
+
+        @param address: an address, as in C{RCPT TO}: it is normalized here
+            (L{gomail_twisted.address.normalizeAddress}).
+        @return: the user, or L{None} when the address is not ours.
+        """
+        snapshot = self._current()
+        try:
+            normal = normalizeAddress(address)
+        except ValueError:
+            return None
+        if normal == "postmaster":
+            for domain in snapshot.domains:
+                user = snapshot.resolve(f"postmaster@{domain}")
+                if user is not None:
+                    return user
+            return None
+        return snapshot.resolve(normal)
+
+    def user(self, address: str) -> User | None:
+        """
+        The user with exactly this address (not an alias).
+
+        @param address: an address; it is normalized here.
+        @return: the user, or L{None}.
+        """
+        snapshot = self._current()
+        try:
+            found = snapshot.users.get(normalizeAddress(address))
+        except ValueError:
+            return None
+        return None if found is None else found[0]
+
+    def isLocalDomain(self, domain: str) -> bool:
+        """
+        Whether mail for a domain is ours: the file declares it with a
+        C{domain} line.
+
+        @param domain: a domain; it is normalized here
+            (L{gomail_twisted.address.normalizeDomain}).
+        @return: L{True} when it is local.
+        """
+        return normalizeDomain(domain) in self._current().domains
+
+    def domains(self) -> tuple[str, ...]:
+        """
+        @return: the local domains, normalized, in file order.
+        """
+        return self._current().domains
+
+    def users(self) -> tuple[User, ...]:
+        """
+        @return: every user, in file order.
+        """
+        return tuple(user for user, _ in self._current().users.values())
+
+    def aliases(self) -> tuple[Alias, ...]:
+        """
+        @return: every alias that leads to a user, in file order.
+        """
+        return tuple(self._current().aliases.values())
+
+    def problems(self) -> tuple[Problem, ...]:
+        """
+        @return: the lines of the file that were skipped, and why.
+        """
+        return self._current().problems
+
+    def loginHash(self, login: str) -> tuple[User, str] | None:
+        """
+        What a login needs: the user with that address, and their password
+        hash.  Only a user's own address logs in, never an alias.
+
+        @param login: a normalized address.
+        @return: the user and their hash, or L{None}.
+        """
+        return self._current().users.get(login)
