@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_smtp_client -*-
+# -*- test-case-name: tests.test_delivery_client -*-
 """
 Benchmark: deliver 2,000 messages of 10 KiB to one discarding SMTP sink on
 loopback with our client, with C{twisted.mail}'s client and with the
@@ -180,7 +180,7 @@ async def runOurs(reactor: Any, port: int, message: bytes, count: int) -> float:
     from twisted.internet.defer import gatherResults
     from twisted.internet.endpoints import TCP4ClientEndpoint
 
-    from gomail_twisted.smtp import ClientTLSPolicy, ESMTPSenderFactory, Transaction
+    from gomail_twisted.delivery import ClientTLSPolicy, ESMTPSenderFactory, Transaction
 
     transaction = Transaction(SENDER, (RECIPIENT,), message)
     shares = [
@@ -219,7 +219,7 @@ async def runOursSendMail(reactor: Any, port: int, message: bytes, count: int) -
     @return: seconds for L{sendMail}, one connection per message, 10 at a
         time.
     """
-    from gomail_twisted.smtp import OutboundMail, Smarthost, sendMail
+    from gomail_twisted.delivery import OutboundMail, Smarthost, sendMail
 
     mail = OutboundMail(
         sender=SENDER,

@@ -1,6 +1,7 @@
 # -*- test-case-name: tests.test_smtp_server -*-
 """
 SMTP: an ESMTP server whose every step calls the application's hooks.
+The client that sends mail to other servers is L{gomail_twisted.delivery}.
 
     from twisted.internet import endpoints, reactor
     from gomail_twisted.smtp import SMTPServerFactory, FunctionBackend
@@ -10,9 +11,6 @@ SMTP: an ESMTP server whose every step calls the application's hooks.
 """
 
 from __future__ import annotations
-
-import importlib
-from typing import TYPE_CHECKING
 
 from gomail_twisted.message import Headers, MessagePart, ParsedMessage
 from gomail_twisted.smtp import _reply as replies
@@ -38,70 +36,9 @@ from gomail_twisted.smtp.maildir import MaildirBackend
 from gomail_twisted.smtp.server import SMTPServerProtocol
 from gomail_twisted.tls import TLSInfo
 
-if TYPE_CHECKING:
-    from gomail_twisted.smtp.client import (
-        ClientTLSPolicy,
-        DeliveryResult,
-        ESMTPSender,
-        ESMTPSenderFactory,
-        SMTPTimeouts,
-        TLSFacts,
-        Transaction,
-    )
-    from gomail_twisted.smtp.delivery import SentMail, sendMail
-    from gomail_twisted.smtp.outbound import (
-        Attachment,
-        DKIMSettings,
-        OutboundMail,
-        Smarthost,
-        buildMessage,
-    )
-
-# The delivery client pulls in DNS, DKIM and certificate checking; a program
-# that only serves mail does not load them until it asks for one of these.
-_CLIENT = {
-    name: "gomail_twisted.smtp." + module
-    for module, names in (
-        (
-            "client",
-            (
-                "ClientTLSPolicy",
-                "DeliveryResult",
-                "ESMTPSender",
-                "ESMTPSenderFactory",
-                "SMTPTimeouts",
-                "TLSFacts",
-                "Transaction",
-            ),
-        ),
-        ("delivery", ("SentMail", "sendMail")),
-        (
-            "outbound",
-            ("Attachment", "DKIMSettings", "OutboundMail", "Smarthost", "buildMessage"),
-        ),
-    )
-    for name in names
-}
-
-
-def __getattr__(name: str) -> object:
-    module = _CLIENT.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
 __all__ = [
-    "Attachment",
-    "ClientTLSPolicy",
     "ConnectionInfo",
-    "DKIMSettings",
     "DKIMVerifyingBackend",
-    "DeliveryResult",
-    "ESMTPSender",
-    "ESMTPSenderFactory",
     "Envelope",
     "FunctionBackend",
     "Greeting",
@@ -112,7 +49,6 @@ __all__ = [
     "MailFrom",
     "MaildirBackend",
     "MessagePart",
-    "OutboundMail",
     "ParsedMessage",
     "ReceivedMessage",
     "Recipient",
@@ -122,13 +58,6 @@ __all__ = [
     "SMTPServerFactory",
     "SMTPServerProtocol",
     "SMTPSession",
-    "SMTPTimeouts",
-    "SentMail",
-    "Smarthost",
-    "TLSFacts",
     "TLSInfo",
-    "Transaction",
-    "buildMessage",
     "replies",
-    "sendMail",
 ]

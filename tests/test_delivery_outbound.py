@@ -1,6 +1,6 @@
-# -*- test-case-name: tests.test_smtp_outbound -*-
+# -*- test-case-name: tests.test_delivery_outbound -*-
 """
-Tests for L{gomail_twisted.smtp.outbound}: messages built from
+Tests for L{gomail_twisted.delivery.outbound}: messages built from
 L{OutboundMail} are parsed back with the standard library and checked.
 """
 
@@ -14,14 +14,14 @@ from email.message import EmailMessage
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from gomail_twisted.message import Headers
-from gomail_twisted.smtp.outbound import (
+from gomail_twisted.delivery.outbound import (
     Attachment,
     DKIMSettings,
     OutboundMail,
     Smarthost,
     buildMessage,
 )
+from gomail_twisted.message import Headers
 
 NOW = datetime.datetime(2024, 4, 9, 12, 30, 0, tzinfo=datetime.timezone.utc)
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_smtp_client -*-
+# -*- test-case-name: tests.test_delivery_client -*-
 """
 The machinery under the ESMTP client's protocol: replies read from the
 stream and handed, in order, to the handlers awaiting them (RFC 5321 4.2),
@@ -17,23 +17,23 @@ from twisted.internet.protocol import Protocol, connectionDone
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from gomail_twisted.smtp._clienttls import TLSFacts, describeTLSError
-from gomail_twisted.smtp._clientvalues import (
+from gomail_twisted.delivery._tls import TLSFacts, describeTLSError
+from gomail_twisted.delivery._values import (
     Attempt,
     DataProducer,
     DeliveryResult,
     Transaction,
 )
-from gomail_twisted.smtp._clientwire import (
+from gomail_twisted.delivery._wire import (
     MAX_REPLY_LINE,
     Extensions,
     ReplyAssembler,
     SMTPProtocolError,
 )
-from gomail_twisted.smtp._reply import SMTPReply
+from gomail_twisted.smtpreply import SMTPReply
 
 if TYPE_CHECKING:
-    from gomail_twisted.smtp.client import ESMTPSenderFactory
+    from gomail_twisted.delivery.client import ESMTPSenderFactory
 
 #: What handles one awaited reply.
 Handler = Callable[[SMTPReply], None]
@@ -42,7 +42,7 @@ Handler = Callable[[SMTPReply], None]
 class ClientConnection(Protocol):
     """
     The state of one client connection, its replies, timer and outcomes;
-    L{gomail_twisted.smtp.client.ESMTPSender} builds the session on it.
+    L{gomail_twisted.delivery.client.ESMTPSender} builds the session on it.
 
     @ivar factory: the factory, holding the transactions and settings.
     @ivar _expected: the replies awaited, oldest first: handler, timeout,

@@ -1,6 +1,6 @@
-# -*- test-case-name: tests.test_smtp_delivery -*-
+# -*- test-case-name: tests.test_delivery_send -*-
 """
-Tests for L{gomail_twisted.smtp.sendMail}: MX routing against a real DNS
+Tests for L{gomail_twisted.delivery.sendMail}: MX routing against a real DNS
 server on loopback, TLS policies with certificates made at test time, a
 smarthost, and DKIM signatures checked with dkimpy.
 
@@ -12,6 +12,9 @@ override points delivery at.
 from __future__ import annotations
 
 import gc
+import json
+import subprocess
+import sys
 from typing import Any
 
 import dns.resolver
@@ -23,26 +26,27 @@ from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.ssl import optionsForClientTLS
 from twisted.internet.threads import deferToThread
 from twisted.logger import LogLevel, globalLogPublisher
-from twisted.trial.unittest import TestCase
+from twisted.trial.unittest import SynchronousTestCase, TestCase
 
-from gomail_twisted.dkim import generatePrivateKey, keyRecordFor
-from gomail_twisted.dns import Resolver
-from gomail_twisted.smtp import (
+from gomail_twisted.delivery import (
     DKIMSettings,
     OutboundMail,
     SentMail,
     Smarthost,
     SMTPReply,
-    SMTPServerFactory,
     SMTPTimeouts,
     sendMail,
 )
+from gomail_twisted.dkim import generatePrivateKey, keyRecordFor
+from gomail_twisted.dns import Resolver
+from gomail_twisted.smtp import SMTPServerFactory
 from gomail_twisted.tls import selfSignedCertificate, serverContextFactory
 from tests._certs import testCA
 from tests._dnsserver import LoopbackDNSServer
 from tests._smtphelpers import RecordingBackend
-from tests.test_smtp_client import _Tracked, waitUntil
-from tests.test_smtp_clienttls import CountingTrustRoot
+from tests._twistd import environment
+from tests.test_delivery_client import _Tracked, waitUntil
+from tests.test_delivery_tls import CountingTrustRoot
 
 reactor: Any = _reactor
 DOMAIN = "example.test"
@@ -818,3 +822,58 @@ class CancelTests(DeliveryTestsMixin, TestCase):
         with self.assertRaises(CancelledError):
             await sending
         self.assertQuiet()
+
+
+_LOADED = """
+import json, sys
+import {module}
+print(json.dumps(sorted(m for m in sys.modules if m.startswith("gomail_twisted."))))
+"""
+
+
+class LayoutTests(SynchronousTestCase):
+    """
+    The delivery client and the SMTP server are separate packages: a
+    program that sends mail does not load the server, and a server does not
+    load the client.
+    """
+
+    def loaded(self, module: str) -> list[str]:
+        """
+        The gomail_twisted modules a fresh interpreter holds after importing
+        C{module}.
+        """
+        result = subprocess.run(
+            [sys.executable, "-c", _LOADED.format(module=module)],
+            env=environment(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        self.assertEqual(result.returncode, 0, result.stderr)
+        modules: list[str] = json.loads(result.stdout)
+        return modules
+
+    def test_deliveryWithoutServer(self) -> None:
+        """
+        Importing L{gomail_twisted.delivery} loads nothing of
+        L{gomail_twisted.smtp}.
+        """
+        loaded = self.loaded("gomail_twisted.delivery")
+        self.assertIn("gomail_twisted.delivery.send", loaded)
+        self.assertEqual(
+            [m for m in loaded if m.split(".")[:2] == ["gomail_twisted", "smtp"]], []
+        )
+
+    def test_serverWithoutDelivery(self) -> None:
+        """
+        Importing L{gomail_twisted.smtp} loads nothing of
+        L{gomail_twisted.delivery}, nor DNS or DKIM signing.
+        """
+        loaded = self.loaded("gomail_twisted.smtp")
+        self.assertIn("gomail_twisted.smtp.server", loaded)
+        self.assertEqual(
+            [m for m in loaded if m.split(".")[:2] == ["gomail_twisted", "delivery"]],
+            [],
+        )
+        self.assertNotIn("gomail_twisted.dns", loaded)

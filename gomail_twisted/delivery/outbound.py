@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_smtp_outbound -*-
+# -*- test-case-name: tests.test_delivery_outbound -*-
 """
 Outgoing mail as a value: L{OutboundMail} says what to send and how to
 deliver it, and L{buildMessage} turns it into an Internet message
@@ -17,8 +17,8 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from typing import Any, Literal
 
+from gomail_twisted.delivery._wire import SMTPTimeouts, checkAddress
 from gomail_twisted.message import Headers, splitHeaderBlock
-from gomail_twisted.smtp._clientwire import SMTPTimeouts, checkAddress
 
 __all__ = [
     "Attachment",
@@ -132,7 +132,7 @@ def _addresses(value: str | Sequence[str]) -> tuple[str, ...]:
 @dataclass(frozen=True)
 class OutboundMail:
     """
-    A message to send and how to deliver it; L{gomail_twisted.smtp.sendMail}
+    A message to send and how to deliver it; L{gomail_twisted.delivery.sendMail}
     takes one.
 
     Addresses are C{"user@example.com"} or C{"Name <user@example.com>"};
@@ -171,7 +171,7 @@ class OutboundMail:
     @ivar trustRoot: the certificate authorities certificates are verified
         against (C{IOpenSSLTrustRoot}), or L{None} for the platform's; with
         opportunistic TLS the check is reported
-        (L{gomail_twisted.smtp.TLSFacts.verified}), not enforced.  Give
+        (L{gomail_twisted.delivery.TLSFacts.verified}), not enforced.  Give
         every mail the same object: certificates are loaded once per
         trust root object.
     @ivar heloName: the name we give in EHLO; by default the address

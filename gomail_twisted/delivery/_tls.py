@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_smtp_clienttls,tests.test_smtp_delivery -*-
+# -*- test-case-name: tests.test_delivery_tls,tests.test_delivery_send -*-
 """
 TLS for the SMTP client: when to use it (RFC 3207, RFC 8314), the client
 connection it makes, and what the server's certificate proved, checked

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_smtp_client -*-
+# -*- test-case-name: tests.test_delivery_client -*-
 """
 The SMTP client on the wire, without I/O: assemble replies from lines
 (RFC 5321 4.2), read the EHLO keywords (RFC 5321 4.1.1.1), check and format
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from gomail_twisted.address import parseMailbox
-from gomail_twisted.smtp._reply import SMTPReply
+from gomail_twisted.smtpreply import SMTPReply
 
 #: RFC 5321 4.5.3.1.5: the longest reply line, CRLF included.
 MAX_REPLY_LINE = 512

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_smtp_delivery -*-
+# -*- test-case-name: tests.test_delivery_send -*-
 """
 Deliver an L{OutboundMail}: build and sign the message, group the
 recipients by domain, find each domain's mail exchangers (RFC 5321 5.1)
@@ -33,6 +33,13 @@ from twisted.internet.interfaces import IStreamClientEndpoint
 from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
 
+from gomail_twisted.delivery._tls import ClientTLSPolicy, StartTLS, isIPAddress
+from gomail_twisted.delivery.client import (
+    DeliveryResult,
+    ESMTPSenderFactory,
+    Transaction,
+)
+from gomail_twisted.delivery.outbound import OutboundMail, buildMessage
 from gomail_twisted.dkim import loadPrivateKey, sign
 from gomail_twisted.dns import (
     DNSError,
@@ -42,13 +49,6 @@ from gomail_twisted.dns import (
     Resolver,
 )
 from gomail_twisted.message import Headers, splitHeaderBlock
-from gomail_twisted.smtp._clienttls import ClientTLSPolicy, StartTLS, isIPAddress
-from gomail_twisted.smtp.client import (
-    DeliveryResult,
-    ESMTPSenderFactory,
-    Transaction,
-)
-from gomail_twisted.smtp.outbound import OutboundMail, buildMessage
 
 __all__ = ["SentMail", "sendMail"]
 

@@ -1,6 +1,6 @@
-# -*- test-case-name: tests.test_smtp_clienttls -*-
+# -*- test-case-name: tests.test_delivery_tls -*-
 """
-Tests for the SMTP client's TLS layer, L{gomail_twisted.smtp._clienttls}:
+Tests for the SMTP client's TLS layer, L{gomail_twisted.delivery._tls}:
 contexts shared per trust root, and what a policy makes of a certificate,
 with handshakes run in memory between two OpenSSL connections.
 """
@@ -17,8 +17,8 @@ from twisted.internet.interfaces import ISSLTransport, ITransport
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import alsoProvides, implementer
 
-from gomail_twisted.smtp import _clienttls
-from gomail_twisted.smtp._clienttls import ClientTLSPolicy, _ContextCache
+from gomail_twisted.delivery import _tls
+from gomail_twisted.delivery._tls import ClientTLSPolicy, _ContextCache
 from gomail_twisted.tls import selfSignedCertificate, serverContextFactory
 from tests._certs import testCA
 
@@ -105,7 +105,7 @@ class ContextCacheTests(SynchronousTestCase):
             self.platformLoads.append(root)
             return root
 
-        self.patch(_clienttls, "_contexts", _ContextCache(platformTrust))
+        self.patch(_tls, "_contexts", _ContextCache(platformTrust))
 
     def contextOf(self, policy: ClientTLSPolicy) -> SSL.Context:
         connection = policy.connectionCreator().clientConnectionForTLS(None)
@@ -206,7 +206,7 @@ class ContextCacheTests(SynchronousTestCase):
         with self.assertRaises(SSL.Error) as caught:
             handshake(client, server)
         self.assertEqual(
-            _clienttls.describeTLSError(caught.exception, _Handle(client)),
+            _tls.describeTLSError(caught.exception, _Handle(client)),
             "certificate verify failed (self-signed certificate)",
         )
 

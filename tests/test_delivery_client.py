@@ -1,6 +1,6 @@
-# -*- test-case-name: tests.test_smtp_client -*-
+# -*- test-case-name: tests.test_delivery_client -*-
 """
-Tests for L{gomail_twisted.smtp.client}: the wire layer with tables, the
+Tests for L{gomail_twisted.delivery.client}: the wire layer with tables, the
 protocol over L{StringTransport} with a fake clock, and real loopback
 sessions with our own server, with aiosmtpd, and with small broken servers.
 """
@@ -32,23 +32,23 @@ from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.protocols.basic import LineReceiver
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
-from gomail_twisted.smtp import (
+from gomail_twisted.delivery import (
     ClientTLSPolicy,
     DeliveryResult,
     ESMTPSender,
     ESMTPSenderFactory,
     SMTPReply,
-    SMTPServerFactory,
     SMTPTimeouts,
     Transaction,
 )
-from gomail_twisted.smtp._clientvalues import DATA_BLOCK
-from gomail_twisted.smtp._clientwire import (
+from gomail_twisted.delivery._values import DATA_BLOCK
+from gomail_twisted.delivery._wire import (
     Extensions,
     ReplyAssembler,
     SMTPProtocolError,
     dotStuff,
 )
+from gomail_twisted.smtp import SMTPServerFactory
 from tests._certs import testCA
 from tests._smtphelpers import RecordingBackend
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_smtp_client -*-
+# -*- test-case-name: tests.test_delivery_client -*-
 """
 The values of the SMTP client: a transaction to send, the result of one
 server's handling of it, and the producer that writes large messages.
@@ -13,8 +13,8 @@ from typing import Any, cast
 from twisted.internet.interfaces import IConsumer, IPullProducer
 from zope.interface import implementer
 
-from gomail_twisted.smtp._clienttls import TLSFacts
-from gomail_twisted.smtp._reply import SMTPReply
+from gomail_twisted.delivery._tls import TLSFacts
+from gomail_twisted.smtpreply import SMTPReply
 
 #: Messages larger than this are written in blocks by a producer, each
 #: block under the data-block timeout (RFC 5321 4.5.3.2.5).

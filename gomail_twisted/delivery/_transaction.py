@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_smtp_client -*-
+# -*- test-case-name: tests.test_delivery_client -*-
 """
 The ESMTP client's mail transactions (RFC 5321 3.3): MAIL, RCPT and DATA,
 pipelined when the server offers PIPELINING (RFC 2920), the parameters of
@@ -8,20 +8,20 @@ content, and RSET (RFC 5321 4.1.1.5) after a failed transaction.
 
 from __future__ import annotations
 
-from gomail_twisted.smtp._clientconnection import ClientConnection
-from gomail_twisted.smtp._clientvalues import (
+from gomail_twisted.delivery._connection import ClientConnection
+from gomail_twisted.delivery._values import (
     DATA_BLOCK,
     Attempt,
     DataProducer,
     Transaction,
 )
-from gomail_twisted.smtp._clientwire import (
+from gomail_twisted.delivery._wire import (
     Extensions,
     dotStuff,
     needsSMTPUTF8,
     wireAddress,
 )
-from gomail_twisted.smtp._reply import SMTPReply
+from gomail_twisted.smtpreply import SMTPReply
 
 
 class TransactionDriver(ClientConnection):

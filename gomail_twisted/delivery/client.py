@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_smtp_client -*-
+# -*- test-case-name: tests.test_delivery_client -*-
 """
 The ESMTP client (RFC 5321): one connection that delivers one or more
 transactions and reports, for each, what the server said.
@@ -32,16 +32,16 @@ from twisted.internet.protocol import ClientFactory
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from gomail_twisted.smtp._clienttls import ClientTLSPolicy, TLSFacts
-from gomail_twisted.smtp._clienttransaction import TransactionDriver
-from gomail_twisted.smtp._clientvalues import DeliveryResult, Transaction
-from gomail_twisted.smtp._clientwire import (
+from gomail_twisted.delivery._tls import ClientTLSPolicy, TLSFacts
+from gomail_twisted.delivery._transaction import TransactionDriver
+from gomail_twisted.delivery._values import DeliveryResult, Transaction
+from gomail_twisted.delivery._wire import (
     Extensions,
     ReplyAssembler,
     SMTPTimeouts,
     checkAddress,
 )
-from gomail_twisted.smtp._reply import SMTPReply
+from gomail_twisted.smtpreply import SMTPReply
 
 __all__ = [
     "ClientTLSPolicy",
