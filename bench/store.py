@@ -1,0 +1,773 @@
+# -*- test-case-name: tests.test_maildir_store -*-
+"""
+Benchmark our Maildir store against the standard library's
+C{mailbox.Maildir}, side by side in one process, on folders of 1,000 and
+50,000 messages, with a bare C{os.scandir} (and bare renames, unlinks and
+synced writes) as the floor.
+
+Each implementation gets its own copy of the same folder: the same file
+names (C{<time>.M<n>P<pid>Q<n>.bench,S=<size>[,W=<size>]:2,<flags>}, the
+size fields as our store writes them) and the same contents, realistic
+messages of 2-4 KiB with the line ends our store keeps on disk, written
+straight into C{cur/} (70% seen, 5% answered, none flagged or deleted).
+Before any timing our store opens its folder once with a throwaway
+instance, so the UIDs exist (that first look is timed and reported on its
+own, as C{first open ever}).  The page cache is warm throughout: "cold"
+means a new store instance, not a cold disk.
+
+The operations, and what stands for each with the standard library:
+
+  - C{open (new instance)}: ours, a new C{MaildirStore}, C{openAccount}
+    (untimed) and C{openFolder("INBOX")}; stdlib, a new C{mailbox.Maildir}
+    and C{keys()}; floor, C{os.scandir} of C{cur/} and C{new/}, names
+    only.
+  - C{reopen (unchanged)}: ours, the view closed, C{openFolder} again on
+    the same instance; stdlib, C{keys()} again on the same instance, more
+    than 2 seconds after its last listing (sooner it always lists again,
+    by design, because of 2-second mtime granularity); floor as above.
+  - C{reopen (view open)}: ours, C{openFolder} while another view is
+    open; no peer.
+  - C{refresh (unchanged)}: ours, C{IFolder.refresh()}; no peer.
+  - C{list uid+flags+size}: ours, C{messages()} and a tuple of (UID, flags,
+    size) per message; stdlib, which knows no sizes and no UIDs, the
+    cheapest fair equivalent: its table of contents (C{_toc}, filled by
+    C{keys()}), the flags parsed from each name (what its C{get_flags}
+    does) and one C{os.stat} per message for the size.
+  - C{flag 1,000}: ours, C{setFlags(uids, ["\\Flagged"], FlagChange.ADD)}
+    on 1,000 messages spread over the folder; stdlib, which before Python
+    3.13 has no flag API but rewriting the whole message
+    (C{box[key] = msg}), the cheapest way: what 3.13's
+    C{Maildir.add_flag} does, C{_lookup(key)} and one C{os.rename} per
+    message (the public method is used where it exists); floor, bare
+    C{os.rename}s.
+  - C{expunge 1,000}: ours, C{expunge()} after C{\\Deleted} was set
+    (untimed) on 1,000 other messages; stdlib, C{remove(key)} for each
+    after the C{T} flag was set (untimed); floor, bare C{os.unlink}s.
+  - C{deliver 1,000}: ours, C{store.deliver([user], message)} one after
+    another, each waited for, through the store's own thread pool under
+    the real reactor (tmp/, fsync, rename, directory fsync); stdlib,
+    C{add(message)} (it fsyncs the file but not C{new/}: reported, not
+    compared); floor,
+    write, fsync, rename into C{new/} and fsync of C{new/} per message.
+
+Ratios are C{stdlib / ours}: above 1 means ours is faster.  C{ours/floor}
+is how many times the floor ours takes.  Timings that are repeated
+(opens, lists) are medians over C{--rounds}; the per-message operations run
+once per size (1,000 operations each).
+
+The targets (issue 8, "Performance"): open and list at least 2x
+C{mailbox.Maildir}; flag and expunge at least as fast as it; reopening an
+unchanged folder within 2x of the floor; flag, expunge and deliver taking
+no more than 1.5x as long at the largest size as at the smallest.  Each is
+printed with PASS or SHORT.
+
+Run from the repository root::
+
+    .venv/bin/python bench/store.py                # 1,000 and 50,000
+    .venv/bin/python bench/store.py --quick        # 1,000 and 5,000
+    .venv/bin/python bench/store.py --sizes 1000,20000 --rounds 3
+
+The whole run is bounded by C{--deadline} seconds; the folders are made in
+a temporary directory (C{--dir} to choose where, C{--keep} to keep them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import platform
+import re
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+import mailbox  # noqa: E402
+
+from twisted.internet import task  # noqa: E402
+from twisted.internet.defer import Deferred  # noqa: E402
+
+from gomail_twisted.maildir.interfaces import (  # noqa: E402
+    DELETED,
+    FLAGGED,
+    INBOX,
+    FlagChange,
+)
+
+USER = "bench@example.com"
+#: How many messages the per-message operations touch.
+BATCH = 1000
+DEFAULT_STORE = "gomail_twisted.maildir:MaildirStore"
+
+
+def makeMessages(variants: int, crlf: bool) -> list[bytes]:
+    """
+    @param variants: how many different messages.
+    @param crlf: whether lines end in CRLF (else LF).
+    @return: plain-text messages of 2-4 KiB with typical headers.
+    """
+    line = b"Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod\n"
+    messages = []
+    for n in range(variants):
+        headers = (
+            b"Return-Path: <sender%d@example.net>\n"
+            b"Received: from mx.example.net (mx.example.net [192.0.2.%d])\n"
+            b"\tby mail.example.com with ESMTPS id %08x\n"
+            b"\tfor <bench@example.com>; Mon, 1 Jan 2024 12:%02d:00 +0000\n"
+            b"From: Sender %d <sender%d@example.net>\n"
+            b"To: Bench <bench@example.com>\n"
+            b"Subject: Message number %d of the benchmark\n"
+            b"Date: Mon, 1 Jan 2024 12:%02d:00 +0000\n"
+            b"Message-ID: <%d.bench@example.net>\n"
+            b"MIME-Version: 1.0\n"
+            b"Content-Type: text/plain; charset=us-ascii\n\n"
+        ) % (n, n % 250, n * 7919, n % 60, n, n, n, n % 60, n)
+        body = line * (24 + (n * 5) % 28)
+        message = headers + body
+        messages.append(message.replace(b"\n", b"\r\n") if crlf else message)
+    return messages
+
+
+@dataclass
+class Layout:
+    """
+    How our store keeps a message on disk, learnt from one delivery.
+
+    @ivar crlf: whether files keep CRLF line ends.
+    @ivar sizeField: what C{,S=} counts (C{"disk"} or C{"crlf"}), or
+        L{None} when names carry no size.
+    @ivar wideField: whether names carry Dovecot's C{,W=} (the CRLF size).
+    @ivar sample: the delivered file's name.
+    """
+
+    crlf: bool
+    sizeField: str | None
+    wideField: bool
+    sample: str
+
+
+def learnLayout(inbox: str, message: bytes) -> Layout:
+    """
+    Look at the one file our store delivered into C{inbox}.
+
+    @param inbox: the folder's directory.
+    @param message: the message delivered, with CRLF line ends.
+    """
+    found = [
+        os.path.join(sub, name)
+        for sub in ("new", "cur")
+        for name in os.listdir(os.path.join(inbox, sub))
+    ]
+    if len(found) != 1:
+        raise RuntimeError(f"expected one delivered file in {inbox}, found {found}")
+    with open(os.path.join(inbox, found[0]), "rb") as f:
+        data = f.read()
+    name = os.path.basename(found[0])
+    crlf = b"\r\n" in data
+    sizeField = None
+    size = re.search(r",S=(\d+)", name)
+    if size:
+        sizeField = "disk" if int(size.group(1)) == len(data) else "crlf"
+        if int(size.group(1)) not in (len(data), len(message)):
+            raise RuntimeError(f"cannot tell what S= counts in {name!r}")
+    return Layout(crlf, sizeField, ",W=" in name, name)
+
+
+def findInbox(root: str) -> str:
+    """
+    @return: the directory under C{root} whose C{new/} or C{cur/} holds a
+        file (the only message delivered so far).
+    """
+    for directory, subdirectories, files in os.walk(root):
+        if os.path.basename(directory) in ("new", "cur") and files:
+            return os.path.dirname(directory)
+        subdirectories.sort()
+    raise RuntimeError(f"no delivered message under {root}")
+
+
+def fileName(n: int, data: bytes, layout: Layout, flags: str) -> str:
+    """
+    @return: a Maildir name for message C{n}, in the form our store uses.
+    """
+    name = f"{1_700_000_000 + n}.M{n % 1_000_000}P4242Q{n}.bench"
+    crlfSize = len(data) + (0 if layout.crlf else data.count(b"\n"))
+    if layout.sizeField is not None:
+        name += f",S={len(data) if layout.sizeField == 'disk' else crlfSize}"
+    if layout.wideField:
+        name += f",W={crlfSize}"
+    return f"{name}:2,{flags}"
+
+
+def populate(
+    directories: Sequence[str],
+    numbers: range,
+    messages: Sequence[bytes],
+    layout: Layout,
+) -> None:
+    """
+    Write the same messages, with the same names, into C{cur/} of each
+    Maildir in C{directories}, without fsync.
+
+    @param numbers: the messages' numbers, which choose their names,
+        contents and flags.
+    """
+    for directory in directories:
+        for sub in ("cur", "new", "tmp"):
+            os.makedirs(os.path.join(directory, sub), exist_ok=True)
+    for n in numbers:
+        data = messages[n % len(messages)]
+        flags = ("R" if n % 20 == 0 else "") + ("S" if n % 10 < 7 else "")
+        name = fileName(n, data, layout, flags)
+        for directory in directories:
+            with open(os.path.join(directory, "cur", name), "wb") as f:
+                f.write(data)
+
+
+def spread(items: Sequence[Any], count: int, offset: int = 0) -> list[Any]:
+    """
+    @return: C{count} of C{items} spread evenly over them.
+    """
+    step = max(1, len(items) // count)
+    return [items[(offset + i * step) % len(items)] for i in range(count)]
+
+
+def scanFloor(directory: str) -> list[str]:
+    names = [e.name for e in os.scandir(os.path.join(directory, "cur"))]
+    names += [e.name for e in os.scandir(os.path.join(directory, "new"))]
+    return names
+
+
+def stdlibAddFlag(box: mailbox.Maildir, key: str, flag: str) -> None:
+    """
+    Python 3.13's C{Maildir.add_flag}: one rename, the message unread.
+    """
+    if hasattr(box, "add_flag"):
+        box.add_flag(key, flag)
+        return
+    old = box._lookup(key)  # type: ignore[attr-defined]
+    base, _, info = old.partition(box.colon)
+    flags = info[2:] if info.startswith("2,") else ""
+    new = f"{base}{box.colon}2,{''.join(sorted(set(flags) | set(flag)))}"
+    if new != old:
+        path = box._path
+        os.rename(os.path.join(path, old), os.path.join(path, new))
+        box._toc[key] = new  # type: ignore[attr-defined]
+
+
+def stdlibList(box: mailbox.Maildir) -> list[tuple[str, str, int]]:
+    """
+    Every message's key, flags and size, the cheapest way the standard
+    library allows: its table of contents and one stat per message.
+    """
+    path = box._path
+    rows = []
+    for key, sub in box._toc.items():  # type: ignore[attr-defined]
+        info = sub.rpartition(box.colon)[2] if box.colon in sub else ""
+        flags = info[2:] if info.startswith("2,") else ""
+        rows.append((key, flags, os.stat(os.path.join(path, sub)).st_size))
+    return rows
+
+
+def floorDeliver(directory: str, messages: Sequence[bytes], count: int) -> None:
+    new = os.path.join(directory, "new")
+    for n in range(count):
+        name = f"{time.time():.6f}.floor{n}.bench"
+        temporary = os.path.join(directory, "tmp", name)
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.write(fd, messages[n % len(messages)])
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.rename(temporary, os.path.join(new, name))
+        fd = os.open(new, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def each(f: Callable[[Any], object], items: Sequence[Any]) -> Callable[[], None]:
+    """
+    @return: a function calling C{f} on each of C{items}.
+    """
+
+    def run() -> None:
+        for item in items:
+            f(item)
+
+    return run
+
+
+def clock(f: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    f()
+    return time.perf_counter() - start
+
+
+async def aclock(f: Callable[[], Deferred[Any]]) -> tuple[float, Any]:
+    start = time.perf_counter()
+    result = await f()
+    return time.perf_counter() - start, result
+
+
+@dataclass
+class Row:
+    """
+    One line of the table: seconds, or L{None} where there is no peer.
+    """
+
+    key: str
+    operation: str
+    size: int
+    ours: float | None
+    stdlib: float | None = None
+    floor: float | None = None
+    compared: bool = True
+    note: str = ""
+    batch: int = 1
+
+
+@dataclass
+class Bench:
+    """
+    One benchmark run under the reactor.
+    """
+
+    args: argparse.Namespace
+    reactor: Any
+    storeClass: Callable[..., Any]
+    rows: list[Row] = field(default_factory=list)
+    stores: list[Any] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.deadline = time.monotonic() + self.args.deadline
+
+    def check(self) -> None:
+        if time.monotonic() > self.deadline:
+            raise TimeoutError("the benchmark's deadline has passed")
+
+    def newStore(self, root: str) -> Any:
+        store = self.storeClass(root, reactor=self.reactor)
+        self.stores.append(store)
+        return store
+
+    async def closeStores(self) -> None:
+        """
+        Stop every store made, if the store has a way to be stopped.
+        """
+        for store in self.stores:
+            for name in ("close", "stopService"):
+                stop = getattr(store, name, None)
+                if stop is not None:
+                    result = stop()
+                    if isinstance(result, Deferred):
+                        await result
+                    break
+        self.stores.clear()
+
+    async def layout(self, base: str) -> Layout:
+        root = os.path.join(base, "probe")
+        store = self.newStore(root)
+        await store.openAccount(USER, create=True)
+        [message] = makeMessages(1, crlf=True)
+        await store.deliver([USER], message)
+        return learnLayout(findInbox(root), message)
+
+    async def size(self, base: str, count: int, layout: Layout) -> None:
+        """
+        Time every operation on folders of C{count} messages.
+        """
+        rounds = self.args.rounds
+        messages = makeMessages(16, layout.crlf)
+        root = os.path.join(base, f"ours-{count}")
+        store = self.newStore(root)
+        await store.openAccount(USER, create=True)
+        # One delivery shows where the account's INBOX lives on disk.
+        await store.deliver([USER], messages[0])
+        inbox = findInbox(root)
+        stdlibDir = os.path.join(base, f"stdlib-{count}")
+        floorDir = os.path.join(base, f"floor-{count}")
+        # Our INBOX holds the one message delivered besides, so it gets one
+        # fewer; the others get it as the first of theirs.
+        started = time.perf_counter()
+        populate([inbox, stdlibDir, floorDir], range(1, count), messages, layout)
+        populate([stdlibDir, floorDir], range(1), messages, layout)
+        print(
+            f"  {count}: populated three folders in"
+            f" {time.perf_counter() - started:.1f} s",
+            flush=True,
+        )
+        self.check()
+
+        account = await store.openAccount(USER)
+        first, folder = await aclock(lambda: account.openFolder(INBOX))
+        assert len(folder.messages()) == count, len(folder.messages())
+        folder.close()
+        self.rows.append(
+            Row("first", "first open ever (UIDs)", count, first, compared=False)
+        )
+        self.check()
+
+        # Opening with a new instance.
+        ours: list[float] = []
+        for _ in range(rounds):
+            fresh = self.newStore(root)
+            freshAccount = await fresh.openAccount(USER)
+            seconds, view = await aclock(partial(freshAccount.openFolder, INBOX))
+            ours.append(seconds)
+            view.close()
+            self.check()
+        theirs: list[float] = []
+        box = mailbox.Maildir(stdlibDir, factory=None, create=False)
+        for _ in range(rounds):
+            start = time.perf_counter()
+            box = mailbox.Maildir(stdlibDir, factory=None, create=False)
+            keys = box.keys()
+            theirs.append(time.perf_counter() - start)
+        assert len(keys) == count, len(keys)
+        floor = [clock(lambda: scanFloor(floorDir)) for _ in range(rounds)]
+        openFloor = statistics.median(floor)
+        self.rows.append(
+            Row(
+                "open",
+                "open (new instance)",
+                count,
+                statistics.median(ours),
+                statistics.median(theirs),
+                openFloor,
+            )
+        )
+        self.check()
+
+        # Reopening, unchanged.
+        folder = await account.openFolder(INBOX)
+        ours = []
+        for _ in range(rounds):
+            folder.close()
+            seconds, folder = await aclock(lambda: account.openFolder(INBOX))
+            ours.append(seconds)
+        others = []
+        for _ in range(rounds):
+            seconds, view = await aclock(lambda: account.openFolder(INBOX))
+            others.append(seconds)
+            view.close()
+        refreshes = []
+        for _ in range(rounds):
+            seconds, _ignored = await aclock(folder.refresh)
+            refreshes.append(seconds)
+        theirs = []
+        for _ in range(rounds):
+            # Within 2 seconds of its last listing, mailbox.Maildir lists
+            # again whatever the mtimes say; give it its best case.
+            wait = 2.2 + box._skewfactor - (time.time() - box._last_read)  # type: ignore[attr-defined]
+            if wait > 0:
+                time.sleep(min(wait, 3.0))
+            theirs.append(clock(box.keys))
+        self.rows.append(
+            Row(
+                "reopen",
+                "reopen (unchanged)",
+                count,
+                statistics.median(ours),
+                statistics.median(theirs),
+                openFloor,
+            )
+        )
+        self.rows.append(
+            Row(
+                "reopen-view",
+                "reopen (view open)",
+                count,
+                statistics.median(others),
+                None,
+                openFloor,
+            )
+        )
+        self.rows.append(
+            Row(
+                "refresh",
+                "refresh (unchanged)",
+                count,
+                statistics.median(refreshes),
+                None,
+                openFloor,
+            )
+        )
+        self.check()
+
+        # Listing UIDs, flags and sizes.
+        ours = [
+            clock(lambda: [(m.uid, m.flags, m.size) for m in folder.messages()])
+            for _ in range(rounds)
+        ]
+        box.keys()
+        theirs = [clock(lambda: stdlibList(box)) for _ in range(rounds)]
+        self.rows.append(
+            Row(
+                "list",
+                "list uid+flags+size",
+                count,
+                statistics.median(ours),
+                statistics.median(theirs),
+            )
+        )
+        self.check()
+
+        # A flag on 1,000 messages spread over the folder (all of a smaller
+        # one); then 1,000 others expunged.
+        batch = min(BATCH, count)
+        infos = list(folder.messages())
+        keys = sorted(box.keys())
+        cur = os.path.join(floorDir, "cur")
+        floorNames = sorted(os.listdir(cur))
+        uids = [m.uid for m in spread(infos, batch)]
+        seconds, update = await aclock(
+            lambda: folder.setFlags(uids, [FLAGGED], FlagChange.ADD)
+        )
+        assert len(update.updated) == batch, len(update.updated)
+        flagKeys = spread(keys, batch)
+        theirSeconds = clock(each(lambda k: stdlibAddFlag(box, k, "F"), flagKeys))
+        flagged = spread(range(len(floorNames)), batch)
+
+        def renames() -> None:
+            for i in flagged:
+                old = os.path.join(cur, floorNames[i])
+                floorNames[i] += "F"
+                os.rename(old, os.path.join(cur, floorNames[i]))
+
+        self.rows.append(
+            Row(
+                "flag",
+                f"flag {batch:,}",
+                count,
+                seconds,
+                theirSeconds,
+                clock(renames),
+                batch=batch,
+            )
+        )
+        self.check()
+
+        uids = [m.uid for m in spread(infos, batch, offset=1)]
+        await folder.setFlags(uids, [DELETED], FlagChange.ADD)
+        seconds, gone = await aclock(folder.expunge)
+        assert len(gone) == batch, len(gone)
+        goneKeys = spread(keys, batch, offset=1)
+        for key in goneKeys:
+            stdlibAddFlag(box, key, "T")
+        theirSeconds = clock(each(box.remove, goneKeys))
+        goneNames = [floorNames[i] for i in spread(range(len(floorNames)), batch, 1)]
+        floorSeconds = clock(each(lambda n: os.unlink(os.path.join(cur, n)), goneNames))
+        self.rows.append(
+            Row(
+                "expunge",
+                f"expunge {batch:,}",
+                count,
+                seconds,
+                theirSeconds,
+                floorSeconds,
+                batch=batch,
+            )
+        )
+        self.check()
+
+        # Delivering 1,000.
+        async def deliverAll() -> None:
+            for n in range(batch):
+                await store.deliver([USER], messages[n % len(messages)])
+
+        start = time.perf_counter()
+        await Deferred.fromCoroutine(deliverAll())
+        seconds = time.perf_counter() - start
+        theirSeconds = clock(
+            lambda: [box.add(messages[n % len(messages)]) for n in range(batch)]
+        )
+        floorSeconds = clock(lambda: floorDeliver(floorDir, messages, batch))
+        self.rows.append(
+            Row(
+                "deliver",
+                f"deliver {batch:,}",
+                count,
+                seconds,
+                theirSeconds,
+                floorSeconds,
+                compared=False,
+                note="stdlib: no fsync of new/",
+                batch=batch,
+            )
+        )
+        folder.close()
+        await self.closeStores()
+
+    def report(self) -> int:
+        print()
+        print(
+            f"  {'operation':<24}{'messages':>9}{'ours (s)':>11}{'stdlib (s)':>12}"
+            f"{'floor (s)':>11}{'stdlib/ours':>13}{'ours/floor':>12}"
+        )
+
+        def cell(x: float | None, width: int) -> str:
+            return f"{x:>{width}.5f}" if x is not None else f"{'-':>{width}}"
+
+        for r in self.rows:
+            ratio = (
+                f"{r.stdlib / r.ours:>12.2f}x"
+                if r.ours and r.stdlib is not None
+                else f"{'-':>13}"
+            )
+            toFloor = (
+                f"{r.ours / r.floor:>11.2f}x"
+                if r.ours is not None and r.floor
+                else f"{'-':>12}"
+            )
+            print(
+                f"  {r.operation:<24}{r.size:>9}{cell(r.ours, 11)}"
+                f"{cell(r.stdlib, 12)}{cell(r.floor, 11)}{ratio}{toFloor}"
+                + (f"  ({r.note})" if r.note else "")
+            )
+        print()
+        print("Targets (issue 8)")
+        short = 0
+
+        def verdict(label: str, value: float, target: float, above: bool) -> None:
+            nonlocal short
+            met = value >= target if above else value <= target
+            short += not met
+            sign = ">=" if above else "<="
+            print(
+                f"  {label:<44} {value:7.2f}x  (target {sign} {target:g}x)"
+                f"  {'PASS' if met else 'SHORT'}"
+            )
+
+        byKey = {(r.key, r.size): r for r in self.rows}
+        sizes = sorted({r.size for r in self.rows})
+        for size in sizes:
+            for op, target in (
+                ("open", 2.0),
+                ("list", 2.0),
+                ("flag", 1.0),
+                ("expunge", 1.0),
+            ):
+                row = byKey.get((op, size))
+                if row and row.ours and row.stdlib is not None:
+                    verdict(
+                        f"{op} {size}: stdlib / ours",
+                        row.stdlib / row.ours,
+                        target,
+                        True,
+                    )
+            row = byKey.get(("reopen", size))
+            if row and row.ours is not None and row.floor:
+                verdict(
+                    f"reopen {size}: ours / floor", row.ours / row.floor, 2.0, False
+                )
+        if len(sizes) > 1:
+            small, large = sizes[0], sizes[-1]
+            for op in ("flag", "expunge", "deliver"):
+                a, b = byKey.get((op, small)), byKey.get((op, large))
+                if a and b and a.ours and b.ours is not None:
+                    # Per message: a small folder may have had fewer to touch.
+                    perA = a.ours / a.batch
+                    perB = b.ours / b.batch
+                    verdict(
+                        f"{op} per message: {large} / {small}", perB / perA, 1.5, False
+                    )
+        print(f"  {'all targets met' if not short else f'{short} target(s) SHORT'}")
+        return short
+
+
+def _sizes(text: str) -> list[int]:
+    sizes = sorted({int(s) for s in text.split(",") if s.strip()})
+    if not sizes or sizes[0] < 10 or sizes[-1] > 1_000_000:
+        raise argparse.ArgumentTypeError("sizes between 10 and 1,000,000")
+    return sizes
+
+
+def _filesystem(path: str) -> str:
+    best = ("?", "")
+    with open("/proc/mounts") as mounts:
+        for line in mounts:
+            parts = line.split()
+            if (
+                len(parts) > 2
+                and path.startswith(parts[1])
+                and len(parts[1]) >= len(best[1])
+            ):
+                best = (parts[2], parts[1])
+    return best[0]
+
+
+async def run(reactor: Any, args: argparse.Namespace) -> None:
+    module, _, name = args.store.partition(":")
+    storeClass = getattr(importlib.import_module(module), name)
+    from importlib.metadata import version
+
+    base = tempfile.mkdtemp(prefix="storebench-", dir=args.dir)
+    print(
+        f"Maildir store benchmark: Python {platform.python_version()},"
+        f" Twisted {version('Twisted')}, {platform.system()} {platform.release()},"
+        f" {os.cpu_count()} CPUs"
+    )
+    print(f"  store: {args.store}; folders in {base} ({_filesystem(base)})")
+    bench = Bench(args, reactor, storeClass)
+    try:
+        layout = await bench.layout(base)
+        print(
+            f"  on disk: {'CRLF' if layout.crlf else 'LF'} line ends,"
+            f" S= {layout.sizeField or 'absent'},"
+            f" W= {'present' if layout.wideField else 'absent'}"
+            f" (sample name {layout.sample!r})"
+        )
+        print(f"  {args.rounds} round(s) for opens and lists, medians", flush=True)
+        for count in args.sizes:
+            await bench.size(base, count, layout)
+    finally:
+        await bench.closeStores()
+        if not args.keep:
+            shutil.rmtree(base, ignore_errors=True)
+    short = bench.report()
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"  load average at the end: {load}")
+    if short and args.strict:
+        raise SystemExit(1)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--quick", action="store_true", help="folders of 1,000 and 5,000, 3 rounds"
+    )
+    parser.add_argument("--sizes", type=_sizes, default=None, help="default 1000,50000")
+    parser.add_argument("--rounds", type=int, default=None, help="default 5")
+    parser.add_argument("--deadline", type=float, default=1800.0)
+    parser.add_argument("--dir", default=None, help="where to make the folders")
+    parser.add_argument("--keep", action="store_true", help="keep the folders")
+    parser.add_argument(
+        "--strict", action="store_true", help="exit 1 when a target is short"
+    )
+    parser.add_argument(
+        "--store",
+        default=DEFAULT_STORE,
+        help=f"module:class of the store to measure (default {DEFAULT_STORE})",
+    )
+    args = parser.parse_args(argv)
+    if args.sizes is None:
+        args.sizes = [1000, 5000] if args.quick else [1000, 50_000]
+    if args.rounds is None:
+        args.rounds = 3 if args.quick else 5
+    if not 1 <= args.rounds <= 50:
+        parser.error("--rounds must be between 1 and 50")
+    task.react(lambda reactor: Deferred.fromCoroutine(run(reactor, args)))
+
+
+if __name__ == "__main__":
+    main()
