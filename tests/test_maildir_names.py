@@ -18,6 +18,7 @@ from gomail_twisted.maildir._names import (
     checkFolderName,
     folderDirectoryName,
     folderNameFromDirectory,
+    folderPath,
     isInferior,
     parentNames,
 )
@@ -310,6 +311,31 @@ class FolderDirectoryNameTests(SynchronousTestCase):
         if name is not None:
             self.assertEqual(checkFolderName(name), name)
             self.assertEqual(folderDirectoryName(name), directory)
+
+
+class FolderPathTests(SynchronousTestCase):
+    """
+    L{folderPath} checks a name and gives its directory in the account.
+    """
+
+    def test_paths(self) -> None:
+        """
+        INBOX is the root; other folders are entries directly in it.
+        """
+        root = os.path.join("srv", "alice")
+        self.assertEqual(folderPath(root, "inbox"), root)
+        self.assertEqual(folderPath(root, "Sent"), os.path.join(root, ".Sent"))
+        self.assertEqual(
+            folderPath(root, "inbox/Entw\u00fcrfe"),
+            os.path.join(root, ".INBOX.Entw&APw-rfe"),
+        )
+
+    def test_refused(self) -> None:
+        """
+        A name L{checkFolderName} refuses is refused the same way.
+        """
+        self.assertRaises(InvalidName, folderPath, "/srv/alice", "../bob")
+        self.assertRaises(NameTooLong, folderPath, "/srv/alice", "x" * 300)
 
 
 class HierarchyTests(SynchronousTestCase):

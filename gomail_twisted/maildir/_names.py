@@ -28,6 +28,7 @@ decodes to, so two directories never claim one folder.
 
 from __future__ import annotations
 
+import os
 import re
 
 from gomail_twisted import mutf7
@@ -41,6 +42,7 @@ __all__ = [
     "checkFolderName",
     "folderDirectoryName",
     "folderNameFromDirectory",
+    "folderPath",
     "isInferior",
     "parentNames",
 ]
@@ -135,11 +137,28 @@ def folderDirectoryName(name: str) -> str:
     return "." + ".".join(mutf7.encode(level) for level in name.split(SEPARATOR))
 
 
+def folderPath(root: str, name: str) -> str:
+    """
+    Check a folder name and give the path of its directory.
+
+    @param root: the account's root Maildir.
+    @param name: the name, as the store's caller gave it.
+    @return: C{root} for C{INBOX}, else the folder's directory directly in
+        C{root}.
+    @raise InvalidName: as L{checkFolderName} says.
+    @raise NameTooLong: as L{checkFolderName} says.
+    """
+    directory = folderDirectoryName(checkFolderName(name))
+    return os.path.join(root, directory) if directory else root
+
+
 def folderNameFromDirectory(directory: str) -> str | None:
     """
     The folder that a directory entry under the account's root holds.
 
-    @param directory: the name of an entry in the account's root directory.
+    @param directory: the name of an entry in the account's root directory;
+        whether it is a directory at all is the caller's to check (NFS
+        leaves files named C{.nfs...} behind, for one).
     @return: the folder's canonical name, or L{None} when the entry is not
         a folder: no leading dot, C{.} or C{..}, a level that is not
         canonical modified UTF-7, a name L{checkFolderName} refuses, or a

@@ -274,12 +274,14 @@ class DirectoryWatcher:
             self._report(key)
             return
         entry.alive = True
-        # A change later in the tick of this snapshot would leave it as is.
-        entry.racy = self._isRacy(entry.snapshot)
         interval: float | None = self.pollInterval
         if self.usesINotify and self._inotifyWatch(key):
             entry.inotified = True
             interval = self.safetyPollInterval
+        else:
+            # A change later in the tick of this snapshot would leave it
+            # as it is.
+            entry.racy = self._isRacy(entry.snapshot)
         entry.nextPoll = None if interval is None else self.reactor.seconds() + interval
         self._armPoll()
 
