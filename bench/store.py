@@ -66,6 +66,12 @@ Run from the repository root::
     .venv/bin/python bench/store.py                # 1,000 and 50,000
     .venv/bin/python bench/store.py --quick        # 1,000 and 5,000
     .venv/bin/python bench/store.py --sizes 1000,20000 --rounds 3
+    .venv/bin/python bench/store.py --profile --sizes 50000  # ours only
+
+C{--profile} runs our cold open, flag and expunge once each under
+cProfile, the store given a pool that does its disk work inline (on the
+reactor thread, where the profiler sees it), and prints the functions
+that took the most time.
 
 The whole run is bounded by C{--deadline} seconds; the folders are made in
 a temporary directory (C{--dir} to choose where, C{--keep} to keep them).
@@ -74,9 +80,12 @@ a temporary directory (C{--dir} to choose where, C{--keep} to keep them).
 from __future__ import annotations
 
 import argparse
+import cProfile
 import importlib
+import io
 import os
 import platform
+import pstats
 import re
 import shutil
 import statistics
@@ -94,6 +103,7 @@ import mailbox  # noqa: E402
 
 from twisted.internet import task  # noqa: E402
 from twisted.internet.defer import Deferred  # noqa: E402
+from twisted.python.failure import Failure  # noqa: E402
 
 from gomail_twisted.maildir.interfaces import (  # noqa: E402
     DELETED,
@@ -307,6 +317,36 @@ def each(f: Callable[[Any], object], items: Sequence[Any]) -> Callable[[], None]
     return run
 
 
+class InlinePool:
+    """
+    A thread pool that runs the work at once, on the calling thread.
+    """
+
+    def callInThreadWithCallback(
+        self,
+        onResult: Callable[[bool, object], object],
+        func: Callable[..., object],
+        *args: object,
+        **kw: object,
+    ) -> None:
+        try:
+            result = func(*args, **kw)
+        except BaseException:
+            onResult(False, Failure())
+        else:
+            onResult(True, result)
+
+
+def show(profiler: cProfile.Profile, title: str, rows: int) -> None:
+    out = io.StringIO()
+    stats = pstats.Stats(profiler, stream=out)
+    stats.sort_stats("tottime").print_stats(rows)
+    print(f"Profile: {title} (by own time)")
+    text = out.getvalue()
+    print(text[text.find("   ncalls") :].rstrip(), flush=True)
+    print()
+
+
 def clock(f: Callable[[], object]) -> float:
     start = time.perf_counter()
     f()
@@ -355,10 +395,54 @@ class Bench:
         if time.monotonic() > self.deadline:
             raise TimeoutError("the benchmark's deadline has passed")
 
-    def newStore(self, root: str) -> Any:
-        store = self.storeClass(root, reactor=self.reactor)
+    def newStore(self, root: str, inline: bool = False) -> Any:
+        """
+        @param inline: do the store's disk work on the reactor thread (for
+            the profiler), not in its pool.
+        """
+        if inline:
+            store = self.storeClass(root, reactor=self.reactor, threadPool=InlinePool())
+        else:
+            store = self.storeClass(root, reactor=self.reactor)
         self.stores.append(store)
         return store
+
+    async def profile(self, base: str, count: int, layout: Layout) -> None:
+        """
+        Profile our cold open, flag and expunge on a folder of C{count}
+        messages, the disk work done inline so the profiler sees it.
+        """
+        messages = makeMessages(16, layout.crlf)
+        root = os.path.join(base, f"profile-{count}")
+        store = self.newStore(root, inline=True)
+        account = await store.openAccount(USER, create=True)
+        await store.deliver([USER], messages[0])
+        inbox = findInbox(root)
+        populate([inbox], range(1, count), messages, layout)
+        (await account.openFolder(INBOX)).close()
+        fresh = self.newStore(root, inline=True)
+        account = await fresh.openAccount(USER)
+        batch = min(BATCH, count)
+        profiler = cProfile.Profile()
+        profiler.enable()
+        folder = await account.openFolder(INBOX)
+        profiler.disable()
+        show(profiler, f"open (new instance), {count} messages", self.args.profile_rows)
+        infos = list(folder.messages())
+        uids = [m.uid for m in spread(infos, batch)]
+        profiler = cProfile.Profile()
+        profiler.enable()
+        await folder.setFlags(uids, [FLAGGED], FlagChange.ADD)
+        profiler.disable()
+        show(profiler, f"flag {batch}, {count} messages", self.args.profile_rows)
+        uids = [m.uid for m in spread(infos, batch, offset=1)]
+        await folder.setFlags(uids, [DELETED], FlagChange.ADD)
+        profiler = cProfile.Profile()
+        profiler.enable()
+        await folder.expunge()
+        profiler.disable()
+        show(profiler, f"expunge {batch}, {count} messages", self.args.profile_rows)
+        folder.close()
 
     async def closeStores(self) -> None:
         """
@@ -727,7 +811,11 @@ async def run(reactor: Any, args: argparse.Namespace) -> None:
             f" W= {'present' if layout.wideField else 'absent'}"
             f" (sample name {layout.sample!r})"
         )
-        print(f"  {args.rounds} round(s) for opens and lists, medians", flush=True)
+        if not args.profile:
+            print(f"  {args.rounds} round(s) for opens and lists, medians", flush=True)
+        if args.profile:
+            await bench.profile(base, args.sizes[-1], layout)
+            return
         for count in args.sizes:
             await bench.size(base, count, layout)
     finally:
@@ -751,6 +839,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--deadline", type=float, default=1800.0)
     parser.add_argument("--dir", default=None, help="where to make the folders")
     parser.add_argument("--keep", action="store_true", help="keep the folders")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="profile ours (open, flag, expunge) at the largest size instead",
+    )
+    parser.add_argument("--profile-rows", type=int, default=15)
     parser.add_argument(
         "--strict", action="store_true", help="exit 1 when a target is short"
     )
