@@ -70,6 +70,7 @@ sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 from twisted.internet import task  # noqa: E402
 from twisted.internet.defer import Deferred  # noqa: E402
+from zope.interface import implementer  # noqa: E402
 
 from gomail_twisted.maildir.interfaces import (  # noqa: E402
     ANSWERED,
@@ -79,6 +80,7 @@ from gomail_twisted.maildir.interfaces import (  # noqa: E402
     SEEN,
     SYSTEM_FLAGS,
     FlagChange,
+    IFolderListener,
 )
 
 PASSWORD = "interop-secret"
@@ -509,6 +511,32 @@ def muttBody(data: bytes) -> bytes:
 # The store.
 
 
+@implementer(IFolderListener)
+class Recorder:
+    """
+    What a view's listener was told.
+    """
+
+    def __init__(self) -> None:
+        self.added: list[int] = []
+        self.flags: dict[int, frozenset[str]] = {}
+        self.expunged: set[int] = set()
+        self.gone = False
+
+    def messagesAdded(self, folder: Any, messages: Sequence[Any]) -> None:
+        self.added.extend(m.uid for m in messages)
+
+    def flagsChanged(self, folder: Any, messages: Sequence[Any]) -> None:
+        for m in messages:
+            self.flags[m.uid] = m.flags
+
+    def messagesExpunged(self, folder: Any, uids: Sequence[int]) -> None:
+        self.expunged.update(uids)
+
+    def folderGone(self, folder: Any) -> None:
+        self.gone = True
+
+
 STDLIB_FLAGS = {"S": SEEN, "R": ANSWERED, "F": FLAGGED, "T": DELETED, "D": DRAFT}
 
 
@@ -769,21 +797,30 @@ class Interop:
         store = self.newStore()
         account = await store.openAccount(ALICE)
         view = await account.openFolder("INBOX")
+        recorder = Recorder()
+        view.addListener(recorder)
         client = self.dovecot.imap(ALICE)
         try:
-            client.select("INBOX")
             seen = imapFolder(client, "INBOX")
             client.select("INBOX")
             byTag = {tag: s.uid for tag, s in seen.items()}
-            client.uid(
-                "STORE", str(byTag["delivered@interop.example"]), "+FLAGS", "(\\Seen)"
+
+            def store_(tag: str, how: str, flags: str) -> None:
+                uid = str(byTag[f"{tag}@interop.example"])
+                typ, data = client.uid("STORE", uid, how, flags)
+                self.checks.check(
+                    f"dovecot: STORE {how}{flags} on {tag}", typ == "OK", repr(data)
+                )
+
+            store_("delivered", "+FLAGS", "(\\Seen)")
+            store_("label", "+FLAGS", "(dovecot-set)")
+            store_("answered", "-FLAGS", "(projectx)")
+            typ, data = client.uid(
+                "COPY", str(byTag["answered@interop.example"]), quoted("Archive/2024")
             )
-            client.uid(
-                "STORE", str(byTag["label@interop.example"]), "+FLAGS", "(dovecot-set)"
-            )
-            client.uid(
-                "STORE", str(byTag["answered@interop.example"]), "-FLAGS", "(projectx)"
-            )
+            self.checks.check("dovecot: COPY to Archive/2024", typ == "OK", repr(data))
+            typ, data = client.expunge()
+            self.checks.check("dovecot: EXPUNGE", typ == "OK", repr(data))
         finally:
             client.logout()
         changes = {
@@ -791,6 +828,10 @@ class Interop:
             "label@interop.example": ({"dovecot-set"}, set()),
             "answered@interop.example": (set(), {"projectx"}),
         }
+        [answered] = [e for e in expected if e.tag == "answered@interop.example"]
+        expected.append(
+            Expected("Archive/2024", answered.data, answered.flags - {"projectx"})
+        )
         ok, output = mutt(
             home,
             "<tag-pattern>~s lf-only|~s answered<enter><tag-prefix><flag-message>"
@@ -802,15 +843,33 @@ class Interop:
         self.checks.check("mutt: flags and deletes in batch", ok, output)
         changes["lf-only@interop.example"] = ({FLAGGED}, set())
         changes["answered@interop.example"] = ({FLAGGED}, {"projectx"})
-        # mutt deletes the one asked for, and purges the one flagged
-        # \Deleted (T) when it syncs.
+        # Dovecot expunged the one flagged \Deleted; mutt deleted another.
         gone = {"deleted@interop.example", "seen@interop.example"}
         now = [e for e in expected if e.folder == "INBOX" and e.tag not in gone]
         for e in now:
             add, remove = changes.get(e.tag, (set(), set()))
             e.flags = (e.flags | add) - remove
-        # mutt marks the messages it saw in new/ as old (moves them to cur/):
-        # no flag changes.
+
+        # The view's listener is told within a couple of seconds, unasked.
+        goneUIDs = {self.aliceUIDs[t] for t in gone}
+        changedUIDs = {self.aliceUIDs[t]: t for t in changes}
+        started = time.monotonic()
+        while time.monotonic() - started < 5 and not (
+            goneUIDs <= recorder.expunged and set(changedUIDs) <= set(recorder.flags)
+        ):
+            await task.deferLater(self.reactor, 0.1, lambda: None)
+        waited = time.monotonic() - started
+        self.checks.same(
+            f"ours (listener, {waited:.1f} s): expunged UIDs told",
+            goneUIDs,
+            recorder.expunged,
+        )
+        wanted = {e.tag: e.flags for e in now if e.tag in changes}
+        self.checks.same(
+            "ours (listener): changed flags told",
+            wanted,
+            {changedUIDs[u]: f for u, f in recorder.flags.items() if u in changedUIDs},
+        )
         await view.refresh()
         got = {}
         for info in view.messages():
@@ -825,13 +884,19 @@ class Interop:
         view.close()
         fresh = self.newStore()
         account = await fresh.openAccount(ALICE)
-        view, got = await oursSeen(account, "INBOX")
-        view.close()
-        self.checks.compare("ours (new instance)", now, {"INBOX": got})
+        read: dict[str, dict[str, Seen]] = {}
+        for name in ("INBOX", "Archive/2024"):
+            view, read[name] = await oursSeen(account, name)
+            view.close()
+        self.checks.compare(
+            "ours (new instance)",
+            now + [e for e in expected if e.folder == "Archive/2024"],
+            read,
+        )
         self.checks.same(
             "ours (new instance): UIDs kept",
-            {t: u for t, u in self.aliceUIDs.items() if t in got},
-            {t: s.uid for t, s in got.items()},
+            {t: u for t, u in self.aliceUIDs.items() if t in read["INBOX"]},
+            {t: s.uid for t, s in read["INBOX"].items()},
         )
 
     # Part 3.
