@@ -24,7 +24,9 @@ The operations, and what stands for each with the standard library:
   - C{reopen (unchanged)}: ours, the view closed, C{openFolder} again on
     the same instance; stdlib, C{keys()} again on the same instance, more
     than 2 seconds after its last listing (sooner it always lists again,
-    by design, because of 2-second mtime granularity); floor as above.
+    by design, because of 2-second mtime granularity; later it lists again
+    only if an mtime changed, but C{keys()} still checks that each file
+    exists); floor as above.
   - C{reopen (view open)}: ours, C{openFolder} while another view is
     open; no peer.
   - C{refresh (unchanged)}: ours, C{IFolder.refresh()}; no peer.
