@@ -51,6 +51,8 @@ The operations, and what stands for each with the standard library:
     C{add(message)} (it fsyncs the file but not C{new/}: reported, not
     compared); floor,
     write, fsync, rename into C{new/} and fsync of C{new/} per message.
+    Then ours again with 10 deliveries at once, as concurrent SMTP sessions
+    make them (no peer).
 
 Ratios are C{stdlib / ours}: above 1 means ours is faster.  C{ours/floor}
 is how many times the floor ours takes.  Timings that are repeated
@@ -104,7 +106,11 @@ sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 import mailbox  # noqa: E402
 
 from twisted.internet import task  # noqa: E402
-from twisted.internet.defer import Deferred  # noqa: E402
+from twisted.internet.defer import (  # noqa: E402
+    Deferred,
+    DeferredSemaphore,
+    gatherResults,
+)
 from twisted.python.failure import Failure  # noqa: E402
 
 from gomail_twisted.maildir.interfaces import (  # noqa: E402
@@ -117,6 +123,8 @@ from gomail_twisted.maildir.interfaces import (  # noqa: E402
 USER = "bench@example.com"
 #: How many messages the per-message operations touch.
 BATCH = 1000
+#: How many deliveries run at once in the concurrent delivery.
+CONCURRENT = 10
 DEFAULT_STORE = "gomail_twisted.maildir:MaildirStore"
 
 
@@ -691,13 +699,34 @@ class Bench:
                 batch=batch,
             )
         )
+        self.check()
+
+        # Delivering 1,000 again, 10 at once, as concurrent SMTP sessions do.
+        semaphore = DeferredSemaphore(CONCURRENT)
+        start = time.perf_counter()
+        await gatherResults(
+            [
+                semaphore.run(store.deliver, [USER], messages[n % len(messages)])
+                for n in range(batch)
+            ]
+        )
+        self.rows.append(
+            Row(
+                "deliver-concurrent",
+                f"deliver {batch:,}, {CONCURRENT} at once",
+                count,
+                time.perf_counter() - start,
+                compared=False,
+                batch=batch,
+            )
+        )
         folder.close()
         await self.closeStores()
 
     def report(self) -> int:
         print()
         print(
-            f"  {'operation':<24}{'messages':>9}{'ours (s)':>11}{'stdlib (s)':>12}"
+            f"  {'operation':<27}{'messages':>9}{'ours (s)':>11}{'stdlib (s)':>12}"
             f"{'floor (s)':>11}{'stdlib/ours':>13}{'ours/floor':>12}"
         )
 
@@ -716,7 +745,7 @@ class Bench:
                 else f"{'-':>12}"
             )
             print(
-                f"  {r.operation:<24}{r.size:>9}{cell(r.ours, 11)}"
+                f"  {r.operation:<27}{r.size:>9}{cell(r.ours, 11)}"
                 f"{cell(r.stdlib, 12)}{cell(r.floor, 11)}{ratio}{toFloor}"
                 + (f"  ({r.note})" if r.note else "")
             )
