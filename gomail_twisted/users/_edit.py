@@ -109,18 +109,29 @@ class UsersFileEditor:
         """
         return "".join(line.text + "\n" for line in self._lines)
 
-    def _update(self, lines: list[ParsedLine]) -> None:
+    def _update(self, lines: list[ParsedLine], action: str) -> None:
         # Number the lines again, so that problems name the lines as written.
-        self._lines = [
+        renumbered = [
             ParsedLine(n, line.text, line.entry, line.problem, line.comment)
             for n, line in enumerate(lines, 1)
         ]
-        self._snapshot = buildSnapshot(self._lines)
+        snapshot = buildSnapshot(renumbered)
+        if len(snapshot.problems) > len(self._snapshot.problems):
+            # The change breaks a line that was fine (an alias that led
+            # through a removed one, say): refuse it, whatever it was.
+            before = {problem.reason for problem in self._snapshot.problems}
+            reason = next(
+                (p.reason for p in snapshot.problems if p.reason not in before),
+                snapshot.problems[-1].reason,
+            )
+            raise UsersFileError(f"cannot {action}: {reason}")
+        self._lines = renumbered
+        self._snapshot = snapshot
         self.changed = True
 
-    def _append(self, entry: Entry) -> None:
+    def _append(self, entry: Entry, action: str) -> None:
         text = formatEntry(entry)
-        self._update([*self._lines, ParsedLine(0, text, entry)])
+        self._update([*self._lines, ParsedLine(0, text, entry)], action)
 
     def _withoutEntries(self, matches: type[Entry], key: str) -> list[ParsedLine]:
         return [
@@ -157,7 +168,7 @@ class UsersFileEditor:
         normal = _checked(parseDomain, domain)
         if normal in self._snapshot.domains:
             raise UsersFileError(f"{normal} is already a local domain")
-        self._append(DomainEntry(normal))
+        self._append(DomainEntry(normal), f"add domain {normal}")
         return normal
 
     def removeDomain(self, domain: str) -> str:
@@ -181,7 +192,9 @@ class UsersFileEditor:
                 f"{normal} still has users or aliases ({', '.join(used[:3])}"
                 f"{', ...' if len(used) > 3 else ''}): remove them first"
             )
-        self._update(self._withoutEntries(DomainEntry, normal))
+        self._update(
+            self._withoutEntries(DomainEntry, normal), f"remove domain {normal}"
+        )
         return normal
 
     def addUser(self, address: str, passwordHash: str, enabled: bool = True) -> str:
@@ -197,7 +210,7 @@ class UsersFileEditor:
         """
         normal = self.checkNewUser(address)
         _checked(checkPasswordHash, passwordHash)
-        self._append(UserEntry(normal, passwordHash, enabled))
+        self._append(UserEntry(normal, passwordHash, enabled), f"add user {normal}")
         return normal
 
     def checkNewUser(self, address: str) -> str:
@@ -243,7 +256,7 @@ class UsersFileEditor:
             )
         # Every line of the address goes, so that a duplicate skipped until
         # now does not bring the user back.
-        self._update(self._withoutEntries(UserEntry, normal))
+        self._update(self._withoutEntries(UserEntry, normal), f"remove user {normal}")
         return normal
 
     def _replaceUser(
@@ -262,7 +275,7 @@ class UsersFileEditor:
                 text = formatEntry(new, line.comment)
                 lines = list(self._lines)
                 lines[i] = ParsedLine(line.number, text, new, None, line.comment)
-                self._update(lines)
+                self._update(lines, f"change user {address}")
                 return
 
     def setPassword(self, address: str, passwordHash: str) -> str:
@@ -306,13 +319,7 @@ class UsersFileEditor:
         normalTarget = _checked(parseAddress, target)
         self._checkLocal(normal)
         self._checkFree(normal)
-        before = self._lines
-        self._append(AliasEntry(normal, normalTarget))
-        if normal not in self._snapshot.aliases:
-            reason = self._snapshot.problems[-1].reason
-            self._update(before)
-            self.changed = False
-            raise UsersFileError(f"cannot add alias {normal}: {reason}")
+        self._append(AliasEntry(normal, normalTarget), f"add alias {normal}")
         return normal, normalTarget
 
     def removeAlias(self, alias: str) -> str:
@@ -329,7 +336,7 @@ class UsersFileEditor:
             for line in self._lines
         ):
             raise UsersFileError(f"no such alias: {normal}")
-        self._update(self._withoutEntries(AliasEntry, normal))
+        self._update(self._withoutEntries(AliasEntry, normal), f"remove alias {normal}")
         return normal
 
 
