@@ -18,7 +18,7 @@ import contextlib
 import getpass as _getpass
 import sys
 from collections.abc import Callable, Sequence
-from typing import TextIO, TypeVar
+from typing import NoReturn, TextIO, TypeVar
 
 import argon2
 
@@ -43,8 +43,43 @@ class _Refused(Exception):
     """
 
 
+class _UsageError(Exception):
+    """
+    The arguments are wrong.
+
+    @ivar prog: the (sub)command whose arguments they are.
+    """
+
+    def __init__(self, prog: str, message: str) -> None:
+        super().__init__(message)
+        self.prog = prog
+
+
+class _Parser(argparse.ArgumentParser):
+    """
+    A parser whose errors are raised, so that L{main} can keep values out
+    of the message.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        raise _UsageError(self.prog, message)
+
+
+def _redacted(message: str, argv: Sequence[str]) -> str:
+    """
+    A usage error without the values it quotes from the command line: one
+    may be a password given where it must not be (C{--password-stdin=...}).
+    """
+    for argument in argv:
+        for value in (argument, argument.partition("=")[2]):
+            if value:
+                message = message.replace(repr(value), "(not shown)")
+    return message
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog=PROGRAM,
         allow_abbrev=False,
         description="Manage the users, aliases and local domains of a users file.",
@@ -269,7 +304,11 @@ def main(
         with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
             args, extra = parser.parse_known_args(argv)
     except SystemExit as e:
-        return e.code if isinstance(e.code, int) else 2
+        # --help.
+        return e.code if isinstance(e.code, int) else 0
+    except _UsageError as e:
+        print(f"{e.prog}: error: {_redacted(str(e), argv)}", file=stderr)
+        return 2
     if extra:
         # An unexpected argument may be a password given where it must not
         # be: say so without repeating it.
