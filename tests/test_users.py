@@ -232,6 +232,9 @@ class LineTests(SynchronousTestCase):
             ("alias a@example.com @example.org", "is not a mail address"),
             ("quota alice@example.com 1G", "unknown keyword 'quota'"),
             (f"{argon} user", "must start with domain, user or alias"),
+            (f"user {argon} alice@example.com", "the value is not a mail address"),
+            (f"user {BOB_HASH} alice@example.com", "the value is not a mail address"),
+            (f"domain {argon}", "the value is not a domain"),
             ("domain b\udcfcs.example", "not UTF-8"),
         ]
         for text, reason in cases:
@@ -241,6 +244,7 @@ class LineTests(SynchronousTestCase):
             self.assertIn(reason, parsed.problem, text)
             self.assertNotIn(argon, parsed.problem)
             self.assertNotIn("$argon2", parsed.problem)
+            self.assertNotIn(BOB_HASH, parsed.problem)
             self.assertNotIn("secret", parsed.problem)
 
     def test_formatRoundTrips(self) -> None:
@@ -703,6 +707,19 @@ class EditTests(SynchronousTestCase):
             e.removeUser("alice@example.com")
         with open(path) as f:
             self.assertEqual(f.read(), "domain example.com\n")
+
+    def test_ownerKept(self) -> None:
+        """
+        A file owned by someone else (a server's user, rewritten by root)
+        keeps its owner and group.
+        """
+        path = writeFile(self, "old\n")
+        st = os.stat(path)
+        given: list[tuple[int, int]] = []
+        self.patch(os, "geteuid", lambda: st.st_uid + 1)
+        self.patch(os, "fchown", lambda fd, uid, gid: given.append((uid, gid)))
+        writeAtomically(path, "new\n")
+        self.assertEqual(given, [(st.st_uid, st.st_gid)])
 
     def test_writeAtomically(self) -> None:
         """

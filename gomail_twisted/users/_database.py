@@ -18,6 +18,7 @@ from gomail_twisted.users._snapshot import Alias, Problem, Snapshot, User, build
 # place changes the size or the modification time, and a rename (ours, or
 # an editor's) changes the inode.
 _Version = tuple[int, int, int, int]
+_UNREAD: _Version = (-1, -1, -1, -1)
 
 
 def readUsersFile(path: str) -> tuple[str, _Version] | None:
@@ -54,7 +55,7 @@ class UsersDatabase:
     the line number and the reason (never the line, which may hold a hash)
     and skipped; the rest of the file still counts.  A missing file is an
     empty database; a file that cannot be read keeps the last version read
-    (an error is logged once per change of the file).
+    (an error is logged once, until it can be read again).
 
     @ivar path: the file's path.
     """
@@ -66,7 +67,10 @@ class UsersDatabase:
         @param path: the users file; it need not exist yet.
         """
         self.path = os.fspath(path)
-        self._version: _Version | bool | None = False
+        # The version read last: None when there was no file, _UNREAD
+        # before the first read and after a failed one.
+        self._version: _Version | None = _UNREAD
+        self._failing = False
         self._snapshot = Snapshot()
 
     def __repr__(self) -> str:
@@ -86,14 +90,15 @@ class UsersDatabase:
         return self._snapshot
 
     def _failed(self, error: OSError) -> Snapshot:
-        if self._version is not True:
+        self._version = _UNREAD
+        if not self._failing:
             self.log.error(
                 "Cannot read the users file {path}: {reason}; "
                 "keeping what was read before",
                 path=self.path,
                 reason=error.strerror,
             )
-            self._version = True
+            self._failing = True
         return self._snapshot
 
     def _load(self) -> None:
@@ -106,9 +111,11 @@ class UsersDatabase:
             if self._version is not None:
                 self.log.info("No users file at {path}", path=self.path)
             self._version = None
+            self._failing = False
             self._snapshot = Snapshot()
             return
         text, self._version = read
+        self._failing = False
         snapshot = buildSnapshot(parseText(text))
         for problem in snapshot.problems:
             self.log.warn(

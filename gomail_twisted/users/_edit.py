@@ -44,12 +44,25 @@ class UsersFileError(Exception):
     """
 
 
+def _keepOwner(fd: int, st: os.stat_result) -> None:
+    """
+    Give the new file the old one's owner and group when they differ from
+    ours: root editing the file of a server that runs as C{mail} must not
+    leave it unreadable to the server.  Only root may give a file away, so
+    anyone else keeps what they have.
+    """
+    if (st.st_uid, st.st_gid) != (os.geteuid(), os.getegid()):
+        with contextlib.suppress(PermissionError):
+            os.fchown(fd, st.st_uid, st.st_gid)
+
+
 def writeAtomically(path: str, text: str) -> None:
     """
     Replace a file so that a reader sees the old or the new one, whole,
     even across a crash: write a temporary file in the same directory,
     C{fsync} it, rename it over the file, C{fsync} the directory.  The
-    file keeps its mode (a new one gets L{FILE_MODE}).
+    file keeps its mode, owner and group (when we may set them); a new one
+    gets L{FILE_MODE}.
 
     @param path: the file.
     @param text: its new content; bytes that were not UTF-8 come back as
@@ -57,13 +70,17 @@ def writeAtomically(path: str, text: str) -> None:
     """
     directory = os.path.dirname(os.path.abspath(path))
     try:
-        mode = os.stat(path).st_mode & 0o7777
+        st: os.stat_result | None = os.stat(path)
     except FileNotFoundError:
-        mode = FILE_MODE
+        st = None
     fd, temporary = tempfile.mkstemp(prefix=".users-", suffix=".tmp", dir=directory)
     try:
         with os.fdopen(fd, "wb") as f:
-            os.fchmod(f.fileno(), mode)
+            if st is None:
+                os.fchmod(f.fileno(), FILE_MODE)
+            else:
+                os.fchmod(f.fileno(), st.st_mode & 0o7777)
+                _keepOwner(f.fileno(), st)
             f.write(text.encode("utf-8", "surrogateescape"))
             f.flush()
             os.fsync(f.fileno())

@@ -136,6 +136,16 @@ def checkWritable(address: str) -> None:
         )
 
 
+def _shown(text: str) -> str:
+    """
+    A value for a message: quoted, unless it may be a password hash (a
+    field put in the wrong place), which is never shown.
+    """
+    if text.startswith("$") or len(text) > 300:
+        return "the value"
+    return repr(text)
+
+
 def parseAddress(text: str) -> str:
     """
     Check and normalize an address given in the file or on the command line.
@@ -147,7 +157,7 @@ def parseAddress(text: str) -> str:
     try:
         parseMailbox(text)
     except ValueError as e:
-        raise MalformedLine(f"{text!r} is not a mail address ({e})")
+        raise MalformedLine(f"{_shown(text)} is not a mail address ({e})")
     address = normalizeAddress(text)
     checkWritable(address)
     return address
@@ -163,7 +173,7 @@ def parseDomain(text: str) -> str:
     """
     domain = normalizeDomain(text)
     if not checkDomain(domain) or _UNWRITABLE.search(domain):
-        raise MalformedLine(f"{text!r} is not a domain")
+        raise MalformedLine(f"{_shown(text)} is not a domain")
     return domain
 
 
