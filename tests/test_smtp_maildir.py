@@ -32,6 +32,7 @@ from twisted.trial.unittest import SynchronousTestCase, TestCase
 from zope.interface.verify import verifyObject
 
 from gomail_twisted.dns import Resolver
+from gomail_twisted.maildir import _files as storeFiles
 from gomail_twisted.smtp import (
     ConnectionInfo,
     ISMTPBackend,
@@ -41,7 +42,6 @@ from gomail_twisted.smtp import (
     SMTPServerFactory,
     SMTPServerProtocol,
 )
-from gomail_twisted.smtp import maildir as maildirModule
 from gomail_twisted.smtp.maildir import mailboxDirectoryName, normalizeDomain
 from tests._dnsserver import ScriptedDNSServer
 
@@ -352,10 +352,10 @@ class MaildirSMTPTests(SynchronousTestCase):
         A full disk is a 452 4.3.1 (RFC 3463 mail system full).
         """
 
-        def full(path: Path, data: bytes) -> None:
+        def full(path: Path, data: bytes, mtime: float | None = None) -> None:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
 
-        self.patch(maildirModule, "_writeSynced", full)
+        self.patch(storeFiles, "writeSynced", full)
         replies = self.transaction([b"alice@example.com"])
         self.assertTrue(replies[-1].startswith(b"452 4.3.1 "), replies)
         self.assertEqual(len(self.flushLoggedErrors(OSError)), 1)
@@ -504,8 +504,9 @@ class MaildirSMTPTests(SynchronousTestCase):
 
         self.patch(os, "fsync", fsync)
         self.transaction([b"alice@example.com"])
-        self.assertEqual(synced.count("file"), 1)
-        # The root's parent, the root, the mailbox, then new/.
+        # The message, and the new account's subscriptions file.
+        self.assertEqual(synced.count("file"), 2)
+        # The root's parent, the root, the account and its folders, then new/.
         self.assertEqual(synced[-1], "dir")
         synced.clear()
         self.transaction([b"alice@example.com"])
@@ -681,13 +682,13 @@ class DiskPoolTests(SynchronousTestCase):
         backend = MaildirBackend(root, ["example.com"], reactor=reactor, diskThreads=2)
         self.assertEqual(reactor.triggers, [])
         threads: list[str] = []
-        realWrite = maildirModule._writeSynced
+        realWrite = storeFiles.writeSynced
 
-        def write(path: Path, data: bytes) -> None:
+        def write(path: Path, data: bytes, mtime: float | None = None) -> None:
             threads.append(threading.current_thread().name)
-            realWrite(path, data)
+            realWrite(path, data, mtime)
 
-        self.patch(maildirModule, "_writeSynced", write)
+        self.patch(storeFiles, "writeSynced", write)
         d = backend.deliver(b"Subject: x\n\nx\n", ["alice@example.com"])
         f, args = reactor.calls.get(timeout=10)
         f(*args)
@@ -698,9 +699,11 @@ class DiskPoolTests(SynchronousTestCase):
         pool = getattr(stop, "__self__", None)
         assert isinstance(pool, ThreadPool)
         self.assertEqual(pool.max, 2)
-        self.assertEqual(len(threads), 1)
-        self.assertIn("gomail-maildir", threads[0])
         stop()
+        # The message, and the new account's subscriptions file.
+        self.assertEqual(len(threads), 2)
+        for name in threads:
+            self.assertIn("gomail-maildir", name)
         self.assertTrue(pool.joined)
 
     def test_noDiskThreads(self) -> None:

@@ -66,6 +66,12 @@ class NoSuchMessage(StoreError):
     """
 
 
+class ReadOnlyFolder(StoreError):
+    """
+    The folder was opened read-only (IMAP EXAMINE): it changes nothing.
+    """
+
+
 class TooManyKeywords(StoreError):
     """
     The folder cannot hold another keyword (a Maildir folder has 26 letters

@@ -1,0 +1,85 @@
+# -*- test-case-name: tests.test_maildir_store -*-
+"""
+The mail store every server shares (L{IMailStore}), and its Maildir
+implementation (L{MaildirStore}), compatible on disk with Dovecot and mutt.
+
+    store = MaildirStore("/var/mail/store")
+    account = await store.openAccount("alice@example.com", create=True)
+    folder = await account.openFolder("INBOX")
+    for info in folder.messages():
+        head = await folder.read(info.uid, 0, 1024)
+"""
+
+from gomail_twisted.maildir._store import (
+    DEFAULT_DISK_THREADS,
+    MaildirStore,
+    mailboxDirectoryName,
+)
+from gomail_twisted.maildir.errors import (
+    FolderExists,
+    InvalidName,
+    NameTooLong,
+    NoSuchAccount,
+    NoSuchFolder,
+    NoSuchMessage,
+    ReadOnlyFolder,
+    StoreError,
+    StoreFailed,
+    StoreFull,
+    TooManyKeywords,
+)
+from gomail_twisted.maildir.interfaces import (
+    ANSWERED,
+    DELETED,
+    DRAFT,
+    FLAGGED,
+    INBOX,
+    SEEN,
+    SPECIAL_USE_FOLDERS,
+    SYSTEM_FLAGS,
+    CopyResult,
+    FlagChange,
+    FlagUpdate,
+    FolderInfo,
+    FolderStatus,
+    IAccount,
+    IFolder,
+    IFolderListener,
+    IMailStore,
+    MessageInfo,
+)
+
+__all__ = [
+    "ANSWERED",
+    "DEFAULT_DISK_THREADS",
+    "DELETED",
+    "DRAFT",
+    "FLAGGED",
+    "INBOX",
+    "SEEN",
+    "SPECIAL_USE_FOLDERS",
+    "SYSTEM_FLAGS",
+    "CopyResult",
+    "FlagChange",
+    "FlagUpdate",
+    "FolderExists",
+    "FolderInfo",
+    "FolderStatus",
+    "IAccount",
+    "IFolder",
+    "IFolderListener",
+    "IMailStore",
+    "InvalidName",
+    "MaildirStore",
+    "MessageInfo",
+    "NameTooLong",
+    "NoSuchAccount",
+    "NoSuchFolder",
+    "NoSuchMessage",
+    "ReadOnlyFolder",
+    "StoreError",
+    "StoreFailed",
+    "StoreFull",
+    "TooManyKeywords",
+    "mailboxDirectoryName",
+]

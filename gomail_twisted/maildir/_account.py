@@ -1,0 +1,452 @@
+# -*- test-case-name: tests.test_maildir_store -*-
+"""
+One user's Maildir++ account: the root Maildir is INBOX, every other
+folder a directory under it named as L{folderDirectoryName} says, with an
+empty C{maildirfolder} file as Maildir++ asks; the subscriptions in a
+C{subscriptions} file, one folder a line in its on-disk spelling
+(C{Archive.2024}, modified UTF-7), as Dovecot and Courier read it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from twisted.internet.defer import Deferred, DeferredLock, fail
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from gomail_twisted.maildir import _files
+from gomail_twisted.maildir._disk import Changes
+from gomail_twisted.maildir._folder import FolderState, FolderView
+from gomail_twisted.maildir._names import (
+    checkFolderName,
+    folderDirectoryName,
+    folderNameFromDirectory,
+    isInferior,
+)
+from gomail_twisted.maildir.errors import (
+    FolderExists,
+    InvalidName,
+    NoSuchFolder,
+)
+from gomail_twisted.maildir.interfaces import (
+    INBOX,
+    SEEN,
+    SPECIAL_USE_FOLDERS,
+    CopyResult,
+    FolderInfo,
+    FolderStatus,
+    IAccount,
+    IFolder,
+)
+
+if TYPE_CHECKING:
+    from gomail_twisted.maildir._store import MaildirStore
+
+_T = TypeVar("_T")
+
+SUBSCRIPTIONS = "subscriptions"
+MAILDIRFOLDER = "maildirfolder"
+_SPECIAL = dict(SPECIAL_USE_FOLDERS)
+#: Where a deleted folder goes before it is removed: a name that
+#: L{folderNameFromDirectory} never takes for a folder.
+_TRASH = ".~gomail-deleted."
+
+
+def makeAccount(path: Path) -> None:
+    """
+    Make an account's directories, durably: INBOX and the special-use
+    folders, subscribed.  Blocking.
+    """
+    root = path.parent
+    if not root.is_dir():
+        root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        _files.fsyncDirectory(root.parent)
+    if _files.ensureMaildir(path):
+        _files.fsyncDirectory(root)
+    made = False
+    for name, _ in SPECIAL_USE_FOLDERS:
+        made = makeFolder(path / folderDirectoryName(name)) or made
+    if made:
+        if not (path / SUBSCRIPTIONS).exists():
+            writeSubscriptions(
+                path, [INBOX, *(name for name, _ in SPECIAL_USE_FOLDERS)]
+            )
+        _files.fsyncDirectory(path)
+
+
+def makeFolder(path: Path) -> bool:
+    """
+    Make a Maildir++ sub-folder; blocking.
+
+    @return: whether it was made.
+    """
+    made = _files.ensureMaildir(path)
+    marker = path / MAILDIRFOLDER
+    if not marker.exists():
+        marker.touch(0o600)
+    return made
+
+
+def readSubscriptions(path: Path) -> list[str]:
+    """
+    The account's subscriptions, as canonical folder names; lines that
+    name no folder are passed over.  Dovecot's version 2 file (C{V\\t2}
+    header, levels separated by tabs) is read too.
+    """
+    try:
+        text = (path / SUBSCRIPTIONS).read_text("utf-8", "replace")
+    except FileNotFoundError:
+        return []
+    names: list[str] = []
+    lines = text.split("\n")
+    if lines and lines[0].startswith("V\t"):
+        for line in lines[1:]:
+            if line:
+                try:
+                    names.append(checkFolderName(line.replace("\t", "/")))
+                except InvalidName:
+                    pass
+        return names
+    for line in lines:
+        if line.upper() == INBOX:
+            names.append(INBOX)
+        elif line:
+            name = folderNameFromDirectory("." + line)
+            if name is not None:
+                names.append(name)
+    return names
+
+
+def writeSubscriptions(path: Path, names: Iterable[str]) -> None:
+    """
+    Replace the subscriptions file atomically; blocking.
+    """
+    lines = [INBOX if n == INBOX else folderDirectoryName(n)[1:] for n in names]
+    data = "".join(f"{line}\n" for line in dict.fromkeys(lines)).encode("ascii")
+    temporary = path / f"{SUBSCRIPTIONS}.{os.getpid()}.tmp"
+    _files.unlinkQuietly(temporary)
+    _files.writeSynced(temporary, data)
+    os.rename(temporary, path / SUBSCRIPTIONS)
+    _files.fsyncDirectory(path)
+
+
+def _folderNames(path: Path) -> list[str]:
+    names = []
+    with os.scandir(path) as entries:
+        for entry in entries:
+            name = folderNameFromDirectory(entry.name)
+            if (
+                name is not None
+                and entry.is_dir()
+                and os.path.isdir(entry.path + "/cur")
+            ):
+                names.append(name)
+    return names
+
+
+@implementer(IAccount)
+class MaildirAccount:
+    """
+    One user's folders in a L{MaildirStore} (L{IAccount}).
+
+    @ivar user: the account's user.
+    @ivar path: its directory, the root Maildir (INBOX).
+    """
+
+    _log = Logger()
+
+    def __init__(self, store: MaildirStore, user: str, path: Path) -> None:
+        self.store = store
+        self.user = user
+        self.path = path
+        self._lock: DeferredLock = store.accountLock(path)
+
+    def _resolve(self, name: str) -> tuple[str, Path]:
+        canonical = checkFolderName(name)
+        return canonical, self.path / folderDirectoryName(canonical)
+
+    def _inLock(self, f: Callable[[], _T]) -> Deferred[_T]:
+        return self._lock.run(self.store.inThread, f)
+
+    def listFolders(self) -> Deferred[Sequence[FolderInfo]]:
+        def listing() -> list[FolderInfo]:
+            names = sorted(_folderNames(self.path))
+            subscribed = set(readSubscriptions(self.path))
+            result = []
+            for name in [INBOX, *names]:
+                result.append(
+                    FolderInfo(
+                        name,
+                        _SPECIAL.get(name),
+                        name in subscribed,
+                        any(isInferior(other, name) for other in names),
+                    )
+                )
+            return result
+
+        return self.store.inThread(listing)
+
+    def createFolder(self, name: str) -> Deferred[str]:
+        try:
+            canonical, path = self._resolve(name)
+        except InvalidName as e:
+            return _failed(e)
+
+        def create() -> str:
+            if canonical == INBOX or path.exists():
+                raise FolderExists(f"folder {canonical} exists")
+            makeFolder(path)
+            _files.fsyncDirectory(self.path)
+            return canonical
+
+        return self._inLock(create)
+
+    def deleteFolder(self, name: str) -> Deferred[None]:
+        try:
+            canonical, path = self._resolve(name)
+        except InvalidName as e:
+            return _failed(e)
+        if canonical == INBOX:
+            return _failed(InvalidName("INBOX cannot be deleted"))
+
+        def delete() -> None:
+            if not (path / "cur").is_dir():
+                raise NoSuchFolder(f"no folder {canonical}")
+            trash = self.path / f"{_TRASH}{_files.uniqueName()}"
+            os.rename(path, trash)
+            _files.fsyncDirectory(self.path)
+            shutil.rmtree(trash, ignore_errors=True)
+
+        def deleted(_: object) -> None:
+            self.store.folderGone(path)
+
+        return self._inLock(delete).addCallback(deleted)
+
+    def renameFolder(self, old: str, new: str) -> Deferred[None]:
+        try:
+            oldName, oldPath = self._resolve(old)
+            newName, newPath = self._resolve(new)
+        except InvalidName as e:
+            return _failed(e)
+        if newName == INBOX or isInferior(newName, oldName):
+            return _failed(InvalidName(f"cannot rename {oldName} to {newName}"))
+        gone: list[Path] = []
+
+        def rename() -> None:
+            if not (oldPath / "cur").is_dir():
+                raise NoSuchFolder(f"no folder {oldName}")
+            if newPath.exists():
+                raise FolderExists(f"folder {newName} exists")
+            if oldName == INBOX:
+                self._renameInbox(newPath)
+                return
+            moves = [(oldName, newName)]
+            moves += [
+                (n, newName + n[len(oldName) :])
+                for n in _folderNames(self.path)
+                if isInferior(n, oldName)
+            ]
+            for _, target in moves:
+                targetPath = self.path / folderDirectoryName(target)
+                if targetPath.exists():
+                    raise FolderExists(f"folder {target} exists")
+            for source, target in moves:
+                sourcePath = self.path / folderDirectoryName(source)
+                os.rename(sourcePath, self.path / folderDirectoryName(target))
+                gone.append(sourcePath)
+            _files.fsyncDirectory(self.path)
+
+        def renamed(_: object) -> None:
+            for path in gone:
+                self.store.folderGone(path)
+
+        return self._inLock(rename).addCallback(renamed)
+
+    def _renameInbox(self, newPath: Path) -> None:
+        """
+        RFC 3501 6.3.5: move INBOX's messages to a new folder, leave it
+        empty.  Blocking.
+        """
+        makeFolder(newPath)
+        _files.fsyncDirectory(self.path)
+        for sub in ("cur", "new"):
+            with os.scandir(self.path / sub) as entries:
+                names = [e.name for e in entries if not e.name.startswith(".")]
+            for name in names:
+                target = name if sub == "cur" or ":2," in name else name + ":2,"
+                try:
+                    os.rename(self.path / sub / name, newPath / "cur" / target)
+                except FileNotFoundError:
+                    pass
+        _files.fsyncDirectory(newPath / "cur")
+
+    def _subscriptions(self, name: str, add: bool) -> Deferred[None]:
+        try:
+            canonical = checkFolderName(name)
+        except InvalidName as e:
+            return _failed(e)
+
+        def change() -> None:
+            names = readSubscriptions(self.path)
+            if add and canonical not in names:
+                writeSubscriptions(self.path, [*names, canonical])
+            elif not add and canonical in names:
+                writeSubscriptions(self.path, [n for n in names if n != canonical])
+
+        return self._inLock(change)
+
+    def subscribe(self, name: str) -> Deferred[None]:
+        return self._subscriptions(name, True)
+
+    def unsubscribe(self, name: str) -> Deferred[None]:
+        return self._subscriptions(name, False)
+
+    def _state(self, name: str) -> FolderState:
+        canonical, path = self._resolve(name)
+        return self.store.folderState(canonical, path)
+
+    def folderStatus(self, name: str) -> Deferred[FolderStatus]:
+        try:
+            state = self._state(name)
+        except InvalidName as e:
+            return _failed(e)
+
+        def status(_: object) -> FolderStatus:
+            messages = state.messages()
+            recent = len(state.disk.inNew) + sum(len(v.recent) for v in state.views)
+            return FolderStatus(
+                messages=len(messages),
+                recent=recent,
+                unseen=sum(1 for m in messages if SEEN not in m.flags),
+                uidNext=state.uidNext,
+                uidValidity=state.uidValidity,
+                highestModSeq=state.highestModSeq,
+                size=sum(m.size for m in messages),
+            )
+
+        return state.refresh().addCallback(status)
+
+    def openFolder(self, name: str, readOnly: bool = False) -> Deferred[IFolder]:
+        try:
+            state = self._state(name)
+        except InvalidName as e:
+            return _failed(e)
+        view = FolderView(state, readOnly, self)
+        state.views.append(view)
+
+        def opened(_: object) -> IFolder:
+            if view not in state.views:
+                raise NoSuchFolder(f"folder {state.name} is gone")
+            return view
+
+        def failed(reason: Failure) -> Failure:
+            if view in state.views:
+                state.views.remove(view)
+            return reason
+
+        return state.refresh(view, force=not state.loaded).addCallbacks(opened, failed)
+
+    def append(
+        self,
+        name: str,
+        message: bytes,
+        flags: Iterable[str] = (),
+        internalDate: float | None = None,
+    ) -> Deferred[CopyResult]:
+        try:
+            state = self._state(name)
+        except InvalidName as e:
+            return _failed(e)
+        date = time.time() if internalDate is None else internalDate
+        wanted = frozenset(flags)
+
+        def append() -> tuple[int, Changes]:
+            if not (state.path / "cur").is_dir():
+                raise NoSuchFolder(f"no folder {state.name}")
+            return state.disk.append(message, wanted, date)
+
+        def appended(result: tuple[int, Changes]) -> CopyResult:
+            uid, changes = result
+            _giveRecent(state, changes)
+            state.apply(changes, None)
+            return CopyResult(state.uidValidity, (), (uid,))
+
+        return state.locked(append).addCallback(appended)
+
+    def transfer(
+        self,
+        source: FolderState,
+        view: FolderView,
+        uids: list[int],
+        destination: str,
+        move: bool,
+    ) -> Deferred[CopyResult]:
+        """
+        Copy or move messages from an open folder to another of this
+        account (L{IFolder.copy}, L{IFolder.move}).
+        """
+        try:
+            target = self._state(destination)
+        except InvalidName as e:
+            return _failed(e)
+        same = target is source
+
+        def work() -> tuple[list[int], list[int], Changes, Changes | None]:
+            if not (target.path / "cur").is_dir():
+                raise NoSuchFolder(f"no folder {target.name}")
+            before = source.disk.curStat()
+            sources = source.disk.snapshot(uids)
+            taken, new, changes = target.disk.receive(sources, move)
+            released = source.disk.release(taken, before) if move else None
+            return taken, new, changes, released
+
+        def done(
+            result: tuple[list[int], list[int], Changes, Changes | None],
+        ) -> CopyResult:
+            taken, new, changes, released = result
+            if released is not None:
+                source.apply(released, view)
+            _giveRecent(target, changes)
+            target.apply(changes, None)
+            return CopyResult(target.uidValidity, tuple(taken), tuple(new))
+
+        # Both folders' locks, always in the same order, lest two transfers
+        # in opposite directions wait for each other.
+        first, second = sorted({source, target}, key=lambda s: str(s.path))
+
+        if same:
+            return source.locked(work).addCallback(done)
+
+        def inSecond() -> Deferred[CopyResult]:
+            return _checkGone(source, target) or self.store.inThread(work).addCallback(
+                done
+            )
+
+        return first.lock.run(second.lock.run, inSecond)
+
+
+def _checkGone(*states: FolderState) -> Deferred[CopyResult] | None:
+    for state in states:
+        if state.gone:
+            return _failed(NoSuchFolder(f"folder {state.name} is gone"))
+    return None
+
+
+def _giveRecent(state: FolderState, changes: Changes) -> None:
+    """
+    Messages put in a folder are recent to its first writable view.
+    """
+    view = next((v for v in state.views if not v.readOnly), None)
+    if view is not None:
+        view.recent.update(info.uid for info in changes.added)
+
+
+def _failed(error: Exception) -> Deferred[Any]:
+    return fail(error)

@@ -1,0 +1,359 @@
+# -*- test-case-name: tests.test_maildir_store -*-
+"""
+Open folders: one shared state per folder and store, and the per-session
+views on top of it.
+
+The state runs the folder's disk work (L{FolderDisk}) in the store's
+thread pool, one call at a time, and afterwards, on the reactor thread,
+updates what the views see and tells their listeners.  A change made
+through one view is told to the listeners of every other view; a change
+found on disk (made by another process) to all of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from twisted.internet.defer import Deferred, DeferredLock, fail
+from twisted.logger import Logger
+from zope.interface import implementer
+
+from gomail_twisted.maildir._disk import Changes, FolderDisk
+from gomail_twisted.maildir.errors import NoSuchFolder, ReadOnlyFolder
+from gomail_twisted.maildir.interfaces import (
+    CopyResult,
+    FlagChange,
+    FlagUpdate,
+    IFolder,
+    IFolderListener,
+    MessageInfo,
+)
+
+if TYPE_CHECKING:
+    from gomail_twisted.maildir._store import MaildirStore
+
+_T = TypeVar("_T")
+
+
+class FolderState:
+    """
+    What one store knows of one folder, shared by all its views.
+
+    @ivar views: the open views.
+    @ivar infos: the messages by UID, ascending, as the views see them.
+    @ivar gone: whether the folder was deleted or renamed.
+    """
+
+    _log = Logger()
+
+    def __init__(self, store: MaildirStore, name: str, path: Path) -> None:
+        """
+        @param store: the store.
+        @param name: the folder's name.
+        @param path: its Maildir.
+        """
+        self.store = store
+        self.name = name
+        self.path = path
+        self.disk = FolderDisk(path)
+        self.lock = DeferredLock()
+        self.views: list[FolderView] = []
+        self.infos: dict[int, MessageInfo] = {}
+        self._messages: tuple[MessageInfo, ...] | None = ()
+        self.uidValidity = 0
+        self.uidNext = 1
+        self.highestModSeq = 1
+        self.gone = False
+        self.loaded = False
+        self._watching = False
+        self._refreshQueued: Deferred[None] | None = None
+
+    def messages(self) -> tuple[MessageInfo, ...]:
+        """
+        @return: the messages, ascending by UID.
+        """
+        if self._messages is None:
+            self._messages = tuple(self.infos.values())
+        return self._messages
+
+    def locked(
+        self, work: Callable[..., _T], *args: Any, ignoreGone: bool = False
+    ) -> Deferred[_T]:
+        """
+        Run C{work(*args)} in the disk pool while holding the folder's lock.
+        """
+
+        def run() -> Deferred[_T]:
+            if self.gone and not ignoreGone:
+                return fail(NoSuchFolder(f"folder {self.name} is gone"))
+            return self.store.inThread(work, *args)
+
+        return self.lock.run(run)
+
+    def refresh(
+        self,
+        origin: FolderView | None = None,
+        force: bool = False,
+    ) -> Deferred[None]:
+        """
+        Look at the disk again and tell every view what changed.
+
+        @param origin: the view that asked (it gets the messages it claims
+            from C{new/} as recent).
+        @param force: list the directories even if they seem unchanged.
+        """
+        if origin is None and not force and self._refreshQueued is not None:
+            return self._refreshQueued
+        claimer = origin if origin is not None and not origin.readOnly else None
+        if claimer is None:
+            claimer = next((v for v in self.views if not v.readOnly), None)
+
+        def scanned(changes: Changes) -> None:
+            self.loaded = True
+            self.apply(changes, None, claimer)
+
+        def run() -> Deferred[None]:
+            if origin is None and not force:
+                self._refreshQueued = None
+            if self.gone:
+                return fail(NoSuchFolder(f"folder {self.name} is gone"))
+            d = self.store.inThread(self.disk.scan, force, claimer is not None)
+            return d.addCallback(scanned)
+
+        d = self.lock.run(run)
+        if origin is None and not force:
+            self._refreshQueued = d
+        return d
+
+    def apply(
+        self,
+        changes: Changes,
+        origin: FolderView | None,
+        claimer: FolderView | None = None,
+    ) -> None:
+        """
+        Update the views from what the disk work changed and tell their
+        listeners; called on the reactor thread with the lock held.
+
+        @param origin: the view whose own call made the changes (its
+            listeners are not told).
+        """
+        if changes.gone:
+            self.markGone()
+            return
+        if changes.reset:
+            for view in list(self.views):
+                view.folderGone()
+            self.views.clear()
+            self.infos = dict(self.disk.infos)
+            self._messages = None
+            changes.added.clear()
+        infos = self.infos
+        if changes.expunged:
+            for uid in changes.expunged:
+                infos.pop(uid, None)
+            for view in self.views:
+                view.recent.difference_update(changes.expunged)
+        for info in changes.changed:
+            if info.uid in infos:
+                infos[info.uid] = info
+        if changes.added:
+            if infos and changes.added[0].uid < next(reversed(infos)):
+                merged = sorted([*infos.values(), *changes.added], key=lambda m: m.uid)
+                self.infos = infos = {m.uid: m for m in merged}
+            else:
+                for info in changes.added:
+                    infos[info.uid] = info
+        if changes.claimed and claimer is not None:
+            claimer.recent.update(changes.claimed)
+        self.uidValidity, self.uidNext, self.highestModSeq = self.disk.counts()
+        if changes.added or changes.changed or changes.expunged or changes.reset:
+            self._messages = None
+        for view in list(self.views):
+            if view is not origin:
+                view.tell(changes)
+
+    def markGone(self) -> None:
+        """
+        The folder was deleted or renamed: close every view.
+        """
+        self.gone = True
+        self.unwatch()
+        views, self.views = self.views, []
+        for view in views:
+            view.folderGone()
+        self.store.forgetState(self)
+
+    def listenersChanged(self) -> None:
+        """
+        Watch the folder while some view has listeners.
+        """
+        if any(view.listeners for view in self.views):
+            if not self._watching and not self.gone:
+                self._watching = True
+                self.store.watch(self)
+        else:
+            self.unwatch()
+
+    def unwatch(self) -> None:
+        if self._watching:
+            self._watching = False
+            self.store.unwatch(self)
+
+
+@implementer(IFolder)
+class FolderView:
+    """
+    One session's open view of a folder (L{IFolder}).
+    """
+
+    _log = Logger()
+
+    def __init__(self, state: FolderState, readOnly: bool, account: Any) -> None:
+        self._state = state
+        self._account = account
+        self.name = state.name
+        self.readOnly = readOnly
+        self.recent: set[int] = set()
+        self.listeners: list[IFolderListener] = []
+        self._closed = False
+
+    @property
+    def uidValidity(self) -> int:
+        return self._state.uidValidity
+
+    @property
+    def uidNext(self) -> int:
+        return self._state.uidNext
+
+    @property
+    def highestModSeq(self) -> int:
+        return self._state.highestModSeq
+
+    def messages(self) -> Sequence[MessageInfo]:
+        return self._state.messages()
+
+    def _check(self, write: bool = False) -> Deferred[Any] | None:
+        if self._closed:
+            return fail(NoSuchFolder(f"folder {self.name} is closed or gone"))
+        if write and self.readOnly:
+            return fail(ReadOnlyFolder(f"folder {self.name} is open read-only"))
+        return None
+
+    def refresh(self) -> Deferred[None]:
+        return self._check() or self._state.refresh(self)
+
+    def addListener(self, listener: IFolderListener) -> None:
+        self.listeners.append(listener)
+        self._state.listenersChanged()
+
+    def removeListener(self, listener: IFolderListener) -> None:
+        self.listeners.remove(listener)
+        self._state.listenersChanged()
+
+    def read(
+        self, uid: int, start: int = 0, length: int | None = None
+    ) -> Deferred[bytes]:
+        state = self._state
+
+        def read() -> Deferred[bytes]:
+            def done(result: tuple[bytes, Changes | None]) -> bytes:
+                data, changes = result
+                if changes is not None:
+                    state.apply(changes, None)
+                return data
+
+            return state.store.inThread(
+                state.disk.read, uid, start, length
+            ).addCallback(done)
+
+        return self._check() or state.lock.run(read)
+
+    def setFlags(
+        self,
+        uids: Iterable[int],
+        flags: Iterable[str],
+        change: FlagChange,
+        unchangedSince: int | None = None,
+    ) -> Deferred[FlagUpdate]:
+        state = self._state
+
+        def done(result: tuple[Changes, list[int], Changes | None]) -> FlagUpdate:
+            changes, unchanged, rescanned = result
+            state.apply(changes, self)
+            if rescanned is not None:
+                state.apply(rescanned, None)
+            return FlagUpdate(tuple(changes.changed), tuple(unchanged))
+
+        return self._check(True) or state.locked(
+            state.disk.setFlagsAndRescan,
+            list(uids),
+            frozenset(flags),
+            change,
+            unchangedSince,
+        ).addCallback(done)
+
+    def expunge(self, uids: Iterable[int] | None = None) -> Deferred[Sequence[int]]:
+        state = self._state
+
+        def done(result: tuple[Changes, Changes | None]) -> Sequence[int]:
+            changes, rescanned = result
+            state.apply(changes, self)
+            if rescanned is not None:
+                state.apply(rescanned, None)
+            return tuple(changes.expunged)
+
+        return self._check(True) or state.locked(
+            state.disk.expungeAndRescan, None if uids is None else list(uids)
+        ).addCallback(done)
+
+    def copy(self, uids: Iterable[int], destination: str) -> Deferred[CopyResult]:
+        return self._check() or self._account.transfer(
+            self._state, self, list(uids), destination, False
+        )
+
+    def move(self, uids: Iterable[int], destination: str) -> Deferred[CopyResult]:
+        return self._check(True) or self._account.transfer(
+            self._state, self, list(uids), destination, True
+        )
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self.listeners = []
+        if self in self._state.views:
+            self._state.views.remove(self)
+        self._state.listenersChanged()
+
+    # Telling the listeners.
+
+    def folderGone(self) -> None:
+        """
+        The folder went away: close, and say so.
+        """
+        listeners = self.listeners
+        self._closed = True
+        self.listeners = []
+        for listener in listeners:
+            self._call(listener.folderGone, self)
+
+    def tell(self, changes: Changes) -> None:
+        """
+        Tell this view's listeners of changes.
+        """
+        for listener in list(self.listeners):
+            if changes.expunged:
+                self._call(listener.messagesExpunged, self, tuple(changes.expunged))
+            if changes.added:
+                self._call(listener.messagesAdded, self, tuple(changes.added))
+            if changes.changed:
+                self._call(listener.flagsChanged, self, tuple(changes.changed))
+
+    def _call(self, method: Callable[..., object], *args: object) -> None:
+        try:
+            method(*args)
+        except Exception:
+            self._log.failure("Folder listener {method} failed", method=method)
