@@ -111,8 +111,10 @@ class FolderState:
             claimer = next((v for v in self.views if not v.readOnly), None)
 
         def scanned(changes: Changes) -> None:
-            self.loaded = True
             self.apply(changes, None, claimer)
+            if changes.gone:
+                raise NoSuchFolder(f"no folder {self.name}")
+            self.loaded = True
 
         def run() -> Deferred[None]:
             if origin is None and not force:

@@ -1,0 +1,604 @@
+# -*- test-case-name: tests.test_maildir_store -*-
+"""
+Tests for L{gomail_twisted.maildir}: the Maildir store through its
+interface, and the files it leaves on disk.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+from twisted.internet.defer import Deferred
+from twisted.internet.task import Clock
+from twisted.python.failure import Failure
+from twisted.python.threadpool import ThreadPool
+from twisted.trial.unittest import SynchronousTestCase
+from zope.interface import implementer
+from zope.interface.verify import verifyObject
+
+from gomail_twisted.maildir import (
+    ANSWERED,
+    DELETED,
+    DRAFT,
+    FLAGGED,
+    INBOX,
+    SEEN,
+    FlagChange,
+    FolderExists,
+    IAccount,
+    IFolder,
+    IFolderListener,
+    IMailStore,
+    InvalidName,
+    MaildirStore,
+    MessageInfo,
+    NoSuchAccount,
+    NoSuchFolder,
+    NoSuchMessage,
+    ReadOnlyFolder,
+    StoreFailed,
+    TooManyKeywords,
+)
+
+_T = TypeVar("_T")
+USER = "alice@example.com"
+MESSAGE = b"From: bob@example.net\r\nSubject: hello\r\n\r\nHi.\r\n.dot\r\n"
+
+
+class SyncPool(ThreadPool):
+    """
+    A thread pool that runs work at once, on the calling thread.
+    """
+
+    def callInThreadWithCallback(
+        self,
+        onResult: Callable[[bool, object], None],
+        f: Callable[..., object],
+        *args: object,
+        **kwargs: object,
+    ) -> None:
+        try:
+            result = f(*args, **kwargs)
+        except BaseException:
+            onResult(False, Failure())
+        else:
+            onResult(True, result)
+
+
+class SyncReactor(Clock):
+    """
+    A clock whose C{callFromThread} runs the call at once.
+    """
+
+    def callFromThread(self, f: Callable[..., object], *args: object) -> None:
+        f(*args)
+
+
+@implementer(IFolderListener)
+class Recorder:
+    """
+    Records what a listener is told.
+    """
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, object]] = []
+
+    def messagesAdded(self, folder: IFolder, messages: Sequence[MessageInfo]) -> None:
+        self.events.append(("added", tuple(m.uid for m in messages)))
+
+    def flagsChanged(self, folder: IFolder, messages: Sequence[MessageInfo]) -> None:
+        self.events.append(("flags", tuple((m.uid, m.flags) for m in messages)))
+
+    def messagesExpunged(self, folder: IFolder, uids: Sequence[int]) -> None:
+        self.events.append(("expunged", tuple(uids)))
+
+    def folderGone(self, folder: IFolder) -> None:
+        self.events.append(("gone", None))
+
+
+class StoreTestCase(SynchronousTestCase):
+    """
+    A store over a temporary root, its disk work on the test's thread.
+    """
+
+    def setUp(self) -> None:
+        self.root = Path(self.mktemp())
+        self.store = self.newStore()
+
+    def newStore(self) -> MaildirStore:
+        return MaildirStore(self.root, reactor=SyncReactor(), threadPool=SyncPool())
+
+    def result(self, d: Deferred[_T]) -> _T:
+        return self.successResultOf(d)
+
+    def account(self, store: MaildirStore | None = None) -> Any:
+        return self.result((store or self.store).openAccount(USER, create=True))
+
+    def files(self, folder: str = "", sub: str = "cur") -> list[str]:
+        directory = self.root / USER / folder / sub
+        return sorted(p.name for p in directory.iterdir())
+
+
+class AccountTests(StoreTestCase):
+    """
+    Accounts and their folders.
+    """
+
+    def test_interfaces(self) -> None:
+        """
+        The store, its accounts and its views provide their interfaces.
+        """
+        self.assertTrue(verifyObject(IMailStore, self.store))
+        account = self.account()
+        self.assertTrue(verifyObject(IAccount, account))
+        self.assertTrue(verifyObject(IFolder, self.result(account.openFolder(INBOX))))
+
+    def test_newAccountLayout(self) -> None:
+        """
+        A new account is a Maildir with the special-use folders as
+        Maildir++ sub-folders, each with C{maildirfolder}, all subscribed.
+        """
+        account = self.account()
+        path = self.root / USER
+        for sub in ("cur", "new", "tmp"):
+            self.assertTrue((path / sub).is_dir())
+        for name in ("Drafts", "Sent", "Junk", "Trash", "Archive"):
+            self.assertTrue((path / f".{name}" / "cur").is_dir())
+            self.assertTrue((path / f".{name}" / "maildirfolder").is_file())
+        folders = self.result(account.listFolders())
+        self.assertEqual(
+            [(f.name, f.specialUse, f.subscribed) for f in folders],
+            [
+                (INBOX, None, True),
+                ("Archive", "\\Archive", True),
+                ("Drafts", "\\Drafts", True),
+                ("Junk", "\\Junk", True),
+                ("Sent", "\\Sent", True),
+                ("Trash", "\\Trash", True),
+            ],
+        )
+        self.assertEqual(
+            (path / "subscriptions").read_text().split(),
+            ["INBOX", "Drafts", "Sent", "Junk", "Trash", "Archive"],
+        )
+
+    def test_noSuchAccount(self) -> None:
+        """
+        Opening an account that does not exist, without C{create}, fails.
+        """
+        self.failureResultOf(
+            self.store.openAccount("nobody@example.com"), NoSuchAccount
+        )
+        self.assertFalse((self.root / "nobody@example.com").exists())
+
+    def test_existingSinkAccount(self) -> None:
+        """
+        A directory left by the SMTP sink (a bare Maildir with a message in
+        C{new/}) opens as an account whose INBOX holds the message.
+        """
+        inbox = self.root / "you@localhost"
+        for sub in ("cur", "new", "tmp"):
+            (inbox / sub).mkdir(parents=True)
+        (inbox / "new" / "1.M1P1.host").write_bytes(b"Subject: x\n\nbody\n")
+        account = self.result(self.store.openAccount("you@localhost"))
+        folder = self.result(account.openFolder(INBOX))
+        [info] = folder.messages()
+        self.assertEqual((info.uid, info.size), (1, len(b"Subject: x\r\n\r\nbody\r\n")))
+        self.assertEqual(self.result(folder.read(1)), b"Subject: x\r\n\r\nbody\r\n")
+        self.assertEqual(os.listdir(inbox / "cur"), ["1.M1P1.host:2,"])
+
+    def test_accountNames(self) -> None:
+        """
+        Account directories are the percent-encoded normalized address;
+        names that are no address are refused.
+        """
+        self.account()
+        self.result(self.store.openAccount("../x@example.com", create=True))
+        self.assertEqual(
+            sorted(os.listdir(self.root)), ["%2E.%2Fx@example.com", "alice@example.com"]
+        )
+        for bad in ["nobody", "@example.com", "a@"]:
+            self.failureResultOf(self.store.openAccount(bad, create=True), InvalidName)
+
+    def test_createListDelete(self) -> None:
+        """
+        Folders are created as C{.Name} directories (levels joined by dots,
+        modified UTF-7), listed with their children, and deleted without
+        their children.
+        """
+        account = self.account()
+        self.assertEqual(
+            self.result(account.createFolder("Work/Entwürfe")), "Work/Entwürfe"
+        )
+        self.assertEqual(self.result(account.createFolder("Work")), "Work")
+        self.assertTrue((self.root / USER / ".Work.Entw&APw-rfe" / "cur").is_dir())
+        names = {f.name: f.hasChildren for f in self.result(account.listFolders())}
+        self.assertEqual(names["Work"], True)
+        self.assertEqual(names["Work/Entwürfe"], False)
+        self.failureResultOf(account.createFolder("Work"), FolderExists)
+        self.failureResultOf(account.createFolder("inbox"), FolderExists)
+        self.result(account.deleteFolder("Work"))
+        names = {f.name: f.hasChildren for f in self.result(account.listFolders())}
+        self.assertNotIn("Work", names)
+        self.assertIn("Work/Entwürfe", names)
+        self.failureResultOf(account.deleteFolder("Work"), NoSuchFolder)
+        self.failureResultOf(account.deleteFolder("INBOX"), InvalidName)
+        self.assertEqual(
+            [n for n in os.listdir(self.root / USER) if "deleted" in n], []
+        )
+
+    def test_renameWithChildren(self) -> None:
+        """
+        Renaming a folder renames the folders below it, keeps the messages
+        and their flags, and refuses a name that exists.
+        """
+        account = self.account()
+        self.result(account.createFolder("A"))
+        self.result(account.createFolder("A/B"))
+        self.result(account.append("A/B", MESSAGE, [SEEN]))
+        self.failureResultOf(account.renameFolder("A", "Sent"), FolderExists)
+        self.result(account.renameFolder("A", "C"))
+        names = [f.name for f in self.result(account.listFolders())]
+        self.assertIn("C/B", names)
+        self.assertNotIn("A", names)
+        folder = self.result(account.openFolder("C/B"))
+        [info] = folder.messages()
+        self.assertEqual(info.flags, {SEEN})
+
+    def test_renameInbox(self) -> None:
+        """
+        Renaming INBOX moves its messages to the new folder and leaves
+        INBOX empty (RFC 3501 6.3.5).
+        """
+        account = self.account()
+        self.result(self.store.deliver([USER], MESSAGE))
+        self.result(account.append(INBOX, MESSAGE, [FLAGGED]))
+        self.result(account.renameFolder(INBOX, "Old"))
+        self.assertEqual(self.result(account.openFolder(INBOX)).messages(), ())
+        old = self.result(account.openFolder("Old"))
+        self.assertEqual(
+            sorted(sorted(m.flags) for m in old.messages()), [[], [FLAGGED]]
+        )
+
+    def test_subscriptions(self) -> None:
+        """
+        Subscriptions are kept in the Dovecot C{subscriptions} file, names
+        in their on-disk spelling; a name need not exist.
+        """
+        account = self.account()
+        self.result(account.subscribe("Lists/Café"))
+        self.result(account.unsubscribe("Junk"))
+        self.result(account.unsubscribe("Nothing"))
+        lines = (self.root / USER / "subscriptions").read_text().split()
+        self.assertIn("Lists.Caf&AOk-", lines)
+        self.assertNotIn("Junk", lines)
+        folders = {f.name: f.subscribed for f in self.result(account.listFolders())}
+        self.assertEqual(folders["Junk"], False)
+        self.assertEqual(folders["Sent"], True)
+
+    def test_badNames(self) -> None:
+        """
+        Bad folder names are refused before the disk is touched.
+        """
+        account = self.account()
+        for bad in ["", "a/../b", "../x", ".hidden", "a\x00b", "a/", "x*", "~x"]:
+            self.failureResultOf(account.createFolder(bad), InvalidName)
+            self.failureResultOf(account.openFolder(bad), InvalidName)
+            self.failureResultOf(account.append(bad, MESSAGE), InvalidName)
+
+    def test_status(self) -> None:
+        """
+        STATUS counts messages, unseen, recent (not yet seen by a session)
+        and sizes.
+        """
+        account = self.account()
+        self.result(self.store.deliver([USER], MESSAGE))
+        self.result(account.append(INBOX, MESSAGE, [SEEN]))
+        status = self.result(account.folderStatus(INBOX))
+        self.assertEqual(
+            (status.messages, status.unseen, status.recent, status.uidNext),
+            (2, 1, 1, 3),
+        )
+        self.assertEqual(status.size, 2 * len(MESSAGE))
+        self.failureResultOf(account.folderStatus("Nothing"), NoSuchFolder)
+
+
+class MessageTests(StoreTestCase):
+    """
+    Messages: append, read, flags, copy, move, expunge.
+    """
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.acct = self.account()
+
+    def test_appendFileName(self) -> None:
+        """
+        An appended message is a file in C{cur/} named as Dovecot names
+        it (S= disk size, W= CRLF size, flags in ASCII order), with LF line
+        ends and the internal date as its mtime.
+        """
+        result = self.result(
+            self.acct.append(INBOX, MESSAGE, [SEEN, DRAFT, ANSWERED, FLAGGED], 1e9)
+        )
+        self.assertEqual(result.destinationUIDs, (1,))
+        [name] = self.files()
+        disk = MESSAGE.replace(b"\r\n", b"\n")
+        self.assertRegex(
+            name,
+            rf"\A\d+\.M\d+P{os.getpid()}Q\d+R[0-9a-f]{{8}}\.[^:/]+"
+            rf",S={len(disk)},W={len(MESSAGE)}:2,DFRS\Z",
+        )
+        path = self.root / USER / "cur" / name
+        self.assertEqual(path.read_bytes(), disk)
+        self.assertEqual(path.stat().st_mtime, 1e9)
+        self.assertEqual(self.files(sub="tmp"), [])
+
+    def test_readRanges(self) -> None:
+        """
+        A message reads back in CRLF form, whole or by range, and its size
+        is that of the CRLF form; an existing CRLF on disk is not doubled.
+        """
+        self.result(self.acct.append(INBOX, MESSAGE))
+        folder = self.result(self.acct.openFolder(INBOX))
+        self.assertEqual(self.result(folder.read(1)), MESSAGE)
+        self.assertEqual(folder.messages()[0].size, len(MESSAGE))
+        for start, length in [(0, 5), (5, 10), (20, None), (len(MESSAGE), 4), (3, 0)]:
+            end = None if length is None else start + length
+            self.assertEqual(
+                self.result(folder.read(1, start, length)), MESSAGE[start:end]
+            )
+        self.failureResultOf(folder.read(99), NoSuchMessage)
+
+    def test_largeMessageChunks(self) -> None:
+        """
+        A message longer than a read chunk converts right across chunk
+        boundaries, also where a CR ends one chunk.
+        """
+        body = (b"x" * 65535 + b"\r\n") * 3 + b"y\n" * 1000
+        (self.root / USER / "new" / "2.M1P1.host").write_bytes(body)
+        folder = self.result(self.acct.openFolder(INBOX))
+        expected = body.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+        self.assertEqual(self.result(folder.read(1)), expected)
+        self.assertEqual(folder.messages()[0].size, len(expected))
+        self.assertEqual(
+            self.result(folder.read(1, 65530, 70000)), expected[65530:135530]
+        )
+
+    def test_flags(self) -> None:
+        """
+        Flags are set, added and removed by renaming the file; keywords
+        get letters from C{dovecot-keywords}; each change raises the
+        mod-sequence.
+        """
+        self.result(self.acct.append(INBOX, MESSAGE))
+        folder = self.result(self.acct.openFolder(INBOX))
+        before = folder.messages()[0].modSeq
+        update = self.result(folder.setFlags([1], [SEEN, "$Label1"], FlagChange.ADD))
+        [info] = update.updated
+        self.assertEqual(info.flags, {SEEN, "$Label1"})
+        self.assertGreater(info.modSeq, before)
+        self.assertTrue(self.files()[0].endswith(":2,Sa"))
+        self.assertEqual(
+            (self.root / USER / "dovecot-keywords").read_text(), "0 $Label1\n"
+        )
+        self.result(folder.setFlags([1], ["$Other", FLAGGED], FlagChange.ADD))
+        self.assertTrue(self.files()[0].endswith(":2,FSab"))
+        self.result(folder.setFlags([1], [SEEN, "$Label1"], FlagChange.REMOVE))
+        self.assertTrue(self.files()[0].endswith(":2,Fb"))
+        self.result(folder.setFlags([1], [DELETED], FlagChange.REPLACE))
+        self.assertTrue(self.files()[0].endswith(":2,T"))
+        self.assertEqual(folder.messages()[0].flags, {DELETED})
+        noChange = self.result(folder.setFlags([1, 7], [DELETED], FlagChange.ADD))
+        self.assertEqual(noChange.updated, ())
+
+    def test_unchangedSince(self) -> None:
+        """
+        With C{unchangedSince}, messages modified after it are left alone
+        and reported (RFC 7162 3.1.3).
+        """
+        self.result(self.acct.append(INBOX, MESSAGE))
+        self.result(self.acct.append(INBOX, MESSAGE))
+        folder = self.result(self.acct.openFolder(INBOX))
+        first = folder.messages()[0].modSeq
+        self.result(folder.setFlags([2], [SEEN], FlagChange.ADD))
+        update = self.result(folder.setFlags([1, 2], [FLAGGED], FlagChange.ADD, first))
+        self.assertEqual([m.uid for m in update.updated], [1])
+        self.assertEqual(update.unchanged, (2,))
+
+    def test_tooManyKeywords(self) -> None:
+        """
+        A folder holds 26 keywords; a 27th is refused.
+        """
+        self.result(self.acct.append(INBOX, MESSAGE))
+        folder = self.result(self.acct.openFolder(INBOX))
+        words = [f"k{i}" for i in range(26)]
+        self.result(folder.setFlags([1], words, FlagChange.ADD))
+        self.assertEqual(len(folder.messages()[0].flags), 26)
+        self.failureResultOf(
+            folder.setFlags([1], ["one-more"], FlagChange.ADD), TooManyKeywords
+        )
+
+    def test_copyAndMove(self) -> None:
+        """
+        Copy and move return the new UIDs in order, keep flags (keywords
+        re-lettered for the destination) and internal dates; move takes
+        the messages out of the source.
+        """
+        for flags in ([SEEN], ["$A"], [FLAGGED, "$B"]):
+            self.result(self.acct.append(INBOX, MESSAGE, flags, 1234567890.0))
+        folder = self.result(self.acct.openFolder(INBOX))
+        copied = self.result(folder.copy([3, 1, 99], "Archive"))
+        self.assertEqual((copied.sourceUIDs, copied.destinationUIDs), ((1, 3), (1, 2)))
+        moved = self.result(folder.move([2, 3], "Archive"))
+        self.assertEqual((moved.sourceUIDs, moved.destinationUIDs), ((2, 3), (3, 4)))
+        self.assertEqual([m.uid for m in folder.messages()], [1])
+        archive = self.result(self.acct.openFolder("Archive"))
+        self.assertEqual(
+            [(m.uid, m.flags, m.internalDate) for m in archive.messages()],
+            [
+                (1, {SEEN}, 1234567890.0),
+                (2, {FLAGGED, "$B"}, 1234567890.0),
+                (3, {"$A"}, 1234567890.0),
+                (4, {FLAGGED, "$B"}, 1234567890.0),
+            ],
+        )
+        self.assertEqual(archive.uidValidity, copied.uidValidity)
+        self.assertEqual(self.result(archive.read(4)), MESSAGE)
+        self.failureResultOf(folder.copy([1], "Nothing"), NoSuchFolder)
+
+    def test_expunge(self) -> None:
+        """
+        Expunge removes the files of messages flagged C{\\Deleted} (only
+        those asked for, with UIDs); UIDs are never reused.
+        """
+        for _ in range(3):
+            self.result(self.acct.append(INBOX, MESSAGE, [DELETED]))
+        folder = self.result(self.acct.openFolder(INBOX))
+        self.assertEqual(self.result(folder.expunge([2])), (2,))
+        self.assertEqual(self.result(folder.expunge()), (1, 3))
+        self.assertEqual(self.files(), [])
+        self.result(self.acct.append(INBOX, MESSAGE))
+        self.assertEqual([m.uid for m in folder.messages()], [4])
+
+    def test_readOnly(self) -> None:
+        """
+        A read-only view changes nothing and claims no message as recent.
+        """
+        self.result(self.store.deliver([USER], MESSAGE))
+        folder = self.result(self.acct.openFolder(INBOX, readOnly=True))
+        self.assertEqual(folder.recent, set())
+        self.assertEqual(len(self.files(sub="new")), 1)
+        self.failureResultOf(
+            folder.setFlags([1], [SEEN], FlagChange.ADD), ReadOnlyFolder
+        )
+        self.failureResultOf(folder.expunge(), ReadOnlyFolder)
+        self.failureResultOf(folder.move([1], "Sent"), ReadOnlyFolder)
+
+    def test_recent(self) -> None:
+        """
+        A delivered message is recent to exactly one view: the first
+        writable one that sees it, which moves it to C{cur/}.
+        """
+        self.result(self.store.deliver([USER], MESSAGE))
+        first = self.result(self.acct.openFolder(INBOX))
+        second = self.result(self.acct.openFolder(INBOX))
+        self.assertEqual((first.recent, second.recent), ({1}, set()))
+        self.assertEqual(self.files(sub="new"), [])
+        [name] = self.files()
+        self.assertTrue(name.endswith(":2,"))
+
+    def test_closedView(self) -> None:
+        """
+        Calls on a closed view fail with L{NoSuchFolder}.
+        """
+        folder = self.result(self.acct.openFolder(INBOX))
+        folder.close()
+        self.failureResultOf(folder.refresh(), NoSuchFolder)
+        self.failureResultOf(folder.read(1), NoSuchFolder)
+
+
+class ListenerTests(StoreTestCase):
+    """
+    Changes reach the other views of a folder.
+    """
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.acct = self.account()
+        self.a = self.result(self.acct.openFolder(INBOX))
+        self.b = self.result(self.acct.openFolder(INBOX))
+        self.seenByA = Recorder()
+        self.seenByB = Recorder()
+        self.a.addListener(self.seenByA)
+        self.b.addListener(self.seenByB)
+        self.addCleanup(self.store.close)
+
+    def test_changesThroughOneView(self) -> None:
+        """
+        A change made through view A is told to B's listeners, not A's.
+        """
+        self.result(self.acct.append(INBOX, MESSAGE))
+        self.assertEqual(self.seenByA.events, [("added", (1,))])
+        self.assertEqual(self.seenByB.events, [("added", (1,))])
+        self.result(self.a.setFlags([1], [DELETED], FlagChange.ADD))
+        self.result(self.a.expunge())
+        self.assertEqual(
+            self.seenByB.events[1:],
+            [("flags", ((1, frozenset({DELETED})),)), ("expunged", (1,))],
+        )
+        self.assertEqual(self.seenByA.events, [("added", (1,))])
+        self.assertEqual(self.b.messages(), ())
+
+    def test_deliverySeenAtOnce(self) -> None:
+        """
+        A delivery is told to the open views at once (IMAP IDLE sees SMTP
+        mail), recent to one of them.
+        """
+        self.result(self.store.deliver([USER], MESSAGE))
+        self.assertEqual(self.seenByA.events, [("added", (1,))])
+        self.assertEqual(self.seenByB.events, [("added", (1,))])
+        self.assertEqual(len(self.a.recent) + len(self.b.recent), 1)
+
+    def test_otherProcess(self) -> None:
+        """
+        A change made by another store (another process) is seen at the
+        next refresh.
+        """
+        other = self.newStore()
+        account = self.account(other)
+        self.result(account.append(INBOX, MESSAGE))
+        view = self.result(account.openFolder(INBOX))
+        self.result(view.setFlags([1], [SEEN], FlagChange.ADD))
+        self.result(self.a.refresh())
+        self.assertEqual(self.seenByA.events, [("added", (1,))])
+        self.assertEqual(self.a.messages()[0].flags, {SEEN})
+
+    def test_folderDeleted(self) -> None:
+        """
+        Deleting an open folder tells its views, whose later calls fail.
+        """
+        self.result(self.acct.createFolder("Work"))
+        view = self.result(self.acct.openFolder("Work"))
+        recorder = Recorder()
+        view.addListener(recorder)
+        self.result(self.acct.deleteFolder("Work"))
+        self.assertEqual(recorder.events, [("gone", None)])
+        self.failureResultOf(view.read(1), NoSuchFolder)
+        self.failureResultOf(view.refresh(), NoSuchFolder)
+
+
+class DeliveryTests(StoreTestCase):
+    """
+    Delivery to several accounts.
+    """
+
+    def test_deliverAllOrNothing(self) -> None:
+        """
+        One copy per account (duplicates once) in C{new/}, named with S=
+        and W=; when one account cannot be made, none gets the message.
+        """
+        self.result(self.store.deliver([USER, "bob@example.com", USER], MESSAGE, 1e9))
+        [name] = self.files(sub="new")
+        disk = MESSAGE.replace(b"\r\n", b"\n")
+        self.assertTrue(name.endswith(f",S={len(disk)},W={len(MESSAGE)}"), name)
+        path = self.root / USER / "new" / name
+        self.assertEqual(path.read_bytes(), disk)
+        self.assertEqual(path.stat().st_mtime, 1e9)
+        (self.root / "zed@example.com").write_bytes(b"in the way")
+        self.failureResultOf(
+            self.store.deliver([USER, "zed@example.com"], MESSAGE), StoreFailed
+        )
+        self.flushLoggedErrors(FileExistsError)
+        self.assertEqual(len(self.files(sub="new")), 1)
+        self.assertEqual(self.files(sub="tmp"), [])
+
+    def test_noUIDWork(self) -> None:
+        """
+        Delivery writes no UID file: UIDs come when a session looks.
+        """
+        self.result(self.store.deliver([USER], MESSAGE))
+        self.assertFalse((self.root / USER / "gomail-uidlist").exists())
