@@ -95,6 +95,7 @@ class UIDList:
         self.generation = 0
         self._identity: tuple[int, int] | None = None
         self._offset = 0
+        self._lockFD = -1
 
     def _clear(self) -> None:
         self.nextUID = 1
@@ -105,6 +106,7 @@ class UIDList:
         self.dates: dict[int, int] = {}
         self.sizes: dict[int, int] = {}
         self.records = 0
+        self._lastUID = 0
 
     @contextmanager
     def locked(self) -> Iterator[None]:
@@ -114,8 +116,10 @@ class UIDList:
         fd = os.open(self.lockPath, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
+            self._lockFD = fd
             yield
         finally:
+            self._lockFD = -1
             os.close(fd)
 
     def unchanged(self) -> bool:
@@ -211,7 +215,7 @@ class UIDList:
                 if kind == "+":
                     uidText, modText, dateText, sizeText, key = line[1:].split(" ", 4)
                     uid, modSeq = int(uidText), int(modText)
-                    if uid < self.nextUID or not key:
+                    if uid <= self._lastUID or not key:
                         raise ValueError(line)
                     old = uids.get(key)
                     if old is not None:
@@ -221,7 +225,9 @@ class UIDList:
                     modSeqs[uid] = modSeq
                     dates[uid] = int(dateText)
                     sizes[uid] = int(sizeText)
-                    self.nextUID = uid + 1
+                    self._lastUID = uid
+                    if uid >= self.nextUID:
+                        self.nextUID = uid + 1
                 elif kind == "*" or kind == "-":
                     uidText, modText = line[1:].split(" ")
                     uid, modSeq = int(uidText), int(modText)
@@ -249,14 +255,14 @@ class UIDList:
         """
         Start the file again with a new UIDVALIDITY; the lock is held.
         """
-        old = self.uidValidity
-        if not old:
-            try:
-                with open(self.path, "rb") as f:
-                    fields = f.readline().split(b" ")
-                old = int(fields[2][1:]) if len(fields) > 2 else 0
-            except (OSError, ValueError):
-                old = 0
+        known = [self.uidValidity, self._rememberedValidity()]
+        try:
+            with open(self.path, "rb") as f:
+                fields = f.readline().split(b" ")
+            known.append(int(fields[2][1:]) if len(fields) > 2 else 0)
+        except (OSError, ValueError):
+            pass
+        old = max(known)
         if reason != "missing" or old:
             self._log.warn(
                 "UID file {path} {reason}: new UIDVALIDITY, UIDs assigned afresh",
@@ -268,6 +274,22 @@ class UIDList:
         if old:
             self.generation += 1
         self._writeWhole()
+        # The lock file, which is never replaced, remembers the UIDVALIDITY
+        # given out last, lest a lost UID file bring an old one back.
+        data = f"V{self.uidValidity}\n".encode()
+        os.ftruncate(self._lockFD, 0)
+        os.pwrite(self._lockFD, data, 0)
+        os.fsync(self._lockFD)
+
+    def _rememberedValidity(self) -> int:
+        """
+        The UIDVALIDITY that the lock file remembers, or 0.
+        """
+        try:
+            text = os.pread(self._lockFD, 64, 0).decode("ascii", "replace")
+            return int(text.strip()[1:]) if text.startswith("V") else 0
+        except (OSError, ValueError):
+            return 0
 
     def _writeWhole(self) -> None:
         """
