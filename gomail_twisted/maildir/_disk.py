@@ -348,12 +348,13 @@ class FolderDisk:
 
     def read(
         self, uid: int, start: int, length: int | None
-    ) -> tuple[bytes, Changes | None]:
+    ) -> tuple[bytes | None, Changes | None]:
         """
         Read part of a message's CRLF form, looking for its file again if
         it was renamed behind our back.
 
-        @return: the bytes, and what a rescan found, if one was needed.
+        @return: the bytes (L{None} when the message is gone), and what a
+            rescan found, if one was needed.
         """
         try:
             return _files.readCRLF(str(self.pathOf(uid)), start, length), None
@@ -362,8 +363,8 @@ class FolderDisk:
         changes = self.scan(force=True)
         try:
             return _files.readCRLF(str(self.pathOf(uid)), start, length), changes
-        except FileNotFoundError:
-            raise NoSuchMessage(f"message with UID {uid} was removed") from None
+        except (FileNotFoundError, NoSuchMessage):
+            return None, changes
 
     # Changing the folder.
 
@@ -441,6 +442,8 @@ class FolderDisk:
                 for uid, target in done:
                     self.files[uid] = target
                     self.inNew.discard(uid)
+            if self._restarted(changes):
+                return changes, unchanged, False
             for uid, target in done:
                 info = self.infos[uid] = self._info(uid, target)
                 changes.changed.append(info)
@@ -495,17 +498,32 @@ class FolderDisk:
                 lost = True
                 continue
             removed.append(uid)
-        try:
-            if removed:
-                self.uidlist.commit(expunged=removed)
-        finally:
-            for uid in removed:
-                del self.files[uid], self.infos[uid]
-                self.inNew.discard(uid)
-            changes.expunged = removed
-            for sub in _SUBS:
-                self._touched(sub, before[sub])
+        # Should the commit fail, the files are gone all the same: the next
+        # scan finds them missing, records it and tells the views.
+        if removed:
+            self.uidlist.commit(expunged=removed)
+        for sub in _SUBS:
+            self._touched(sub, before[sub])
+        if self._restarted(changes):
+            return changes, False
+        for uid in removed:
+            del self.files[uid], self.infos[uid]
+            self.inNew.discard(uid)
+        changes.expunged = removed
         return changes, lost
+
+    def _restarted(self, changes: Changes) -> bool:
+        """
+        After a commit: if the UID file had to start again (it was found
+        corrupt), look at the folder afresh and say so in C{changes}.
+        """
+        if not self._validity or self.uidlist.uidValidity == self._validity:
+            return False
+        fresh = self.scan(force=True)
+        changes.reset = True
+        changes.added, changes.changed, changes.expunged = [], [], []
+        changes.claimed = fresh.claimed
+        return True
 
     def _tracked(self) -> bool:
         return self._validity != 0 and self._validity == self.uidlist.uidValidity
@@ -526,6 +544,8 @@ class FolderDisk:
             for name, _, _, _ in entries:
                 _files.unlinkQuietly(self.path / "cur" / name)
             raise
+        if self._restarted(changes):
+            return uids
         if self._tracked():
             for (name, _, _, _), uid in zip(entries, uids, strict=True):
                 self.files[uid] = "cur/" + name
@@ -642,15 +662,15 @@ class FolderDisk:
         """
         changes = Changes()
         gone = [uid for uid in uids if uid in self.files]
-        try:
-            if gone:
-                self.uidlist.commit(expunged=gone)
-        finally:
-            for uid in gone:
-                del self.files[uid], self.infos[uid]
-                self.inNew.discard(uid)
-            changes.expunged = sorted(gone)
-            self._touched("cur", before)
+        if gone:
+            self.uidlist.commit(expunged=gone)
+        self._touched("cur", before)
+        if self._restarted(changes):
+            return changes
+        for uid in gone:
+            del self.files[uid], self.infos[uid]
+            self.inNew.discard(uid)
+        changes.expunged = sorted(gone)
         return changes
 
     def counts(self) -> tuple[int, int, int]:

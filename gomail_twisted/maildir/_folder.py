@@ -21,7 +21,7 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from gomail_twisted.maildir._disk import Changes, FolderDisk
-from gomail_twisted.maildir.errors import NoSuchFolder, ReadOnlyFolder
+from gomail_twisted.maildir.errors import NoSuchFolder, NoSuchMessage, ReadOnlyFolder
 from gomail_twisted.maildir.interfaces import (
     CopyResult,
     FlagChange,
@@ -112,8 +112,8 @@ class FolderState:
 
         def scanned(changes: Changes) -> None:
             self.apply(changes, None, claimer)
-            if changes.gone:
-                raise NoSuchFolder(f"no folder {self.name}")
+            if changes.gone or (origin is not None and origin.closed):
+                raise NoSuchFolder(f"no folder {self.name}, or it changed")
             self.loaded = True
 
         def run() -> Deferred[None]:
@@ -220,7 +220,8 @@ class FolderView:
         self.readOnly = readOnly
         self.recent: set[int] = set()
         self.listeners: list[IFolderListener] = []
-        self._closed = False
+        #: Whether the view was closed, or told its folder is gone.
+        self.closed = False
 
     @property
     def uidValidity(self) -> int:
@@ -238,7 +239,7 @@ class FolderView:
         return self._state.messages()
 
     def _check(self, write: bool = False) -> Deferred[Any] | None:
-        if self._closed:
+        if self.closed:
             return fail(NoSuchFolder(f"folder {self.name} is closed or gone"))
         if write and self.readOnly:
             return fail(ReadOnlyFolder(f"folder {self.name} is open read-only"))
@@ -261,10 +262,12 @@ class FolderView:
         state = self._state
 
         def read() -> Deferred[bytes]:
-            def done(result: tuple[bytes, Changes | None]) -> bytes:
+            def done(result: tuple[bytes | None, Changes | None]) -> bytes:
                 data, changes = result
                 if changes is not None:
                     state.apply(changes, None)
+                if data is None:
+                    raise NoSuchMessage(f"no message with UID {uid}")
                 return data
 
             return state.store.inThread(
@@ -322,9 +325,9 @@ class FolderView:
         )
 
     def close(self) -> None:
-        if self._closed:
+        if self.closed:
             return
-        self._closed = True
+        self.closed = True
         self.listeners = []
         if self in self._state.views:
             self._state.views.remove(self)
@@ -337,7 +340,7 @@ class FolderView:
         The folder went away: close, and say so.
         """
         listeners = self.listeners
-        self._closed = True
+        self.closed = True
         self.listeners = []
         for listener in listeners:
             self._call(listener.folderGone, self)
