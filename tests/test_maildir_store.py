@@ -15,7 +15,7 @@ from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
-from twisted.trial.unittest import SynchronousTestCase
+from twisted.trial.unittest import SynchronousTestCase, TestCase
 from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
@@ -602,3 +602,44 @@ class DeliveryTests(StoreTestCase):
         """
         self.result(self.store.deliver([USER], MESSAGE))
         self.assertFalse((self.root / USER / "gomail-uidlist").exists())
+
+
+class WatchTests(TestCase):
+    """
+    With the real reactor and thread pools: a view with listeners hears of
+    another process's changes without asking.
+    """
+
+    timeout = 20
+
+    async def test_otherProcessDelivery(self) -> None:
+        """
+        A delivery by another store over the same root reaches the
+        listener of a view within seconds, as IMAP IDLE needs.
+        """
+        root = Path(self.mktemp())
+        ours = MaildirStore(root, pollInterval=0.1)
+        theirs = MaildirStore(root)
+        self.addCleanup(ours.close)
+        self.addCleanup(theirs.close)
+        account = await ours.openAccount(USER, create=True)
+        folder = await account.openFolder(INBOX)
+        heard: Deferred[None] = Deferred()
+
+        @implementer(IFolderListener)
+        class Listener(Recorder):
+            def messagesAdded(
+                self, folder: IFolder, messages: Sequence[MessageInfo]
+            ) -> None:
+                super().messagesAdded(folder, messages)
+                if not heard.called:
+                    heard.callback(None)
+
+        listener = Listener()
+        folder.addListener(listener)
+        await theirs.deliver([USER], MESSAGE)
+        await heard
+        self.assertEqual(listener.events, [("added", (1,))])
+        self.assertEqual(folder.recent, {1})
+        self.assertEqual(await folder.read(1), MESSAGE)
+        folder.close()
