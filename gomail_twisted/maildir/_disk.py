@@ -78,6 +78,8 @@ class FolderDisk:
         @param path: the folder's Maildir.
         """
         self.path = path
+        self._prefix = f"{path}/"
+        self._flagCache: dict[str, frozenset[str]] = {}
         self.uidlist = UIDList(path)
         self.infos: dict[int, MessageInfo] = {}
         self.files: dict[int, str] = {}
@@ -99,6 +101,7 @@ class FolderDisk:
             self._keywordsStat = None
             if changed:
                 self.keywords, self.keywordIndex = [], {}
+                self._flagCache.clear()
             return changed
         if _identity(st) == self._keywordsStat:
             return False
@@ -111,6 +114,7 @@ class FolderDisk:
                 keywords[int(index)] = keyword
         self.keywords = keywords
         self.keywordIndex = {k: i for i, k in enumerate(keywords) if k}
+        self._flagCache.clear()
         self._keywordsStat = _identity(st)
         return True
 
@@ -170,31 +174,32 @@ class FolderDisk:
             self._stats[sub] = (_identity(st), remembered[1])
 
     def _statSub(self, sub: str) -> tuple[int, int, int]:
-        return _identity(os.stat(self.path / sub))
+        return _identity(os.stat(self._prefix + sub))
 
     # Reading the folder.
 
     def _info(self, uid: int, name: str) -> MessageInfo:
         u = self.uidlist
-        letters = name.partition(":2,")[2]
+        i = name.find(":2,")
+        letters = name[i + 3 :] if i >= 0 else ""
+        flags = self._flagCache.get(letters)
+        if flags is None:
+            flags = self._flagCache[letters] = flagsFromLetters(letters, self.keywords)
         return MessageInfo(
-            uid,
-            flagsFromLetters(letters, self.keywords) if letters else frozenset(),
-            u.sizes[uid],
-            float(u.dates[uid]),
-            u.modSeqs[uid],
+            uid, flags, u.sizes[uid], float(u.dates[uid]), u.modSeqs[uid]
         )
 
     def _list(self) -> dict[str, str]:
         found: dict[str, str] = {}
         for sub in _SUBS:
             prefix = sub + "/"
-            with os.scandir(self.path / sub) as entries:
-                for entry in entries:
-                    name = entry.name
-                    if name[0] == "." or "\n" in name:
-                        continue
-                    found[messageKey(name)] = prefix + name
+            found.update(
+                {
+                    name.split(",", 1)[0].split(":", 1)[0]: prefix + name
+                    for name in os.listdir(self._prefix + sub)
+                    if name[0] != "." and "\n" not in name
+                }
+            )
         return found
 
     def scan(self, force: bool = False, claim: bool = False) -> Changes:
@@ -368,13 +373,13 @@ class FolderDisk:
 
     # Changing the folder.
 
-    def _keptLetters(self, path: str) -> str:
+    def _keptLetters(self, letters: str) -> str:
         """
-        The letters of a file name that stand for no flag we know (C{P},
+        The letters of a C{:2,} suffix that stand for no flag we know (C{P},
         keywords without a name): a flag change keeps them.
         """
         kept = ""
-        for letter in path.partition(":2,")[2]:
+        for letter in letters:
             if letter in _files.LETTER_FLAGS:
                 continue
             index = ord(letter) - 97
@@ -407,6 +412,8 @@ class FolderDisk:
         before = {sub: self._statSub(sub) for sub in _SUBS}
         done: list[tuple[int, str]] = []
         lost = False
+        prefix = self._prefix
+        cache: dict[tuple[str, frozenset[str]], str] = {}
         for uid in sorted(set(uids)):
             info = self.infos.get(uid)
             if info is None:
@@ -423,14 +430,18 @@ class FolderDisk:
             if new == info.flags:
                 continue
             path = self.files[uid]
-            letters = "".join(
-                sorted(
-                    lettersFromFlags(new, self.keywordIndex) + self._keptLetters(path)
+            base, _, old = path[4:].partition(":2,")
+            letters = cache.get((old, new))
+            if letters is None:
+                letters = cache[old, new] = "".join(
+                    sorted(
+                        lettersFromFlags(new, self.keywordIndex)
+                        + self._keptLetters(old)
+                    )
                 )
-            )
-            target = "cur/" + path[4:].partition(":")[0] + ":2," + letters
+            target = f"cur/{base.partition(':')[0]}:2,{letters}"
             try:
-                os.rename(self.path / path, self.path / target)
+                os.rename(prefix + path, prefix + target)
             except FileNotFoundError:
                 lost = True
                 continue
@@ -491,9 +502,10 @@ class FolderDisk:
         before = {sub: self._statSub(sub) for sub in _SUBS}
         removed: list[int] = []
         lost = False
+        prefix, files = self._prefix, self.files
         for uid in doomed:
             try:
-                os.unlink(self.path / self.files[uid])
+                os.unlink(prefix + files[uid])
             except FileNotFoundError:
                 lost = True
                 continue

@@ -209,29 +209,29 @@ class UIDList:
         lines = data.decode("utf-8", "surrogateescape").split("\n")
         lines.pop()
         highest = self.highestModSeq
+        last = self._lastUID
+        nextUID = self.nextUID
         try:
             for line in lines:
                 kind = line[0]
                 if kind == "+":
-                    uidText, modText, dateText, sizeText, key = line[1:].split(" ", 4)
-                    uid, modSeq = int(uidText), int(modText)
-                    if uid <= self._lastUID or not key:
+                    uidText, modText, dateText, sizeText, key = line.split(" ", 4)
+                    uid = int(uidText[1:])
+                    modSeq = int(modText)
+                    if uid <= last or not key:
                         raise ValueError(line)
-                    old = uids.get(key)
-                    if old is not None:
+                    if key in uids:
+                        old = uids[key]
                         del keys[old], modSeqs[old], dates[old], sizes[old]
-                    uids[key] = uid
+                    uids[key] = last = uid
                     keys[uid] = key
                     modSeqs[uid] = modSeq
                     dates[uid] = int(dateText)
                     sizes[uid] = int(sizeText)
-                    self._lastUID = uid
-                    if uid >= self.nextUID:
-                        self.nextUID = uid + 1
                 elif kind == "*" or kind == "-":
                     uidText, modText = line[1:].split(" ")
                     uid, modSeq = int(uidText), int(modText)
-                    if uid >= self.nextUID:
+                    if uid > last and uid >= nextUID:
                         raise ValueError(line)
                     if uid in keys:
                         if kind == "*":
@@ -245,6 +245,9 @@ class UIDList:
                     highest = modSeq
         except (ValueError, IndexError):
             raise CorruptUIDList("bad record") from None
+        self._lastUID = last
+        if last >= nextUID:
+            self.nextUID = last + 1
         self.highestModSeq = highest
         self.records += len(lines)
 
