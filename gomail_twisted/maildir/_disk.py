@@ -28,7 +28,6 @@ from gomail_twisted.maildir._files import (
     FLAG_LETTERS,
     flagsFromLetters,
     lettersFromFlags,
-    messageKey,
     parseName,
 )
 from gomail_twisted.maildir._uidlist import UIDList
