@@ -129,7 +129,7 @@ def flagsFromLetters(letters: str, keywords: list[str]) -> frozenset[str]:
             flags.add(flag)
         elif "a" <= letter <= "z":
             index = ord(letter) - 97
-            if index < len(keywords):
+            if index < len(keywords) and keywords[index]:
                 flags.add(keywords[index])
     return frozenset(flags)
 
