@@ -36,15 +36,18 @@ The operations, and what stands for each with the standard library:
     C{keys()}), the flags parsed from each name (what its C{get_flags}
     does) and one C{os.stat} per message for the size.
   - C{flag 1,000}: ours, C{setFlags(uids, ["\\Flagged"], FlagChange.ADD)}
-    on 1,000 messages spread over the folder; stdlib, which before Python
-    3.13 has no flag API but rewriting the whole message
-    (C{box[key] = msg}), the cheapest way: what 3.13's
-    C{Maildir.add_flag} does, C{_lookup(key)} and one C{os.rename} per
-    message (the public method is used where it exists); floor, bare
-    C{os.rename}s.
-  - C{expunge 1,000}: ours, C{expunge()} after C{\\Deleted} was set
-    (untimed) on 1,000 other messages; stdlib, C{remove(key)} for each
-    after the C{T} flag was set (untimed); floor, bare C{os.unlink}s.
+    on 1,000 messages spread over the folder (C{REMOVE} in every other
+    round); stdlib, which before Python 3.13 has no flag API but rewriting
+    the whole message (C{box[key] = msg}), the cheapest way: what 3.13's
+    C{Maildir.add_flag} and C{remove_flag} do, C{_lookup(key)} and one
+    C{os.rename} per message (the public methods are used where they
+    exist); floor, bare C{os.rename}s.
+  - C{expunge 1,000}: each round first adds 1,000 messages to each copy
+    (untimed, written straight into C{cur/}, and our view refreshed), so
+    the folder holds its size and 1,000; then ours, C{expunge()} after
+    C{\\Deleted} was set (untimed) on 1,000 messages spread over it;
+    stdlib, C{remove(key)} for each after the C{T} flag was set
+    (untimed); floor, bare C{os.unlink}s.
   - C{deliver 1,000}: ours, C{store.deliver([user], message)} one after
     another, each waited for, through the store's own thread pool under
     the real reactor (tmp/, fsync, rename, directory fsync); stdlib,
@@ -55,9 +58,9 @@ The operations, and what stands for each with the standard library:
     make them (no peer).
 
 Ratios are C{stdlib / ours}: above 1 means ours is faster.  C{ours/floor}
-is how many times the floor ours takes.  Timings that are repeated
-(opens, lists) are medians over C{--rounds}; the per-message operations run
-once per size (1,000 operations each).
+is how many times the floor ours takes.  Opens, lists, flags and
+expunges are medians over C{--rounds}; delivery runs once per size (1,000
+messages).
 
 The targets (issue 8, "Performance"): open and list at least 2x
 C{mailbox.Maildir}; flag and expunge at least as fast as it; reopening an
@@ -265,17 +268,19 @@ def scanFloor(directory: str) -> list[str]:
     return names
 
 
-def stdlibAddFlag(box: mailbox.Maildir, key: str, flag: str) -> None:
+def stdlibFlag(box: mailbox.Maildir, key: str, flag: str, add: bool = True) -> None:
     """
-    Python 3.13's C{Maildir.add_flag}: one rename, the message unread.
+    Python 3.13's C{Maildir.add_flag} (or C{remove_flag}): one rename, the
+    message unread.
     """
     if hasattr(box, "add_flag"):
-        box.add_flag(key, flag)
+        getattr(box, "add_flag" if add else "remove_flag")(key, flag)
         return
     old = box._lookup(key)  # type: ignore[attr-defined]
     base, _, info = old.partition(box.colon)
-    flags = info[2:] if info.startswith("2,") else ""
-    new = f"{base}{box.colon}2,{''.join(sorted(set(flags) | set(flag)))}"
+    flags = set(info[2:] if info.startswith("2,") else "")
+    flags = flags | set(flag) if add else flags - set(flag)
+    new = f"{base}{box.colon}2,{''.join(sorted(flags))}"
     if new != old:
         path = box._path
         os.rename(os.path.join(path, old), os.path.join(path, new))
@@ -624,51 +629,78 @@ class Bench:
         cur = os.path.join(floorDir, "cur")
         floorNames = sorted(os.listdir(cur))
         uids = [m.uid for m in spread(infos, batch)]
-        seconds, update = await aclock(
-            lambda: folder.setFlags(uids, [FLAGGED], FlagChange.ADD)
-        )
-        assert len(update.updated) == batch, len(update.updated)
         flagKeys = spread(keys, batch)
-        theirSeconds = clock(each(lambda k: stdlibAddFlag(box, k, "F"), flagKeys))
         flagged = spread(range(len(floorNames)), batch)
 
-        def renames() -> None:
+        def renames(add: bool) -> None:
             for i in flagged:
                 old = os.path.join(cur, floorNames[i])
-                floorNames[i] += "F"
+                floorNames[i] = floorNames[i] + "F" if add else floorNames[i][:-1]
                 os.rename(old, os.path.join(cur, floorNames[i]))
 
+        # Rounds add the flag and take it off in turn, so each changes every
+        # message.
+        ours, theirs, floor = [], [], []
+        for number in range(rounds):
+            add = number % 2 == 0
+            change = FlagChange.ADD if add else FlagChange.REMOVE
+            seconds, update = await aclock(
+                partial(folder.setFlags, uids, [FLAGGED], change)
+            )
+            assert len(update.updated) == batch, len(update.updated)
+            ours.append(seconds)
+            theirs.append(
+                clock(each(partial(stdlibFlag, box, flag="F", add=add), flagKeys))
+            )
+            floor.append(clock(partial(renames, add)))
+            self.check()
         self.rows.append(
             Row(
                 "flag",
                 f"flag {batch:,}",
                 count,
-                seconds,
-                theirSeconds,
-                clock(renames),
+                statistics.median(ours),
+                statistics.median(theirs),
+                statistics.median(floor),
                 batch=batch,
             )
         )
-        self.check()
 
-        uids = [m.uid for m in spread(infos, batch, offset=1)]
-        await folder.setFlags(uids, [DELETED], FlagChange.ADD)
-        seconds, gone = await aclock(folder.expunge)
-        assert len(gone) == batch, len(gone)
-        goneKeys = spread(keys, batch, offset=1)
-        for key in goneKeys:
-            stdlibAddFlag(box, key, "T")
-        theirSeconds = clock(each(box.remove, goneKeys))
-        goneNames = [floorNames[i] for i in spread(range(len(floorNames)), batch, 1)]
-        floorSeconds = clock(each(lambda n: os.unlink(os.path.join(cur, n)), goneNames))
+        # Expunging: each round first adds 1,000 messages (untimed), then
+        # expunges 1,000 spread over the folder, so every round finds the
+        # folder as large (its size and 1,000) and leaves it as it was.
+        ours, theirs, floor = [], [], []
+        for number in range(rounds):
+            first = count + number * batch
+            populate(
+                [inbox, stdlibDir, floorDir],
+                range(first, first + batch),
+                messages,
+                layout,
+            )
+            await folder.refresh()
+            uids = [m.uid for m in spread(list(folder.messages()), batch, number)]
+            await folder.setFlags(uids, [DELETED], FlagChange.ADD)
+            seconds, gone = await aclock(folder.expunge)
+            assert len(gone) == batch, len(gone)
+            ours.append(seconds)
+            goneKeys = spread(sorted(box.keys()), batch, number)
+            for key in goneKeys:
+                stdlibFlag(box, key, "T")
+            theirs.append(clock(each(box.remove, goneKeys)))
+            goneNames = spread(sorted(os.listdir(cur)), batch, number)
+            floor.append(
+                clock(each(lambda n: os.unlink(os.path.join(cur, n)), goneNames))
+            )
+            self.check()
         self.rows.append(
             Row(
                 "expunge",
                 f"expunge {batch:,}",
                 count,
-                seconds,
-                theirSeconds,
-                floorSeconds,
+                statistics.median(ours),
+                statistics.median(theirs),
+                statistics.median(floor),
                 batch=batch,
             )
         )
