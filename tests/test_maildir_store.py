@@ -557,6 +557,15 @@ class ListenerTests(StoreTestCase):
         self.assertEqual(self.seenByA.events, [("added", (1,))])
         self.assertEqual(self.a.messages()[0].flags, {SEEN})
 
+    def test_inboxRenamed(self) -> None:
+        """
+        Renaming INBOX tells its open views at once that its messages left.
+        """
+        self.result(self.acct.append(INBOX, MESSAGE))
+        self.result(self.acct.renameFolder(INBOX, "Old"))
+        self.assertEqual(self.seenByA.events[-1], ("expunged", (1,)))
+        self.assertEqual(self.a.messages(), ())
+
     def test_folderDeleted(self) -> None:
         """
         Deleting an open folder tells its views, whose later calls fail.

@@ -266,6 +266,8 @@ class MaildirAccount:
         def renamed(_: object) -> None:
             for path in gone:
                 self.store.folderGone(path)
+            if oldName == INBOX:
+                self.store.folderChanged(oldPath)
 
         return self._inLock(rename).addCallback(renamed)
 

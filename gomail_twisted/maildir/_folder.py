@@ -68,7 +68,6 @@ class FolderState:
         self.gone = False
         self.loaded = False
         self._watching = False
-        self._refreshQueued: Deferred[None] | None = None
 
     def messages(self) -> tuple[MessageInfo, ...]:
         """
@@ -104,8 +103,6 @@ class FolderState:
             from C{new/} as recent).
         @param force: list the directories even if they seem unchanged.
         """
-        if origin is None and not force and self._refreshQueued is not None:
-            return self._refreshQueued
         claimer = origin if origin is not None and not origin.readOnly else None
         if claimer is None:
             claimer = next((v for v in self.views if not v.readOnly), None)
@@ -117,17 +114,12 @@ class FolderState:
             self.loaded = True
 
         def run() -> Deferred[None]:
-            if origin is None and not force:
-                self._refreshQueued = None
             if self.gone:
                 return fail(NoSuchFolder(f"folder {self.name} is gone"))
             d = self.store.inThread(self.disk.scan, force, claimer is not None)
             return d.addCallback(scanned)
 
-        d = self.lock.run(run)
-        if origin is None and not force:
-            self._refreshQueued = d
-        return d
+        return self.lock.run(run)
 
     def apply(
         self,

@@ -225,6 +225,17 @@ class MaildirStore:
         if state is not None:
             state.markGone()
 
+    def folderChanged(self, path: Path) -> None:
+        """
+        A folder was changed by this process outside its views (a delivery,
+        INBOX renamed): tell the views at once.
+        """
+        state = self._states.get(path)
+        if state is not None and state.views:
+            state.refresh(force=True).addErrback(
+                lambda f: self._log.failure("Refresh failed", failure=f)
+            )
+
     def watch(self, state: FolderState) -> None:
         """
         Look for other processes' changes to a folder with listeners.
@@ -283,11 +294,7 @@ class MaildirStore:
 
         def delivered(_: object) -> None:
             for path in paths:
-                state = self._states.get(path)
-                if state is not None and state.views:
-                    state.refresh().addErrback(
-                        lambda f: self._log.failure("Refresh failed", failure=f)
-                    )
+                self.folderChanged(path)
 
         return self.inThread(deliverToMaildirs, paths, data, internalDate).addCallback(
             delivered

@@ -274,7 +274,10 @@ class IFolder(Interface):
         @param change: how to apply them.
         @param unchangedSince: when given, leave alone the messages whose
             mod-sequence is above it (RFC 7162 3.1.3).
-        @return: a Deferred firing with what changed.
+        @return: a Deferred firing with what changed; failing with
+            L{ReadOnlyFolder<gomail_twisted.maildir.errors.ReadOnlyFolder>}
+            on a read-only view, or with
+            L{TooManyKeywords<gomail_twisted.maildir.errors.TooManyKeywords>}.
         """
 
     def copy(uids: Iterable[int], destination: str) -> Deferred[CopyResult]:
@@ -294,7 +297,9 @@ class IFolder(Interface):
 
         @param uids: the messages; those no longer here are passed over.
         @param destination: the folder's name.
-        @return: a Deferred firing with the new UIDs.
+        @return: a Deferred firing with the new UIDs; failing with
+            L{ReadOnlyFolder<gomail_twisted.maildir.errors.ReadOnlyFolder>}
+            on a read-only view.
         """
 
     def expunge(uids: Iterable[int] | None = None) -> Deferred[Sequence[int]]:
@@ -303,7 +308,9 @@ class IFolder(Interface):
 
         @param uids: only these of them (UID EXPUNGE, RFC 4315 2.1); all by
             default.
-        @return: a Deferred firing with the UIDs removed, ascending.
+        @return: a Deferred firing with the UIDs removed, ascending; failing
+            with L{ReadOnlyFolder<gomail_twisted.maildir.errors.ReadOnlyFolder>}
+            on a read-only view.
         """
 
     def close() -> None:
