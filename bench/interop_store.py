@@ -664,7 +664,14 @@ class Interop:
         print("1. Our store writes; Dovecot, mailbox.Maildir and mutt read")
         store = self.newStore()
         account = await store.openAccount(ALICE, create=True)
-        self.aliceFolders = ["Archive/2024", "Entwürfe", "Projects", "A&B"]
+        self.aliceFolders = [
+            "Archive/2024",
+            "Entwürfe",
+            "Projects",
+            "A&B",
+            "INBOX/Sub",
+            "Old Mail",
+        ]
         for name in self.aliceFolders:
             await account.createFolder(name)
         self.aliceSubscribed = {"INBOX", "Sent", "Archive/2024", "Entwürfe", "Ghost"}
