@@ -4,11 +4,19 @@ The ESMTP client's mail transactions (RFC 5321 3.3): MAIL, RCPT and DATA,
 pipelined when the server offers PIPELINING (RFC 2920), the parameters of
 SIZE (RFC 1870), 8BITMIME (RFC 6152) and SMTPUTF8 (RFC 6531), the message
 content, and RSET (RFC 5321 4.1.1.5) after a failed transaction.
+
+L{TransactionSender} works over any L{Channel} (in the client, a
+L{gomail_twisted.delivery._connection.ReplyChannel}) and reports how each
+transaction ended through a L{Report} callback; it knows nothing of the
+session (greeting, EHLO, STARTTLS, AUTH) that came before.
 """
 
 from __future__ import annotations
 
-from gomail_twisted.delivery._connection import ClientConnection
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Protocol
+
 from gomail_twisted.delivery._values import (
     DATA_BLOCK,
     Attempt,
@@ -17,6 +25,7 @@ from gomail_twisted.delivery._values import (
 )
 from gomail_twisted.delivery._wire import (
     Extensions,
+    SMTPTimeouts,
     dotStuff,
     needsSMTPUTF8,
     wireAddress,
@@ -24,10 +33,67 @@ from gomail_twisted.delivery._wire import (
 from gomail_twisted.smtpreply import SMTPReply
 
 
-class TransactionDriver(ClientConnection):
+class Channel(Protocol):
     """
-    Send the factory's transactions, one after the other, on a connection
-    whose session (greeting, EHLO, STARTTLS, AUTH) is established.
+    What the transactions need of the connection: write, await replies in
+    order, and close (L{gomail_twisted.delivery._connection.ReplyChannel}).
+
+    @ivar transport: the transport, the consumer of large messages.
+    @ivar closing: whether QUIT was sent or the connection aborted.
+    """
+
+    transport: Any
+    closing: bool
+
+    def send(self, data: bytes) -> None:
+        """
+        Write C{data}.
+        """
+
+    def sendSequence(self, parts: Sequence[bytes]) -> None:
+        """
+        Write C{parts} in one go.
+        """
+
+    def expect(
+        self, handler: Callable[[SMTPReply], None], timeout: float, what: str
+    ) -> None:
+        """
+        Await one more reply, for C{handler}, within C{timeout} seconds.
+        """
+
+    def arm(self, timeout: float, what: str) -> None:
+        """
+        Set the current wait's deadline to C{timeout} seconds from now.
+        """
+
+    def abort(self) -> None:
+        """
+        Close the connection at once.
+        """
+
+    def quit(self) -> None:
+        """
+        Send QUIT unless closing already.
+        """
+
+    def quitCommand(self) -> bytes:
+        """
+        Await the reply to QUIT and return the command, to send with more.
+        """
+
+
+#: Records how one transaction ended: the attempt, the reply that decided
+#: it (if any), the error (L{None} when delivered) and whether the failure
+#: is permanent.
+Report = Callable[[Attempt, SMTPReply | None, str | None, bool], None]
+
+
+class TransactionSender:
+    """
+    Send transactions, one after the other, on a connection whose session
+    (greeting, EHLO, STARTTLS, AUTH) is established, and report how each
+    ended.
 
     With PIPELINING (RFC 2920 3.1) each transaction's MAIL, RCPT and DATA
     go in one write, and a message's content goes in the same write as the
@@ -35,14 +101,52 @@ class TransactionDriver(ClientConnection):
     message.
     """
 
-    def _setExtensions(self, extensions: Extensions) -> None:
+    def __init__(
+        self,
+        channel: Channel,
+        transactions: Iterable[Transaction],
+        timeouts: SMTPTimeouts,
+        report: Report,
+    ) -> None:
+        """
+        @param channel: the connection.
+        @param transactions: what to send, in order.
+        @param timeouts: how long to wait for each reply.
+        @param report: called once for every transaction as it ends.
+        """
+        self._channel = channel
+        self._queue: deque[Transaction] = deque(transactions)
+        self._timeouts = timeouts
+        self._report = report
+        self._attempt: Attempt | None = None
+        self._sentAttempt: Attempt | None = None
+        self._pipelined = False
+        self._maxSize: int | None = None
+        self._declareSize = False
+        self._eightBit = False
+        self._smtputf8 = False
+        self._rcptLines: list[bytes] = []
+        self._producer: DataProducer | None = None
+
+    def useExtensions(self, extensions: Extensions) -> None:
+        """
+        Use what the server said it offers in its EHLO reply (none after
+        HELO): PIPELINING, SIZE, 8BITMIME, SMTPUTF8.
+
+        @param extensions: the server's extensions.
+        """
         # Looked up once here rather than for every transaction.
-        self._extensions = extensions
         self._pipelined = "PIPELINING" in extensions
         self._maxSize = extensions.maxSize
         self._declareSize = "SIZE" in extensions
         self._eightBit = "8BITMIME" in extensions
         self._smtputf8 = "SMTPUTF8" in extensions
+
+    def start(self) -> None:
+        """
+        Send the first transaction (or QUIT when there is none).
+        """
+        self._nextTransaction()
 
     def _nextTransaction(self) -> None:
         while self._queue:
@@ -51,9 +155,9 @@ class TransactionDriver(ClientConnection):
             if isinstance(commands, str):
                 self._finish(Attempt(transaction), None, commands, permanent=True)
                 continue
-            self._send(self._begin(transaction, commands))
+            self._channel.send(self._begin(transaction, commands))
             return
-        self._quit()
+        self._channel.quit()
 
     def _commands(self, transaction: Transaction) -> list[bytes] | str:
         """
@@ -101,14 +205,15 @@ class TransactionDriver(ClientConnection):
             (RFC 2920 3.1), else MAIL alone.
         """
         self._attempt = Attempt(transaction)
-        timeouts = self.factory.timeouts
-        self._expect(self._mailReply, timeouts.mail, "MAIL reply")
+        timeouts = self._timeouts
+        expect = self._channel.expect
+        expect(self._mailReply, timeouts.mail, "MAIL reply")
         if not self._pipelined:
             self._rcptLines = commands[1:]
             return commands[0] + b"\r\n"
         for _ in range(len(commands) - 1):
-            self._expect(self._rcptReply, timeouts.rcpt, "RCPT reply")
-        self._expect(self._dataReply, timeouts.dataInit, "DATA reply")
+            expect(self._rcptReply, timeouts.rcpt, "RCPT reply")
+        expect(self._dataReply, timeouts.dataInit, "DATA reply")
         commands.append(b"DATA\r\n")
         return b"\r\n".join(commands)
 
@@ -124,8 +229,8 @@ class TransactionDriver(ClientConnection):
             self._sendRcpt(0)
 
     def _sendRcpt(self, index: int) -> None:
-        self._send(self._rcptLines[index] + b"\r\n")
-        self._expect(self._rcptReply, self.factory.timeouts.rcpt, "RCPT reply")
+        self._channel.send(self._rcptLines[index] + b"\r\n")
+        self._channel.expect(self._rcptReply, self._timeouts.rcpt, "RCPT reply")
 
     def _rcptReply(self, reply: SMTPReply) -> None:
         attempt = self._attempt
@@ -141,8 +246,8 @@ class TransactionDriver(ClientConnection):
         if index + 1 < len(recipients):
             self._sendRcpt(index + 1)
         elif attempt.accepted:
-            self._send(b"DATA\r\n")
-            self._expect(self._dataReply, self.factory.timeouts.dataInit, "DATA reply")
+            self._channel.send(b"DATA\r\n")
+            self._channel.expect(self._dataReply, self._timeouts.dataInit, "DATA reply")
         else:
             self._noRecipients(attempt)
 
@@ -168,12 +273,12 @@ class TransactionDriver(ClientConnection):
             else:
                 self._endTransaction(attempt, reply, "DATA refused")
             return
-        timeouts = self.factory.timeouts
+        timeouts = self._timeouts
         if not attempt.accepted or attempt.mailRefusal is not None:
             # RFC 2920 3.1: DATA was taken though no recipient was; end it
             # with an empty message the server will not deliver.
-            self._send(b".\r\n")
-            self._expect(self._ignoreReply, timeouts.dataEnd, "end of data")
+            self._channel.send(b".\r\n")
+            self._channel.expect(self._ignoreReply, timeouts.dataEnd, "end of data")
             if attempt.mailRefusal is not None:
                 self._endTransaction(attempt, attempt.mailRefusal, "sender refused")
             else:
@@ -182,35 +287,34 @@ class TransactionDriver(ClientConnection):
         self._attempt = None
         self._sentAttempt = attempt
         data = dotStuff(attempt.transaction.message)
-        self._expect(self._finalReply, timeouts.dataEnd, "reply to end of data")
+        self._channel.expect(self._finalReply, timeouts.dataEnd, "reply to end of data")
         if len(data) > DATA_BLOCK:
-            self._arm(timeouts.dataBlock, "sending data")
+            self._channel.arm(timeouts.dataBlock, "sending data")
             producer = self._producer = DataProducer(
-                self.transport,
+                self._channel.transport,
                 data,
-                lambda: self._arm(timeouts.dataBlock, "sending data"),
+                lambda: self._channel.arm(timeouts.dataBlock, "sending data"),
                 self._dataSent,
             )
             producer.start()
             return
         if not self._pipelined:
-            self._send(data)
+            self._channel.send(data)
             return
         # RFC 2920 3.1: the content may open the next group of commands,
         # so the next transaction (or QUIT) goes in the same write.
         after = b""
         if not self._queue:
-            after = self._quitCommand()
+            after = self._channel.quitCommand()
         else:
             commands = self._commands(self._queue[0])
             if not isinstance(commands, str):
                 after = self._begin(self._queue.popleft(), commands)
-        assert self.transport is not None
-        self.transport.writeSequence([data, after])
+        self._channel.sendSequence([data, after])
 
     def _dataSent(self) -> None:
         self._producer = None
-        self._arm(self.factory.timeouts.dataEnd, "reply to end of data")
+        self._channel.arm(self._timeouts.dataEnd, "reply to end of data")
 
     def _finalReply(self, reply: SMTPReply) -> None:
         attempt = self._sentAttempt
@@ -225,13 +329,13 @@ class TransactionDriver(ClientConnection):
                 f"message refused during DATA: {reply}",
                 reply.code >= 500,
             )
-            self._abort()
+            self._channel.abort()
             return
         if reply.code // 100 == 2:
             self._finish(attempt, reply, None)
         else:
             self._finish(attempt, reply, f"message refused: {reply}", reply.code >= 500)
-        if self._attempt is None and not self._closing:
+        if self._attempt is None and not self._channel.closing:
             self._nextTransaction()
 
     def _endTransaction(
@@ -250,18 +354,75 @@ class TransactionDriver(ClientConnection):
             permanent = reply is not None and reply.code >= 500
         error = f"{what}: {reply}" if reply is not None else what
         self._finish(attempt, reply, error, permanent)
-        if reset and self._queue and not self._closing:
-            self._send(b"RSET\r\n")
-            self._expect(self._resetReply, self.factory.timeouts.command, "RSET reply")
+        if reset and self._queue and not self._channel.closing:
+            self._channel.send(b"RSET\r\n")
+            self._channel.expect(self._resetReply, self._timeouts.command, "RSET reply")
             return
-        if not self._closing:
+        if not self._channel.closing:
             self._nextTransaction()
 
     def _resetReply(self, reply: SMTPReply) -> None:
         if reply.code // 100 != 2:
-            self._refused(reply, "RSET refused")
+            self.refused(reply, "RSET refused")
             return
         self._nextTransaction()
+
+    # Outcomes.
+
+    def stopProducing(self) -> None:
+        """
+        Stop writing a large message, as the connection is gone.
+        """
+        if self._producer is not None:
+            self._producer.stopProducing()
+
+    def _finish(
+        self,
+        attempt: Attempt,
+        reply: SMTPReply | None,
+        error: str | None,
+        permanent: bool = False,
+    ) -> None:
+        """
+        Report the outcome of one transaction.
+        """
+        self._report(attempt, reply, error, permanent)
+        if self._attempt is attempt:
+            self._attempt = None
+        elif self._sentAttempt is attempt:
+            self._sentAttempt = None
+
+    def failAll(
+        self,
+        error: str,
+        reply: SMTPReply | None = None,
+        permanent: bool = False,
+        quit: bool = True,
+    ) -> None:
+        """
+        End every transaction not yet ended with the same failure.
+
+        @param error: what went wrong.
+        @param reply: the reply that said so, if any.
+        @param permanent: whether retrying cannot help.
+        @param quit: whether to send QUIT afterwards.
+        """
+        attempts = [a for a in (self._sentAttempt, self._attempt) if a is not None]
+        attempts.extend(Attempt(t) for t in self._queue)
+        self._queue.clear()
+        for attempt in attempts:
+            self._finish(attempt, reply, error, permanent)
+        if quit:
+            self._channel.quit()
+
+    def refused(self, reply: SMTPReply, what: str) -> None:
+        """
+        End every transaction because the server refused C{what}.
+
+        @param reply: the refusal; 5xx makes the failure permanent.
+        @param what: such as C{"EHLO refused"}.
+        """
+        self.failAll(f"{what}: {reply}", reply, reply.code >= 500)
 
 
 def _headerBlock(transaction: Transaction) -> bytes:

@@ -15,7 +15,6 @@ over any client endpoint::
 from __future__ import annotations
 
 import base64
-from collections import deque
 from collections.abc import Sequence
 from typing import Literal
 
@@ -28,16 +27,17 @@ from twisted.internet.interfaces import (
     IStreamClientEndpoint,
     ITLSTransport,
 )
-from twisted.internet.protocol import ClientFactory
+from twisted.internet.protocol import ClientFactory, Protocol, connectionDone
+from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from gomail_twisted.delivery._tls import ClientTLSPolicy, TLSFacts
-from gomail_twisted.delivery._transaction import TransactionDriver
-from gomail_twisted.delivery._values import DeliveryResult, Transaction
+from gomail_twisted.delivery._connection import ReplyChannel
+from gomail_twisted.delivery._tls import ClientTLSPolicy, TLSFacts, describeTLSError
+from gomail_twisted.delivery._transaction import TransactionSender
+from gomail_twisted.delivery._values import Attempt, DeliveryResult, Transaction
 from gomail_twisted.delivery._wire import (
     Extensions,
-    ReplyAssembler,
     SMTPTimeouts,
     checkAddress,
 )
@@ -55,43 +55,82 @@ __all__ = [
 
 
 @implementer(IHandshakeListener)
-class ESMTPSender(TransactionDriver):
+class ESMTPSender(Protocol):
     """
     One client connection: greeting, EHLO (HELO when refused), STARTTLS,
     AUTH, then the factory's transactions, then QUIT.
 
-    This class holds the session; the transactions are sent by the class
-    below it, in C{_clienttransaction} (pipelined, one write per message
-    when the server offers PIPELINING), and replies, the timer and the
-    results are kept by C{_clientconnection}.
+    This class holds the session.  It reads and writes through a
+    L{ReplyChannel} (replies in order, the timer, closing), and once the
+    session is established a L{TransactionSender} sends the transactions
+    (pipelined, one write per message when the server offers PIPELINING)
+    and reports each outcome back here, where it becomes a
+    L{DeliveryResult}.
 
     @ivar factory: the factory, holding the transactions and settings.
     """
 
     factory: ESMTPSenderFactory
+    _log = Logger()
+    _channel: ReplyChannel
+    _transactions: TransactionSender
+
+    def __init__(self) -> None:
+        self._extensions = Extensions()
+        self._tls: TLSFacts | None = None
+        self._tlsState: Literal["none", "handshake", "active", "refused"] = "none"
+        self._peer: tuple[str, int] = ("", 0)
 
     # Connection life.
 
     def connectionMade(self) -> None:
         assert self.transport is not None
-        if self.factory._connected(self):
-            self._abort()
+        factory = self.factory
+        channel = self._channel = ReplyChannel(
+            self.transport,
+            factory.reactor,
+            factory.timeouts,
+            self._failed,
+            factory.host,
+            factory.maxReplyLines,
+        )
+        cancelled = factory._connected(self)
+        self._transactions = TransactionSender(
+            channel,
+            () if cancelled else factory.transactions,
+            factory.timeouts,
+            self._record,
+        )
+        if cancelled:
+            channel.abort()
             return
         peer = self.transport.getPeer()
         self._peer = (str(getattr(peer, "host", "")), int(getattr(peer, "port", 0)))
-        self._assembler = ReplyAssembler(self.factory.maxReplyLines)
-        self._queue = deque(self.factory.transactions)
         if ISSLTransport.providedBy(self.transport):
             # Implicit TLS (RFC 8314 3.3): the greeting follows the handshake.
             self._tlsState = "handshake"
-        self._expect(self._greeted, self.factory.timeouts.greeting, "greeting")
+        channel.expect(self._greeted, factory.timeouts.greeting, "greeting")
+
+    def dataReceived(self, data: bytes) -> None:
+        self._channel.dataReceived(data)
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        self._channel.cancelTimer(now=True)
+        self._transactions.stopProducing()
+        if self._tlsState == "handshake":
+            reasons = describeTLSError(reason, self.transport)
+            error = f"TLS handshake failed: {reasons}"
+        else:
+            error = f"connection lost: {reason.getErrorMessage()}"
+        self._transactions.failAll(error, permanent=False, quit=False)
+        self.factory._finished()
 
     def handshakeCompleted(self) -> None:
         """
         TLS is up: check the certificate as the policy asks, then (after
         STARTTLS) say EHLO again (RFC 3207 4.2).
         """
-        starttls = self._tlsState == "handshake" and not self._expected
+        starttls = self._tlsState == "handshake" and not self._channel.expecting
         self._tlsState = "active"
         self._tls, error = self.factory.tls.inspect(self.transport)
         if self._tls is not None:
@@ -107,22 +146,62 @@ class ESMTPSender(TransactionDriver):
                 why=self._tls.verifyError or "chain and name checked",
             )
         if error is not None:
-            self._failAll(f"TLS: {error}", permanent=False, quit=True)
+            self._transactions.failAll(f"TLS: {error}", permanent=False, quit=True)
             return
         if starttls:
             self._hello()
+
+    def _cancel(self) -> None:
+        """
+        Close the connection at once: the factory's Deferred was cancelled.
+        """
+        self._channel.cancelTimer(now=True)
+        self._channel.abort()
+
+    def _failed(self, error: str) -> None:
+        # The channel aborts the connection right after.
+        self._transactions.failAll(error, permanent=False, quit=False)
+
+    def _record(
+        self,
+        attempt: Attempt,
+        reply: SMTPReply | None,
+        error: str | None,
+        permanent: bool,
+    ) -> None:
+        t = attempt.transaction
+        factory = self.factory
+        factory._results.append(
+            DeliveryResult(
+                host=factory.host,
+                address=self._peer[0],
+                port=self._peer[1],
+                recipients=t.recipients,
+                accepted=tuple(attempt.accepted) if error is None else (),
+                refused=tuple(attempt.refused),
+                code=reply.code if reply is not None else None,
+                enhanced=reply.enhanced if reply is not None else None,
+                text=reply.text if reply is not None else "",
+                error=error,
+                permanent=permanent,
+                tls=self._tls,
+                domain=factory.domain,
+            )
+        )
 
     # The session.
 
     def _greeted(self, reply: SMTPReply) -> None:
         if reply.code != 220:
-            self._refused(reply, "greeting refused")
+            self._transactions.refused(reply, "greeting refused")
             return
         self._hello()
 
     def _hello(self) -> None:
-        self._send(b"EHLO " + self._heloName() + b"\r\n")
-        self._expect(self._ehloReply, self.factory.timeouts.command, "EHLO reply")
+        self._channel.send(b"EHLO " + self._heloName() + b"\r\n")
+        self._channel.expect(
+            self._ehloReply, self.factory.timeouts.command, "EHLO reply"
+        )
 
     def _heloName(self) -> bytes:
         name = self.factory.heloName
@@ -134,62 +213,76 @@ class ESMTPSender(TransactionDriver):
 
     def _ehloReply(self, reply: SMTPReply) -> None:
         if reply.code == 250:
-            self._setExtensions(Extensions.fromReply(reply))
+            self._useExtensions(Extensions.fromReply(reply))
             self._afterHello()
         elif reply.code >= 500:
             # RFC 5321 4.1.4: a server that does not know EHLO gets HELO.
-            self._send(b"HELO " + self._heloName() + b"\r\n")
-            self._expect(self._heloReply, self.factory.timeouts.command, "HELO reply")
+            self._channel.send(b"HELO " + self._heloName() + b"\r\n")
+            self._channel.expect(
+                self._heloReply, self.factory.timeouts.command, "HELO reply"
+            )
         else:
-            self._refused(reply, "EHLO refused")
+            self._transactions.refused(reply, "EHLO refused")
 
     def _heloReply(self, reply: SMTPReply) -> None:
         if reply.code != 250:
-            self._refused(reply, "HELO refused")
+            self._transactions.refused(reply, "HELO refused")
             return
-        self._setExtensions(Extensions())
+        self._useExtensions(Extensions())
         self._afterHello()
+
+    def _useExtensions(self, extensions: Extensions) -> None:
+        self._extensions = extensions
+        self._transactions.useExtensions(extensions)
 
     def _afterHello(self) -> None:
         policy = self.factory.tls
         if self._tlsState == "none" and policy.startTLS != "never":
             if "STARTTLS" in self._extensions:
-                self._send(b"STARTTLS\r\n")
-                self._expect(
+                self._channel.send(b"STARTTLS\r\n")
+                self._channel.expect(
                     self._starttlsReply, self.factory.timeouts.command, "STARTTLS reply"
                 )
                 return
             if policy.startTLS == "required":
-                self._failAll("TLS is required but the server does not offer STARTTLS")
+                self._transactions.failAll(
+                    "TLS is required but the server does not offer STARTTLS"
+                )
                 return
         self._authenticate()
 
     def _starttlsReply(self, reply: SMTPReply) -> None:
         if reply.code != 220:
             if self.factory.tls.startTLS == "required":
-                self._failAll(f"TLS is required but STARTTLS was refused: {reply}")
+                self._transactions.failAll(
+                    f"TLS is required but STARTTLS was refused: {reply}"
+                )
                 return
             # RFC 3207 4: carry on without TLS, as the policy allows.
             self._tlsState = "refused"
             self._authenticate()
             return
         # RFC 3207 4.2: nothing the server sent before TLS may be used.
-        self._clearBuffer()
+        self._channel.clearBuffer()
         self._tlsState = "handshake"
-        self._arm(self.factory.timeouts.tlsHandshake, "TLS handshake")
+        self._channel.arm(self.factory.timeouts.tlsHandshake, "TLS handshake")
         ITLSTransport(self.transport).startTLS(self.factory.tls.connectionCreator())
 
     def _authenticate(self) -> None:
         factory = self.factory
         if factory.login is None:
-            self._nextTransaction()
+            self._transactions.start()
             return
         if self._tlsState != "active":
-            self._failAll("will not send a password without TLS", permanent=True)
+            self._transactions.failAll(
+                "will not send a password without TLS", permanent=True
+            )
             return
         mechanism = factory.mechanism
         if mechanism not in self._extensions.authMechanisms:
-            self._failAll(f"server does not offer AUTH {mechanism}", permanent=True)
+            self._transactions.failAll(
+                f"server does not offer AUTH {mechanism}", permanent=True
+            )
             return
         self._log.info(
             "SMTP AUTH {mechanism} to {host}", mechanism=mechanism, host=factory.host
@@ -198,8 +291,8 @@ class ESMTPSender(TransactionDriver):
         timeout = factory.timeouts.command
         if mechanism == "PLAIN":
             token = _b64(f"\0{factory.login}\0{password}")
-            self._send(b"AUTH PLAIN " + token + b"\r\n")
-            self._expect(self._authReply, timeout, "AUTH reply")
+            self._channel.send(b"AUTH PLAIN " + token + b"\r\n")
+            self._channel.expect(self._authReply, timeout, "AUTH reply")
             return
         login = _b64(factory.login)
 
@@ -207,24 +300,24 @@ class ESMTPSender(TransactionDriver):
             if reply.code != 334:
                 self._authReply(reply)
                 return
-            self._send(_b64(password) + b"\r\n")
-            self._expect(self._authReply, timeout, "AUTH reply")
+            self._channel.send(_b64(password) + b"\r\n")
+            self._channel.expect(self._authReply, timeout, "AUTH reply")
 
         def loginStep(reply: SMTPReply) -> None:
             if reply.code != 334:
                 self._authReply(reply)
                 return
-            self._send(login + b"\r\n")
-            self._expect(passwordStep, timeout, "AUTH challenge")
+            self._channel.send(login + b"\r\n")
+            self._channel.expect(passwordStep, timeout, "AUTH challenge")
 
-        self._send(b"AUTH LOGIN\r\n")
-        self._expect(loginStep, timeout, "AUTH challenge")
+        self._channel.send(b"AUTH LOGIN\r\n")
+        self._channel.expect(loginStep, timeout, "AUTH challenge")
 
     def _authReply(self, reply: SMTPReply) -> None:
         if reply.code != 235:
-            self._refused(reply, "authentication failed")
+            self._transactions.refused(reply, "authentication failed")
             return
-        self._nextTransaction()
+        self._transactions.start()
 
 
 def _b64(text: str) -> bytes:
@@ -321,8 +414,7 @@ class ESMTPSenderFactory(ClientFactory):
         if self._connecting is not None:
             self._connecting.cancel()
         for protocol in self._protocols:
-            protocol._cancelTimer(now=True)
-            protocol._abort()
+            protocol._cancel()
 
     def _finished(self) -> None:
         if not (self.deferred.called or self._cancelled):
