@@ -1,7 +1,8 @@
 # -*- test-case-name: tests.test_smtp_reply -*-
 """
-Tests for L{gomail_twisted.smtp._reply}: the SMTP reply type, its wire
-format (RFC 5321 4.2, RFC 2034) and its validation.
+Tests for L{gomail_twisted.smtpreply} and L{gomail_twisted.smtp._reply}:
+the SMTP reply type, its wire format (RFC 5321 4.2, RFC 2034), its
+validation, and the server's own replies.
 """
 
 from __future__ import annotations
@@ -321,3 +322,22 @@ class HelpReplyTests(SynchronousTestCase):
         formatted once.
         """
         self.assertIs(R.helpReply(True, False), R.helpReply(True, False))
+
+
+class SharedTypeTests(SynchronousTestCase):
+    """
+    The server and the delivery client use one reply type.
+    """
+
+    def test_oneType(self) -> None:
+        """
+        L{gomail_twisted.smtp.SMTPReply} and
+        L{gomail_twisted.delivery.SMTPReply} are the class of
+        L{gomail_twisted.smtpreply}, so a reply from either side compares
+        and catches the same.
+        """
+        from gomail_twisted import delivery, smtp, smtpreply
+
+        self.assertIs(smtp.SMTPReply, smtpreply.SMTPReply)
+        self.assertIs(delivery.SMTPReply, smtpreply.SMTPReply)
+        self.assertIs(SMTPReply, smtpreply.SMTPReply)
