@@ -652,3 +652,28 @@ class WatchTests(TestCase):
         self.assertEqual(folder.recent, {1})
         self.assertEqual(await folder.read(1), MESSAGE)
         folder.close()
+
+
+class CompactionTests(StoreTestCase):
+    """
+    The store compacts a folder's UID file after the change that filled it
+    with dead records.
+    """
+
+    def test_compactedAfterExpunge(self) -> None:
+        """
+        Expunging most of a folder leaves a UID file of live records only,
+        written anew, and the folder still reads the same.
+        """
+        account = self.account()
+        for _ in range(80):
+            self.result(account.append(INBOX, MESSAGE, [DELETED]))
+        self.result(account.append(INBOX, MESSAGE))
+        folder = self.result(account.openFolder(INBOX))
+        self.assertEqual(len(self.result(folder.expunge())), 80)
+        lines = (self.root / USER / "gomail-uidlist").read_text().splitlines()
+        self.assertEqual(len(lines), 2)
+        self.assertTrue(lines[1].startswith("+81 "))
+        fresh = self.result(self.account(self.newStore()).openFolder(INBOX))
+        self.assertEqual([m.uid for m in fresh.messages()], [81])
+        self.assertEqual(fresh.uidNext, 82)

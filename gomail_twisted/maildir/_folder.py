@@ -68,6 +68,7 @@ class FolderState:
         self.gone = False
         self.loaded = False
         self._watching = False
+        self._compacting = False
 
     def messages(self) -> tuple[MessageInfo, ...]:
         """
@@ -168,6 +169,17 @@ class FolderState:
         for view in list(self.views):
             if view is not origin:
                 view.tell(changes)
+        if not self._compacting and self.disk.uidlist.needsCompaction():
+            # After the change is reported, not before: the rewrite's cost
+            # is the folder's, not the caller's.
+            self._compacting = True
+
+            def compacted(result: object) -> None:
+                self._compacting = False
+
+            self.locked(self.disk.uidlist.compact, ignoreGone=False).addErrback(
+                lambda f: None
+            ).addBoth(compacted)
 
     def markGone(self) -> None:
         """

@@ -373,6 +373,7 @@ class UIDList:
                 if uid in self.keys:
                     modSeq += 1
                     lines.append(f"-{uid} {modSeq}\n")
+            # Expunges last, so a batch that starts with one holds nothing else.
             if not lines:
                 return result
             data = "".join(lines).encode("utf-8", "surrogateescape")
@@ -386,7 +387,10 @@ class UIDList:
                 try:
                     while written < len(data):
                         written += os.pwrite(fd, view[written:], self._offset + written)
-                    os.fsync(fd)
+                    if lines[0][0] != "-":
+                        # Expunges alone need no fsync: should they be lost,
+                        # the next scan finds the files gone and records it.
+                        os.fsync(fd)
                 except BaseException:
                     os.ftruncate(fd, self._offset)
                     raise
@@ -394,9 +398,27 @@ class UIDList:
                 os.close(fd)
             self._parseRecords(data)
             self._offset += len(data)
-            if self.records > _COMPACT_MINIMUM and self.records > 2 * len(self.keys):
-                self._writeWhole()
             return result
+
+    def needsCompaction(self) -> bool:
+        """
+        Whether dead records outnumber live ones (and are not too few to
+        matter).
+        """
+        return self.records > _COMPACT_MINIMUM and self.records > 2 * len(self.keys)
+
+    def compact(self) -> None:
+        """
+        Write the file whole, with only its live records, if it still needs
+        it once what others appended is read; under the lock.
+        """
+        with self.locked():
+            try:
+                self._read()
+            except (FileNotFoundError, CorruptUIDList):
+                return
+            if self.needsCompaction():
+                self._writeWhole()
 
 
 __all__ = ["FILE_NAME", "LOCK_NAME", "CorruptUIDList", "UIDList"]
