@@ -500,6 +500,7 @@ class Bench:
         started = time.perf_counter()
         populate([inbox, stdlibDir, floorDir], range(1, count), messages, layout)
         populate([stdlibDir, floorDir], range(1), messages, layout)
+        os.sync()
         print(
             f"  {count}: populated three folders in"
             f" {time.perf_counter() - started:.1f} s",
@@ -678,6 +679,8 @@ class Bench:
                 messages,
                 layout,
             )
+            # Written back before the timing, not during it.
+            os.sync()
             await folder.refresh()
             uids = [m.uid for m in spread(list(folder.messages()), batch, number)]
             await folder.setFlags(uids, [DELETED], FlagChange.ADD)
