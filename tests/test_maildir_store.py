@@ -677,3 +677,74 @@ class CompactionTests(StoreTestCase):
         fresh = self.result(self.account(self.newStore()).openFolder(INBOX))
         self.assertEqual([m.uid for m in fresh.messages()], [81])
         self.assertEqual(fresh.uidNext, 82)
+
+
+class CostTests(StoreTestCase):
+    """
+    Directories are listed only when they changed.
+    """
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.acct = self.account()
+        for _ in range(3):
+            self.result(self.acct.append(INBOX, MESSAGE))
+        self.age()
+        self.listed: list[str] = []
+        realListdir = os.listdir
+
+        def listdir(path: Any) -> list[str]:
+            self.listed.append(os.path.basename(path))
+            return realListdir(path)
+
+        self.patch(os, "listdir", listdir)
+
+    def age(self) -> None:
+        """
+        Make the folder's directories look last changed long ago.
+        """
+        for sub in ("cur", "new"):
+            os.utime(self.root / USER / sub, (1e9, 1e9))
+
+    def test_reopenUnchanged(self) -> None:
+        """
+        Reopening a folder, or refreshing it, when nothing changed lists
+        nothing.
+        """
+        folder = self.result(self.acct.openFolder(INBOX))
+        self.assertEqual(sorted(self.listed), ["cur", "new"])
+        self.listed.clear()
+        folder.close()
+        self.result(self.acct.openFolder(INBOX))
+        other = self.result(self.acct.openFolder(INBOX))
+        self.result(other.refresh())
+        self.assertEqual(self.listed, [])
+        self.assertEqual(len(other.messages()), 3)
+
+    def test_ownChangesNoListing(self) -> None:
+        """
+        Our own flag changes and expunges do not make the next refresh list
+        the folder again.
+        """
+        folder = self.result(self.acct.openFolder(INBOX))
+        self.listed.clear()
+        self.result(folder.setFlags([1, 2], [DELETED], FlagChange.ADD))
+        self.result(folder.expunge())
+        self.result(folder.refresh())
+        self.assertEqual(self.listed, [])
+        self.assertEqual([m.uid for m in folder.messages()], [3])
+
+    def test_deliveryListsNewOnly(self) -> None:
+        """
+        A delivery to an open INBOX lists only C{new/}, however large
+        C{cur/} is.
+        """
+        folder = self.result(self.acct.openFolder(INBOX))
+        recorder = Recorder()
+        folder.addListener(recorder)
+        self.addCleanup(self.store.close)
+        self.listed.clear()
+        self.result(self.store.deliver([USER], MESSAGE))
+        self.assertEqual(self.listed, ["new"])
+        self.assertEqual(recorder.events, [("added", (4,))])
+        self.assertEqual(folder.recent, {4})

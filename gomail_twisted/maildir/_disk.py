@@ -188,9 +188,9 @@ class FolderDisk:
             uid, flags, u.sizes[uid], float(u.dates[uid]), u.modSeqs[uid]
         )
 
-    def _list(self) -> dict[str, str]:
+    def _list(self, subs: tuple[str, ...] = _SUBS) -> dict[str, str]:
         found: dict[str, str] = {}
-        for sub in _SUBS:
+        for sub in subs:
             prefix = sub + "/"
             found.update(
                 {
@@ -201,21 +201,28 @@ class FolderDisk:
             )
         return found
 
-    def scan(self, force: bool = False, claim: bool = False) -> Changes:
+    def scan(
+        self, force: bool | tuple[str, ...] = False, claim: bool = False
+    ) -> Changes:
         """
-        Look at the folder again.
+        Look at the folder again: list the directories that changed (only
+        C{new/}, after a delivery), find the messages that came, went or
+        changed their flags, and give UIDs to those that have none.
 
-        @param force: list the directories even when they seem unchanged.
+        @param force: list both directories (C{True}), or these, even when
+            they seem unchanged.
         @param claim: move messages from C{new/} to C{cur/}.
         """
         changes = Changes()
+        prefix = self._prefix
         try:
-            stats = {sub: os.stat(self.path / sub) for sub in _SUBS}
+            stats = {sub: os.stat(prefix + sub) for sub in _SUBS}
         except FileNotFoundError:
             changes.gone = True
             return changes
         listedAt = time.time()
-        uidChanged = not self.uidlist.unchanged() and self.uidlist.load()
+        if not self.uidlist.unchanged():
+            self.uidlist.load()
         if self.uidlist.uidValidity != self._validity:
             if self._validity:
                 changes.reset = True
@@ -226,17 +233,29 @@ class FolderDisk:
             force = True
         if self._loadKeywords():
             force = True
-        if not (force or uidChanged or (claim and self.inNew)) and all(
-            self._fresh(sub, st) for sub, st in stats.items()
-        ):
-            return changes
-        found = self._list()
-        self._reconcile(found, changes, claim)
-        for sub, st in stats.items():
-            self._remember(sub, st, listedAt)
+        listed: tuple[str, ...]
+        if force is True:
+            listed = _SUBS
+        else:
+            listed = tuple(
+                sub
+                for sub, st in stats.items()
+                if (force and sub in force) or not self._fresh(sub, st)
+            )
+        if listed:
+            self._reconcile(self._list(listed), changes, listed)
+            for sub in listed:
+                self._remember(sub, stats[sub], listedAt)
+        if claim and self.inNew:
+            self._claim(changes)
         return changes
 
-    def _reconcile(self, found: dict[str, str], changes: Changes, claim: bool) -> None:
+    def _reconcile(
+        self, found: dict[str, str], changes: Changes, listed: tuple[str, ...]
+    ) -> None:
+        """
+        Compare a listing of some directories with what we knew of them.
+        """
         u = self.uidlist
         files, infos = self.files, self.infos
         unknown: list[str] = []
@@ -250,34 +269,53 @@ class FolderDisk:
             seen.add(uid)
             if files.get(uid) != path:
                 known.append((uid, path))
-        if len(seen) != len(u.keys):
-            # A file renamed while we listed may have been missed: look again.
+        full = listed == _SUBS
+        if full:
+            candidates: Iterable[int] = files
+        elif listed == ("new",):
+            candidates = self.inNew
+        else:
+            candidates = [uid for uid in files if uid not in self.inNew]
+        if any(uid not in seen for uid in candidates) or (
+            full and len(seen) != len(u.keys)
+        ):
+            # A file renamed while we listed may have been missed (or moved
+            # from new/ to cur/ by another process): look at both again.
             again = self._list()
             found.update(again)
+            listedKeys = set(unknown)
             for key, path in again.items():
                 uid = u.uids.get(key)
-                if uid is not None and uid not in seen:
+                if uid is None:
+                    if key not in listedKeys:
+                        unknown.append(key)
+                elif uid not in seen:
                     seen.add(uid)
                     if files.get(uid) != path:
                         known.append((uid, path))
-        stale = [uid for uid in u.keys if uid not in seen]
-        missing = [uid for uid in files if uid not in seen]
+            candidates = files
+            full = True
+        stale = [uid for uid in u.keys if uid not in seen] if full else []
+        missing = [uid for uid in candidates if uid not in seen]
         added: list[tuple[str, int, int]] = []
         for key in sorted(unknown):
             path = found[key]
-            full = str(self.path / path)
+            filePath = self._prefix + path
             try:
-                st = os.stat(full)
+                st = os.stat(filePath)
                 wsize = parseName(path[4:])[3]
-                crlf = wsize if wsize is not None else _files.fileCRLFSize(full)
+                crlf = wsize if wsize is not None else _files.fileCRLFSize(filePath)
             except FileNotFoundError:
                 continue
             added.append((key, int(st.st_mtime), crlf))
+        # A flag change by another process that already raised the
+        # mod-sequence is not raised again.
         modified = [
             uid
             for uid, path in known
             if uid in files
             and path.partition(":2,")[2] != files[uid].partition(":2,")[2]
+            and u.modSeqs.get(uid) == infos[uid].modSeq
         ]
         if added or modified or stale:
             uids = u.commit(added, modified, stale)
@@ -318,8 +356,6 @@ class FolderDisk:
             for uid in newUIDs:
                 info = infos[uid] = self._info(uid, files[uid])
                 changes.added.append(info)
-        if claim:
-            self._claim(changes)
 
     def _claim(self, changes: Changes) -> None:
         """

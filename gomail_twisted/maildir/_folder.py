@@ -95,14 +95,15 @@ class FolderState:
     def refresh(
         self,
         origin: FolderView | None = None,
-        force: bool = False,
+        force: bool | tuple[str, ...] = False,
     ) -> Deferred[None]:
         """
         Look at the disk again and tell every view what changed.
 
         @param origin: the view that asked (it gets the messages it claims
             from C{new/} as recent).
-        @param force: list the directories even if they seem unchanged.
+        @param force: list both directories (or these) even if they seem
+            unchanged.
         """
         claimer = origin if origin is not None and not origin.readOnly else None
         if claimer is None:

@@ -232,7 +232,7 @@ class MaildirStore:
         """
         state = self._states.get(path)
         if state is not None and state.views:
-            state.refresh(force=True).addErrback(
+            state.refresh().addErrback(
                 lambda f: self._log.failure("Refresh failed", failure=f)
             )
 
@@ -261,7 +261,10 @@ class MaildirStore:
     def _changed(self, path: str) -> None:
         state = self._watched.get(path)
         if state is not None:
-            state.refresh(force=True).addErrback(lambda _: None)
+            # List the directory the watcher named, even if its time stamp
+            # seems unchanged.
+            sub = os.path.basename(path)
+            state.refresh(force=(sub,)).addErrback(lambda _: None)
 
     # IMailStore.
 
