@@ -176,6 +176,10 @@ class MaildirAccount:
         return self._lock.run(self.store.inThread, f)
 
     def listFolders(self) -> Deferred[Sequence[FolderInfo]]:
+        """
+        See L{IAccount.listFolders}.
+        """
+
         def listing() -> list[FolderInfo]:
             names = sorted(_folderNames(self.path))
             subscribed = set(readSubscriptions(self.path))
@@ -194,6 +198,9 @@ class MaildirAccount:
         return self.store.inThread(listing)
 
     def createFolder(self, name: str) -> Deferred[str]:
+        """
+        See L{IAccount.createFolder}.
+        """
         try:
             canonical, path = self._resolve(name)
         except InvalidName as e:
@@ -209,6 +216,9 @@ class MaildirAccount:
         return self._inLock(create)
 
     def deleteFolder(self, name: str) -> Deferred[None]:
+        """
+        See L{IAccount.deleteFolder}.
+        """
         try:
             canonical, path = self._resolve(name)
         except InvalidName as e:
@@ -230,6 +240,9 @@ class MaildirAccount:
         return self._inLock(delete).addCallback(deleted)
 
     def renameFolder(self, old: str, new: str) -> Deferred[None]:
+        """
+        See L{IAccount.renameFolder}.
+        """
         try:
             oldName, oldPath = self._resolve(old)
             newName, newPath = self._resolve(new)
@@ -305,9 +318,15 @@ class MaildirAccount:
         return self._inLock(change)
 
     def subscribe(self, name: str) -> Deferred[None]:
+        """
+        See L{IAccount.subscribe}.
+        """
         return self._subscriptions(name, True)
 
     def unsubscribe(self, name: str) -> Deferred[None]:
+        """
+        See L{IAccount.unsubscribe}.
+        """
         return self._subscriptions(name, False)
 
     def _state(self, name: str) -> FolderState:
@@ -315,6 +334,9 @@ class MaildirAccount:
         return self.store.folderState(canonical, path)
 
     def folderStatus(self, name: str) -> Deferred[FolderStatus]:
+        """
+        See L{IAccount.folderStatus}.
+        """
         try:
             state = self._state(name)
         except InvalidName as e:
@@ -336,6 +358,9 @@ class MaildirAccount:
         return state.refresh().addCallback(status)
 
     def openFolder(self, name: str, readOnly: bool = False) -> Deferred[IFolder]:
+        """
+        See L{IAccount.openFolder}.
+        """
         try:
             state = self._state(name)
         except InvalidName as e:
@@ -362,6 +387,9 @@ class MaildirAccount:
         flags: Iterable[str] = (),
         internalDate: float | None = None,
     ) -> Deferred[CopyResult]:
+        """
+        See L{IAccount.append}.
+        """
         try:
             state = self._state(name)
         except InvalidName as e:

@@ -230,17 +230,29 @@ class FolderView:
 
     @property
     def uidValidity(self) -> int:
+        """
+        See L{IFolder.uidValidity}.
+        """
         return self._state.uidValidity
 
     @property
     def uidNext(self) -> int:
+        """
+        See L{IFolder.uidNext}.
+        """
         return self._state.uidNext
 
     @property
     def highestModSeq(self) -> int:
+        """
+        See L{IFolder.highestModSeq}.
+        """
         return self._state.highestModSeq
 
     def messages(self) -> Sequence[MessageInfo]:
+        """
+        See L{IFolder.messages}.
+        """
         return self._state.messages()
 
     def _check(self, write: bool = False) -> Deferred[Any] | None:
@@ -251,19 +263,31 @@ class FolderView:
         return None
 
     def refresh(self) -> Deferred[None]:
+        """
+        See L{IFolder.refresh}.
+        """
         return self._check() or self._state.refresh(self)
 
     def addListener(self, listener: IFolderListener) -> None:
+        """
+        See L{IFolder.addListener}.
+        """
         self.listeners.append(listener)
         self._state.listenersChanged()
 
     def removeListener(self, listener: IFolderListener) -> None:
+        """
+        See L{IFolder.removeListener}.
+        """
         self.listeners.remove(listener)
         self._state.listenersChanged()
 
     def read(
         self, uid: int, start: int = 0, length: int | None = None
     ) -> Deferred[bytes]:
+        """
+        See L{IFolder.read}.
+        """
         state = self._state
 
         def read() -> Deferred[bytes]:
@@ -288,6 +312,9 @@ class FolderView:
         change: FlagChange,
         unchangedSince: int | None = None,
     ) -> Deferred[FlagUpdate]:
+        """
+        See L{IFolder.setFlags}.
+        """
         state = self._state
 
         def done(result: tuple[Changes, list[int], Changes | None]) -> FlagUpdate:
@@ -306,6 +333,9 @@ class FolderView:
         ).addCallback(done)
 
     def expunge(self, uids: Iterable[int] | None = None) -> Deferred[Sequence[int]]:
+        """
+        See L{IFolder.expunge}.
+        """
         state = self._state
 
         def done(result: tuple[Changes, Changes | None]) -> Sequence[int]:
@@ -320,16 +350,25 @@ class FolderView:
         ).addCallback(done)
 
     def copy(self, uids: Iterable[int], destination: str) -> Deferred[CopyResult]:
+        """
+        See L{IFolder.copy}.
+        """
         return self._check() or self._account.transfer(
             self._state, self, list(uids), destination, False
         )
 
     def move(self, uids: Iterable[int], destination: str) -> Deferred[CopyResult]:
+        """
+        See L{IFolder.move}.
+        """
         return self._check(True) or self._account.transfer(
             self._state, self, list(uids), destination, True
         )
 
     def close(self) -> None:
+        """
+        See L{IFolder.close}.
+        """
         if self.closed:
             return
         self.closed = True

@@ -269,6 +269,9 @@ class MaildirStore:
     # IMailStore.
 
     def openAccount(self, user: str, create: bool = False) -> Deferred[IAccount]:
+        """
+        See L{IMailStore.openAccount}.
+        """
         try:
             path = self.accountDirectory(user)
         except InvalidName as e:
@@ -289,6 +292,9 @@ class MaildirStore:
     def deliver(
         self, users: Sequence[str], message: bytes, internalDate: float | None = None
     ) -> Deferred[None]:
+        """
+        See L{IMailStore.deliver}.
+        """
         try:
             paths = list(dict.fromkeys(self.accountDirectory(u) for u in users))
         except InvalidName as e:
