@@ -860,6 +860,13 @@ class Bench:
                     verdict(
                         f"{op} per message: {large} / {small}", perB / perA, 1.5, False
                     )
+                    if a.floor and b.floor:
+                        # The file system's own cost moves too; this shows
+                        # how much of the change is ours.
+                        print(
+                            f"  {'':<44} (ours/floor {a.ours / a.floor:.2f}x at"
+                            f" {small}, {b.ours / b.floor:.2f}x at {large})"
+                        )
         print(f"  {'all targets met' if not short else f'{short} target(s) SHORT'}")
         return short
 
