@@ -20,10 +20,12 @@ internal dates, folders and subscriptions.
 
   2. Both write: Dovecot selects INBOX read-write, sets flags and a
      keyword, copies a message to another folder (whose keywords file
-     differs) and expunges; mutt flags one message and deletes another.
+     differs), expunges and appends; mutt flags one message and deletes
+     another.
      An open view of ours with a listener must be told within a couple of
      seconds, unasked; then the view refreshed, and a new instance, see
-     the same messages and flags, every other message keeping its UID.
+     the same messages and flags, every other message keeping its UID and
+     the new one getting a UID above all given before.
 
   3. They write: Dovecot creates folders (one without its parent, one
      non-ASCII), subscribes, and appends messages with flags, keywords
@@ -740,10 +742,14 @@ class Interop:
             view, ours[name] = await oursSeen(account, name)
             view.close()
         self.checks.compare("ours (own reading)", expected, ours)
-        self.aliceUIDs = {
-            tag: s.uid for messages in ours.values() for tag, s in messages.items()
+        self.aliceUIDs: dict[str, int] = {
+            tag: s.uid
+            for messages in ours.values()
+            for tag, s in messages.items()
+            if s.uid is not None
         }
         self.aliceFolderNames = names
+        self.aliceTags = {name: set(messages) for name, messages in ours.items()}
         print("   files written:")
         print(dump(os.path.join(self.root, ALICE)))
         handOver(self.root)
@@ -845,8 +851,12 @@ class Interop:
             self.checks.check("dovecot: COPY to Archive/2024", typ == "OK", repr(data))
             typ, data = client.expunge()
             self.checks.check("dovecot: EXPUNGE", typ == "OK", repr(data))
+            arrived = makeMessage("dovecot-appended")
+            typ, data = client.append("INBOX", "(\\Answered)", None, arrived)
+            self.checks.check("dovecot: APPEND to INBOX", typ == "OK", repr(data))
         finally:
             client.logout()
+        expected.append(Expected("INBOX", arrived, frozenset({ANSWERED})))
         changes = {
             "delivered@interop.example": ({SEEN}, set()),
             "label@interop.example": ({"dovecot-set"}, set()),
@@ -879,7 +889,9 @@ class Interop:
         changedUIDs = {self.aliceUIDs[t]: t for t in changes}
         started = time.monotonic()
         while time.monotonic() - started < 5 and not (
-            goneUIDs <= recorder.expunged and set(changedUIDs) <= set(recorder.flags)
+            goneUIDs <= recorder.expunged
+            and set(changedUIDs) <= set(recorder.flags)
+            and recorder.added
         ):
             await task.deferLater(self.reactor, 0.1, lambda: None)
         waited = time.monotonic() - started
@@ -887,6 +899,11 @@ class Interop:
             f"ours (listener, {waited:.1f} s): expunged UIDs told",
             goneUIDs,
             recorder.expunged,
+        )
+        self.checks.same(
+            "ours (listener): the message Dovecot appended told",
+            1,
+            len(recorder.added),
         )
         wanted = {e.tag: e.flags for e in now if e.tag in changes}
         self.checks.same(
@@ -903,7 +920,16 @@ class Interop:
         self.checks.same(
             "ours (view refreshed): UIDs kept",
             {t: u for t, u in self.aliceUIDs.items() if t in got},
-            {t: s.uid for t, s in got.items()},
+            {t: s.uid for t, s in got.items() if t in self.aliceUIDs},
+        )
+        newUID = got["dovecot-appended@interop.example"].uid
+        before = sorted(
+            u for t, u in self.aliceUIDs.items() if t in self.aliceTags["INBOX"]
+        )
+        self.checks.check(
+            "ours: the new message's UID is above every UID INBOX gave before",
+            newUID is not None and newUID > before[-1],
+            f"{newUID} after {before}",
         )
         view.close()
         fresh = self.newStore()
@@ -920,7 +946,7 @@ class Interop:
         self.checks.same(
             "ours (new instance): UIDs kept",
             {t: u for t, u in self.aliceUIDs.items() if t in read["INBOX"]},
-            {t: s.uid for t, s in read["INBOX"].items()},
+            {t: s.uid for t, s in read["INBOX"].items() if t in self.aliceUIDs},
         )
 
     # Part 3.
