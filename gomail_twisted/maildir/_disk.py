@@ -344,7 +344,7 @@ class FolderDisk:
                 files[uid] = path
                 newUIDs.append(uid)
         newUIDs.sort()
-        if newUIDs and infos and newUIDs[0] < max(infos):
+        if newUIDs and infos and newUIDs[0] < next(reversed(infos)):
             # A message that another process numbered before ours.
             ordered = sorted([*infos, *newUIDs])
             old = infos
