@@ -250,6 +250,38 @@ class FolderDisk:
             self._claim(changes)
         return changes
 
+    def _firstLoad(self, found: dict[str, str], changes: Changes) -> bool:
+        """
+        The common first look at a folder, in one pass: every file has a
+        UID and every UID a file.
+
+        @return: whether it was that case (otherwise nothing was changed).
+        """
+        u = self.uidlist
+        get = u.uids.get
+        pairs = [(get(key), path) for key, path in found.items()]
+        if len(pairs) != len(u.keys) or any(uid is None for uid, _ in pairs):
+            return False
+        pairs.sort()
+        files, infos, inNew = self.files, self.infos, self.inNew
+        cache, keywords = self._flagCache, self.keywords
+        sizes, dates, modSeqs = u.sizes, u.dates, u.modSeqs
+        for uid, path in pairs:
+            assert uid is not None
+            files[uid] = path
+            if path[0] == "n":
+                inNew.add(uid)
+            i = path.find(":2,")
+            letters = path[i + 3 :] if i >= 0 else ""
+            flags = cache.get(letters)
+            if flags is None:
+                flags = cache[letters] = flagsFromLetters(letters, keywords)
+            infos[uid] = MessageInfo(
+                uid, flags, sizes[uid], float(dates[uid]), modSeqs[uid]
+            )
+        changes.added = list(infos.values())
+        return True
+
     def _reconcile(
         self, found: dict[str, str], changes: Changes, listed: tuple[str, ...]
     ) -> None:
@@ -258,6 +290,8 @@ class FolderDisk:
         """
         u = self.uidlist
         files, infos = self.files, self.infos
+        if not files and listed == _SUBS and self._firstLoad(found, changes):
+            return
         unknown: list[str] = []
         known: list[tuple[int, str]] = []
         seen: set[int] = set()
