@@ -114,14 +114,36 @@ class OptionsTests(SynchronousTestCase):
                 _parse(*args)
             self.assertIn(expected, str(caught.exception))
 
-    def test_noAuthOption(self) -> None:
+    def test_noPlaintextAuthOption(self) -> None:
         """
-        Nothing in C{--help} speaks of AUTH, which the server does not offer,
-        and C{--allow-plaintext-auth} is refused.
+        C{--help} speaks of AUTH only with C{--users}, after STARTTLS, and
+        C{--allow-plaintext-auth} is refused.
         """
-        self.assertNotRegex(str(Options()), r"(?i)\bauth\b")
+        mentions = re.findall(r"(?i)[^.]*\bauth\b[^.]*", str(Options()))
+        self.assertTrue(mentions)
+        for mention in mentions:
+            self.assertIn("--users", mention)
         with self.assertRaises(UsageError):
             _parse("--allow-plaintext-auth")
+
+    def test_usersFile(self) -> None:
+        """
+        C{--users} must name a readable file, and takes the domains from it:
+        C{--domain} beside it is a usage error naming the command that
+        declares a domain.
+        """
+        missing = self.mktemp()
+        with self.assertRaises(UsageError) as caught:
+            _parse("--users", missing)
+        self.assertEqual(
+            str(caught.exception), f"--users {missing}: No such file or directory"
+        )
+        users = Path(self.mktemp())
+        users.write_text("domain example.com\n")
+        with self.assertRaises(UsageError) as caught:
+            _parse("--users", str(users), "--domain=example.com")
+        self.assertIn("users domain add", str(caught.exception))
+        self.assertEqual(_parse("--users", str(users))["domain"], [])
 
     def test_certificateAndKeyGoTogether(self) -> None:
         """
@@ -492,6 +514,61 @@ class ServiceTests(TestCase):
         self.assertEqual(
             (yield rest), b"421 Server shutting down, closing connection\r\n"
         )
+
+    @inlineCallbacks
+    def test_usersFile(self) -> Any:
+        """
+        With C{--users}, a user logs in after STARTTLS with their password
+        and sends to an alias, which lands in the aliased user's Maildir;
+        an unknown local address is refused with 550 5.1.1, and AUTH is not
+        offered before STARTTLS.
+        """
+        from argon2 import PasswordHasher
+
+        users = Path(self.mktemp())
+        hasher = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+        users.write_text(
+            "domain example.com\n"
+            f"user alice@example.com {hasher.hash('correct horse')}\n"
+            "alias sales@example.com alice@example.com\n"
+        )
+        options = _parse(
+            "--hostname=localhost",
+            f"--maildir={self.maildir}",
+            "--listen=tcp:0:interface=127.0.0.1",
+            "--users",
+            str(users),
+        )
+        service = makeService(options)
+        before = len(self.events)
+        service.startService()
+        self.addCleanup(lambda: service.stopService() if service.running else None)
+        [port] = [
+            int(m.group(2)) for m in map(_LISTENING.search, self.logged()[before:]) if m
+        ]
+
+        def send() -> Any:
+            with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
+                client.ehlo()
+                before = client.has_extn("auth")
+                client.starttls(context=ssl._create_unverified_context())
+                client.ehlo()
+                client.login("alice@example.com", "correct horse")
+                refused = client.sendmail(
+                    "alice@example.com",
+                    ["sales@example.com", "nobody@example.com"],
+                    MESSAGE,
+                )
+                return before, refused
+
+        authBeforeTLS, refused = yield self.inThread(send)
+        self.assertFalse(authBeforeTLS)
+        self.assertEqual(
+            refused, {"nobody@example.com": (550, b"5.1.1 No such recipient here")}
+        )
+        [stored] = _delivered(self.maildir, "alice@example.com")
+        self.assertTrue(stored.endswith(b"\n" + MESSAGE.replace(b"\r\n", b"\n")))
+        self.assertFalse((self.maildir / "sales@example.com").exists())
 
     @inlineCallbacks
     def test_messageOnDisk(self) -> Any:

@@ -16,6 +16,14 @@ itself keeps the case the client gave).  See
 L{gomail_twisted.maildir.mailboxDirectoryName} for how an address becomes
 one directory name under the root.
 
+Given a users file (L{gomail_twisted.users.UsersDatabase}), the backend
+takes mail for the file's domains instead, only for its users and aliases
+(an unknown local recipient is refused at RCPT with 550 5.1.1), delivered
+to the account of the user each address leads to; given a checker
+(L{gomail_twisted.users.UsersChecker}) too, it offers AUTH against the
+file.  Authenticating does not open relaying: mail for other domains is
+still refused, since there is no outbound queue to take it.
+
 This module only speaks SMTP: it picks the accounts, gives the store the
 message with a C{Return-Path:} header (RFC 5321 4.4), and turns the store's
 errors into replies.  The store delivers to all the accounts or to none,
@@ -30,13 +38,14 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from twisted.cred.error import UnauthorizedLogin
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 from zope.interface import implementer
 
-from gomail_twisted.address import normalizeDomain, unquoteLocalPart
+from gomail_twisted.address import normalizeAddress, normalizeDomain, unquoteLocalPart
 from gomail_twisted.maildir import (
     DEFAULT_DISK_THREADS,
     MaildirStore,
@@ -44,10 +53,22 @@ from gomail_twisted.maildir import (
     StoreFull,
     mailboxDirectoryName,
 )
-from gomail_twisted.smtp._reply import RELAY_DENIED, SMTPReply
-from gomail_twisted.smtp._values import ConnectionInfo, ReceivedMessage, Recipient
+from gomail_twisted.smtp._reply import (
+    AUTH_FAILED,
+    AUTH_TEMPORARY_FAILURE,
+    RELAY_DENIED,
+    UNKNOWN_RECIPIENT,
+    SMTPReply,
+)
+from gomail_twisted.smtp._values import (
+    ConnectionInfo,
+    ReceivedMessage,
+    Recipient,
+    SMTPCredentials,
+)
 from gomail_twisted.smtp.backend import SMTPSession
-from gomail_twisted.smtp.interfaces import ISMTPBackend
+from gomail_twisted.smtp.interfaces import ISMTPAuthSession, ISMTPBackend
+from gomail_twisted.users import HashingBusy, UsersChecker, UsersDatabase
 
 #: The reply when the store cannot take the message (RFC 3463 4.3.0).
 STORE_FAILED = SMTPReply(451, "4.3.0", "Could not store the message, try again later")
@@ -96,7 +117,9 @@ class MaildirSession(SMTPSession):
         5321 4.5.1).
 
         @raise SMTPReply: 554 5.7.1 for any other domain (we do not relay);
-            553 5.1.3 for an address too long to be a directory name.
+            550 5.1.1 for an address of ours that leads to no user of the
+            users file; 553 5.1.3 for an address too long to be a directory
+            name.
         """
         if self.backend.mailboxFor(recipient.address) is None:
             self._log.info(
@@ -122,16 +145,53 @@ class MaildirSession(SMTPSession):
         )
 
 
+@implementer(ISMTPAuthSession)
+class MaildirAuthSession(MaildirSession):
+    """
+    A L{MaildirSession} that offers AUTH (RFC 4954) against the users file.
+    """
+
+    def authenticate(self, credentials: SMTPCredentials) -> Deferred[str]:
+        """
+        Check a login against the backend's L{UsersChecker}.
+
+        @return: a Deferred firing with the user's address, or failing with
+            535 5.7.8 for a refused login and 454 4.7.0 when the passwords
+            cannot be checked now.
+        """
+        checker = self.backend.checker
+        assert checker is not None
+
+        def refused(reason: Failure) -> str:
+            if reason.check(UnauthorizedLogin):
+                raise AUTH_FAILED
+            if not reason.check(HashingBusy):
+                self._log.failure(
+                    "Checking a login from {peer} failed",
+                    failure=reason,
+                    peer=self.info.peerHost,
+                )
+            raise AUTH_TEMPORARY_FAILURE
+
+        return checker.authenticate(credentials).addCallbacks(
+            lambda user: user.address, refused
+        )
+
+
 @implementer(ISMTPBackend)
 class MaildirBackend:
     """
     Delivers mail for some domains into the accounts of a
-    L{MaildirStore}, one per address; refuses all other recipients.
+    L{MaildirStore}: one per address, or one per user of a users file;
+    refuses all other recipients.
 
     @ivar root: the directory holding the accounts.
     @ivar domains: the domains we take mail for, normalized with
-        L{normalizeDomain}, in the order given.
+        L{normalizeDomain}, in the order given; empty with a users file,
+        whose domains count instead.
     @ivar store: the store delivered to.
+    @ivar users: the users file, or L{None}.
+    @ivar checker: what checks AUTH logins, or L{None} for no AUTH.
     """
 
     _log = Logger()
@@ -139,11 +199,13 @@ class MaildirBackend:
     def __init__(
         self,
         root: str | os.PathLike[str],
-        domains: Iterable[str],
+        domains: Iterable[str] = (),
         reactor: Any = None,
         threadPool: ThreadPool | None = None,
         diskThreads: int = DEFAULT_DISK_THREADS,
         store: MaildirStore | None = None,
+        users: UsersDatabase | None = None,
+        checker: UsersChecker | None = None,
     ) -> None:
         """
         @param root: the directory for the accounts; made when the first
@@ -163,13 +225,25 @@ class MaildirBackend:
         @param store: a store over C{root} to share with other servers
             (IMAP IDLE then sees each delivery at once); by default the
             backend makes its own from the arguments above.
-        @raise ValueError: when no domain is given, or C{diskThreads} is
-            less than one.
+        @param users: a users file: mail is taken for its domains, users
+            and aliases only (C{domains} must then be empty).
+        @param checker: checks AUTH logins (usually over the same users
+            file); without one, AUTH is not offered.
+        @raise ValueError: when neither domains nor a users file is given,
+            or both are, or C{diskThreads} is less than one.
         """
         self.root = Path(os.path.abspath(root))
         self.domains = tuple(dict.fromkeys(normalizeDomain(d) for d in domains))
-        if not self.domains or not all(self.domains):
+        if users is not None:
+            if self.domains:
+                raise ValueError(
+                    "MaildirBackend takes its domains from the users file; "
+                    "give no other domains"
+                )
+        elif not self.domains or not all(self.domains):
             raise ValueError("MaildirBackend needs at least one domain")
+        self.users = users
+        self.checker = checker
         if store is None:
             if diskThreads < 1:
                 raise ValueError("MaildirBackend needs at least one disk thread")
@@ -184,8 +258,11 @@ class MaildirBackend:
     def newSession(self, info: ConnectionInfo) -> MaildirSession:
         """
         @param info: the connection.
-        @return: a new session.
+        @return: a new session, offering AUTH when the backend has a
+            checker.
         """
+        if self.checker is not None:
+            return MaildirAuthSession(self, info)
         return MaildirSession(self, info)
 
     def userFor(self, address: str) -> str | None:
@@ -194,9 +271,14 @@ class MaildirBackend:
 
         @param address: a recipient as the server parsed it.
         @return: the account's user (local part unquoted and, for
-            postmaster, in lower case, then the normalized domain), or
-            L{None} when its domain is not ours.
+            postmaster, in lower case, then the normalized domain; with a
+            users file, the user the address leads to), or L{None} when its
+            domain is not ours.
+        @raise SMTPReply: 550 5.1.1 for an address of a users file's domain
+            that leads to no user.
         """
+        if self.users is not None:
+            return self._userFromFile(address, self.users)
         local, at, domain = address.rpartition("@")
         if not at:
             if address.lower() != "postmaster":
@@ -211,6 +293,15 @@ class MaildirBackend:
             local = "postmaster"
         return f"{local}@{domain}"
 
+    def _userFromFile(self, address: str, users: UsersDatabase) -> str | None:
+        _, at, domain = address.rpartition("@")
+        if at and not users.isLocalDomain(domain):
+            return None
+        user = users.resolve(address)
+        if user is None:
+            raise UNKNOWN_RECIPIENT
+        return normalizeAddress(user.address)
+
     def mailboxFor(self, address: str) -> Path | None:
         """
         Where mail for an address goes.
@@ -219,7 +310,7 @@ class MaildirBackend:
         @return: its account's directory (the INBOX Maildir), directly
             under L{root}, or L{None} when its domain is not ours.
         @raise SMTPReply: 553 5.1.3 when the directory name would be too
-            long.
+            long; 550 5.1.1 as L{userFor}.
         """
         user = self.userFor(address)
         if user is None:
@@ -249,7 +340,8 @@ class MaildirBackend:
                 raise RELAY_DENIED
             user = self.userFor(address)
             assert user is not None
-            users.append(user)
+            if user not in users:
+                users.append(user)
         names = sorted({mailboxDirectoryName(*u.rsplit("@", 1)) for u in users})
 
         def delivered(_: None) -> None:

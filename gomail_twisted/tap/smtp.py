@@ -60,6 +60,7 @@ from gomail_twisted.tls import (
     serverContextFactory,
     serverContextFromFiles,
 )
+from gomail_twisted.users import PasswordHashing, UsersChecker, UsersDatabase
 
 #: Where the server listens when no C{--listen} is given: loopback only, on
 #: an unprivileged port.
@@ -113,8 +114,10 @@ class Options(usage.Options):
     longdesc = (
         "An ESMTP server that delivers mail for its domains to Maildir "
         "folders, one per address (MAILDIR/<address>/new/), and refuses all "
-        "other recipients. --listen takes Twisted server endpoint strings: "
-        "tcp:... offers STARTTLS, ssl:... is implicit TLS."
+        "other recipients. With --users, only the users and aliases of the "
+        "users file get mail, and they may log in with AUTH. --listen takes "
+        "Twisted server endpoint strings: tcp:... offers STARTTLS, ssl:... is "
+        "implicit TLS."
     )
 
     optFlags = [
@@ -137,6 +140,15 @@ class Options(usage.Options):
             "knows it).",
         ],
         ["maildir", None, "./maildir", "Directory holding the Maildir folders."],
+        [
+            "users",
+            None,
+            None,
+            "A users file (python -m gomail_twisted users): take mail for its "
+            "domains, users and aliases only, and offer AUTH (after STARTTLS) "
+            "against it. Without one, every address of the --domain domains "
+            "gets a mailbox.",
+        ],
         ["tls-cert", None, None, "PEM certificate (chain) for STARTTLS."],
         ["tls-key", None, None, "PEM private key for STARTTLS."],
         [
@@ -229,7 +241,9 @@ class Options(usage.Options):
             raise usage.UsageError(
                 f"--hostname {self['hostname']!r} is not an ASCII domain name"
             )
-        if not self["domain"]:
+        if self["users"] is not None:
+            self._checkUsers()
+        elif not self["domain"]:
             self["domain"] = [self["hostname"]]
             if self["hostname"].lower() != "localhost":
                 self["domain"].append("localhost")
@@ -249,6 +263,19 @@ class Options(usage.Options):
                 raise usage.UsageError(
                     f"--require-tls with --no-tls leaves {plain[0]} unusable"
                 )
+
+    def _checkUsers(self) -> None:
+        if self["domain"]:
+            raise usage.UsageError(
+                "--domain and --users: the users file declares the domains "
+                "(python -m gomail_twisted users domain add DOMAIN)"
+            )
+        path = self["users"]
+        try:
+            with open(path, "rb"):
+                pass
+        except OSError as e:
+            raise usage.UsageError(f"--users {path}: {e.strerror}")
 
 
 def _checkEndpoint(description: str) -> None:
@@ -421,7 +448,19 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
             hostname=hostname,
         )
     maildir = os.path.abspath(options["maildir"])
-    backend = MaildirBackend(maildir, options["domain"], reactor=reactor)
+    if options["users"] is not None:
+        users = UsersDatabase(os.path.abspath(options["users"]))
+        checker = UsersChecker(users, PasswordHashing(reactor))
+        backend = MaildirBackend(maildir, users=users, checker=checker, reactor=reactor)
+        domains = list(users.domains())
+        if not domains:
+            _log.warn(
+                "The users file {path} declares no domain: all mail is refused",
+                path=users.path,
+            )
+    else:
+        backend = MaildirBackend(maildir, options["domain"], reactor=reactor)
+        domains = list(backend.domains)
     dkimLookup = None
     if not options["no-dkim"]:
         try:
@@ -449,7 +488,7 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
     _log.info(
         "SMTP server {hostname} accepting mail for {domains} into {maildir}",
         hostname=hostname,
-        domains=list(backend.domains),
+        domains=domains,
         maildir=maildir,
     )
     service = SMTPService(factory, reactor)
