@@ -161,8 +161,8 @@ class AccountTests(StoreTestCase):
             ],
         )
         self.assertEqual(
-            (path / "subscriptions").read_text().split(),
-            ["INBOX", "Drafts", "Sent", "Junk", "Trash", "Archive"],
+            (path / "subscriptions").read_bytes(),
+            b"V\t2\n\nINBOX\nDrafts\nSent\nJunk\nTrash\nArchive\n",
         )
 
     def test_noSuchAccount(self) -> None:
@@ -265,19 +265,37 @@ class AccountTests(StoreTestCase):
 
     def test_subscriptions(self) -> None:
         """
-        Subscriptions are kept in the Dovecot C{subscriptions} file, names
-        in their on-disk spelling; a name need not exist.
+        Subscriptions are kept in Dovecot's version-2 C{subscriptions}
+        file, levels in modified UTF-7 between TABs; a name need not exist.
         """
         account = self.account()
         self.result(account.subscribe("Lists/Café"))
         self.result(account.unsubscribe("Junk"))
         self.result(account.unsubscribe("Nothing"))
-        lines = (self.root / USER / "subscriptions").read_text().split()
-        self.assertIn("Lists.Caf&AOk-", lines)
-        self.assertNotIn("Junk", lines)
+        lines = (self.root / USER / "subscriptions").read_bytes().split(b"\n")
+        self.assertIn(b"Lists\tCaf&AOk-", lines)
+        self.assertNotIn(b"Junk", lines)
         folders = {f.name: f.subscribed for f in self.result(account.listFolders())}
         self.assertEqual(folders["Junk"], False)
         self.assertEqual(folders["Sent"], True)
+
+    def test_dovecotSubscriptions(self) -> None:
+        """
+        A version-2 file Dovecot wrote is read with its non-ASCII levels
+        decoded, and a subscription made here keeps Dovecot's lines.
+        """
+        account = self.account()
+        self.result(account.createFolder("Reisen/Übersee"))
+        path = self.root / USER / "subscriptions"
+        path.write_bytes(b"V\t2\n\nProjects\t2025\nReisen\t&ANw-bersee\nINBOX\n")
+        folders = {f.name: f.subscribed for f in self.result(account.listFolders())}
+        self.assertEqual(folders["Reisen/Übersee"], True)
+        self.assertEqual(folders["Sent"], False)
+        self.result(account.subscribe("Sent"))
+        self.assertEqual(
+            path.read_bytes(),
+            b"V\t2\n\nProjects\t2025\nReisen\t&ANw-bersee\nINBOX\nSent\n",
+        )
 
     def test_badNames(self) -> None:
         """

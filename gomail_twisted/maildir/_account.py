@@ -3,8 +3,7 @@
 One user's Maildir++ account: the root Maildir is INBOX, every other
 folder a directory under it named as L{folderDirectoryName} says, with an
 empty C{maildirfolder} file as Maildir++ asks; the subscriptions in a
-C{subscriptions} file, one folder a line in its on-disk spelling
-(C{Archive.2024}, modified UTF-7), as Dovecot and Courier read it.
+C{subscriptions} file, as Dovecot keeps it (see L{_subscriptions}).
 """
 
 from __future__ import annotations
@@ -30,6 +29,12 @@ from gomail_twisted.maildir._names import (
     folderNameFromDirectory,
     isInferior,
 )
+from gomail_twisted.maildir._subscriptions import (
+    SUBSCRIPTIONS,
+    changeSubscription,
+    readSubscriptions,
+    writeSubscriptions,
+)
 from gomail_twisted.maildir.errors import (
     FolderExists,
     InvalidName,
@@ -51,7 +56,6 @@ if TYPE_CHECKING:
 
 _T = TypeVar("_T")
 
-SUBSCRIPTIONS = "subscriptions"
 MAILDIRFOLDER = "maildirfolder"
 _SPECIAL = dict(SPECIAL_USE_FOLDERS)
 #: Where a deleted folder goes before it is removed: a name that
@@ -92,49 +96,6 @@ def makeFolder(path: Path) -> bool:
     if not marker.exists():
         marker.touch(0o600)
     return made
-
-
-def readSubscriptions(path: Path) -> list[str]:
-    """
-    The account's subscriptions, as canonical folder names; lines that
-    name no folder are passed over.  Dovecot's version 2 file (C{V\\t2}
-    header, levels separated by tabs) is read too.
-    """
-    try:
-        text = (path / SUBSCRIPTIONS).read_text("utf-8", "replace")
-    except FileNotFoundError:
-        return []
-    names: list[str] = []
-    lines = text.split("\n")
-    if lines and lines[0].startswith("V\t"):
-        for line in lines[1:]:
-            if line:
-                try:
-                    names.append(checkFolderName(line.replace("\t", "/")))
-                except InvalidName:
-                    pass
-        return names
-    for line in lines:
-        if line.upper() == INBOX:
-            names.append(INBOX)
-        elif line:
-            name = folderNameFromDirectory("." + line)
-            if name is not None:
-                names.append(name)
-    return names
-
-
-def writeSubscriptions(path: Path, names: Iterable[str]) -> None:
-    """
-    Replace the subscriptions file atomically; blocking.
-    """
-    lines = [INBOX if n == INBOX else folderDirectoryName(n)[1:] for n in names]
-    data = "".join(f"{line}\n" for line in dict.fromkeys(lines)).encode("ascii")
-    temporary = path / f"{SUBSCRIPTIONS}.{os.getpid()}.tmp"
-    _files.unlinkQuietly(temporary)
-    _files.writeSynced(temporary, data)
-    os.rename(temporary, path / SUBSCRIPTIONS)
-    _files.fsyncDirectory(path)
 
 
 def _folderNames(path: Path) -> list[str]:
@@ -309,11 +270,7 @@ class MaildirAccount:
             return _failed(e)
 
         def change() -> None:
-            names = readSubscriptions(self.path)
-            if add and canonical not in names:
-                writeSubscriptions(self.path, [*names, canonical])
-            elif not add and canonical in names:
-                writeSubscriptions(self.path, [n for n in names if n != canonical])
+            changeSubscription(self.path, canonical, add)
 
         return self._inLock(change)
 
