@@ -19,6 +19,7 @@ import re
 import shlex
 import smtplib
 import socket
+import ssl
 import subprocess
 import textwrap
 import time
@@ -33,6 +34,9 @@ from tests._twistd import LISTENING, Output, binary, environment, spawn, stop, t
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.rst"
 _BLOCK = re.compile(r"^\.\. code-block:: (\w+)\n\n((?:(?:    .*)?\n)+)", re.MULTILINE)
+
+#: What marks the quick start's server command among the README's blocks.
+QUICK_START = "install . && .venv/bin/twistd -n gomail-smtp"
 
 #: Seconds any one child process may take.
 DEADLINE = 60
@@ -100,10 +104,12 @@ class BlocksTests(SynchronousTestCase):
         one cannot go untested.
         """
         markers = [
-            ("sh", "twistd -n gomail-smtp"),
+            ("sh", QUICK_START),
             ("sh", "twisted.trial tests"),
             ("sh", "import smtplib"),
             ("python", "Smarthost("),
+            ("sh", "users domain add"),
+            ("sh", "gomail-smtp --users"),
             ("sh", "gomail_twisted.dkim keygen"),
             ("python", "DKIMSettings("),
             ("python", "reactor.run()"),
@@ -118,7 +124,7 @@ class BlocksTests(SynchronousTestCase):
         needs, and CI runs the test command as the README writes it.
         """
         self.assertEqual(
-            block("sh", "twistd -n gomail-smtp"),
+            block("sh", QUICK_START),
             "python3 -m venv .venv && .venv/bin/pip install . "
             "&& .venv/bin/twistd -n gomail-smtp\n",
         )
@@ -147,7 +153,7 @@ class ServerTests(SynchronousTestCase):
     def setUp(self) -> None:
         self.cwd = Path(self.mktemp()).resolve()
         self.cwd.mkdir()
-        words = shlex.split(block("sh", "twistd -n gomail-smtp").split("&&")[-1])
+        words = shlex.split(block("sh", QUICK_START).split("&&")[-1])
         self.assertEqual(words, [".venv/bin/twistd", "-n", "gomail-smtp"])
         process = spawn(
             [
@@ -260,6 +266,53 @@ class ServerTests(SynchronousTestCase):
             (DKIMStatus.PASS, "example.com", "mail"),
             dkim.reason,
         )
+
+
+class UsersTests(SynchronousTestCase):
+    """
+    The users section: its commands make a users file, and the server given
+    it delivers to users and aliases and lets them log in.
+    """
+
+    def test_usersFile(self) -> None:
+        """
+        The commands run as written; the server started with the file takes
+        mail for the alias into the user's Maildir, refuses an unknown
+        address of the domain with 550 5.1.1, and accepts the user's login
+        after STARTTLS.
+        """
+        cwd = Path(self.mktemp()).resolve()
+        cwd.mkdir()
+        for line in block("sh", "users domain add").splitlines():
+            command = line.replace(".venv/bin/python", shlex.quote(binary("python")))
+            result = run(["sh", "-c", command], cwd)
+            self.assertEqual(result.returncode, 0, (line, result.stderr))
+        self.assertIn(
+            b"user alice@example.com $argon2id$",
+            (cwd / "gomail-data" / "users").read_bytes(),
+        )
+        words = shlex.split(block("sh", "gomail-smtp --users"))
+        self.assertEqual(words[:3], [".venv/bin/twistd", "-n", "gomail-smtp"])
+        process = spawn(
+            [*twistd(), *words[1:], "--listen=tcp:0:interface=127.0.0.1", "--no-dkim"],
+            cwd,
+        )
+        self.addCleanup(stop, process)
+        assert process.stdout is not None
+        port = int(Output(process.stdout).waitFor(LISTENING, DEADLINE).group(2))
+        with smtplib.SMTP("127.0.0.1", port, timeout=DEADLINE) as client:
+            client.starttls(context=ssl._create_unverified_context())
+            client.login("alice@example.com", "a long passphrase")
+            refused = client.sendmail(
+                "alice@example.com",
+                ["postmaster@example.com", "bob@example.com"],
+                b"Subject: users\r\n\r\nhello\r\n",
+            )
+        self.assertEqual(
+            refused, {"bob@example.com": (550, b"5.1.1 No such recipient here")}
+        )
+        [message] = delivered(cwd / "maildir", "alice@example.com")
+        self.assertTrue(message.endswith(b"\nSubject: users\n\nhello\n"), message)
 
 
 class EmbeddingTests(SynchronousTestCase):
