@@ -121,6 +121,90 @@ class FormatTests(SynchronousTestCase):
         )
 
 
+# (records after the header, uids, modSeqs, dates, sizes, next UID,
+# highest mod-sequence): runs of "+" records are read in bulk, the rest
+# one by one; both must give the same.
+RECORDS = [
+    (
+        b"+1 2 100 10 a\n+2 3 200 20 b\n",
+        {"a": 1, "b": 2},
+        {1: 2, 2: 3},
+        {1: 100, 2: 200},
+        {1: 10, 2: 20},
+        3,
+        3,
+    ),
+    (
+        b"+1 2 1 1 a\n+2 3 1 2 b c\n+3 4 1 3 d\n",
+        {"a": 1, "b c": 2, "d": 3},
+        {1: 2, 2: 3, 3: 4},
+        {1: 1, 2: 1, 3: 1},
+        {1: 1, 2: 2, 3: 3},
+        4,
+        4,
+    ),
+    (b"+1 2 1 1 a\n+2 3 1 2 a\n", {"a": 2}, {2: 3}, {2: 1}, {2: 2}, 3, 3),
+    (
+        b"+1 2 1 1 a\n+2 3 1 1 b\n*1 4\n-2 5\n+3 6 1 1 c\n+4 7 1 1 d\n",
+        {"a": 1, "c": 3, "d": 4},
+        {1: 4, 3: 6, 4: 7},
+        {1: 1, 3: 1, 4: 1},
+        {1: 1, 3: 1, 4: 1},
+        5,
+        7,
+    ),
+    (b"+7 9 5 6 x\n", {"x": 7}, {7: 9}, {7: 5}, {7: 6}, 8, 9),
+]
+
+#: Records that are corruption, in the bulk run or after it.
+CORRUPT_RECORDS = [
+    b"+1 2 1 1 a\n+1 3 1 1 b\n",
+    b"+2 2 1 1 a\n+1 3 1 1 b\n",
+    b"+1 2 1 1 a\n+2 x 1 1 b\n+3 4 1 1 c\n",
+    b"+1 2 1 1\n+2 3 1 1 b c d\n+3 4 1 1 e\n",
+    b"+1 2 1 1 a\n*1\n+2 3 1 1 b\n",
+]
+
+
+class RecordTests(SynchronousTestCase):
+    """
+    Records read in bulk and one by one.
+    """
+
+    def test_records(self) -> None:
+        """
+        Every table entry reads to its messages, mod-sequences, dates,
+        sizes, next UID and highest mod-sequence.
+        """
+        for data, uids, modSeqs, dates, sizes, nextUID, highest in RECORDS:
+            with self.subTest(data=data):
+                u = _uidlist(self)
+                u.path.write_bytes(b"gomail-uidlist 1 V5 N1 M1\n" + data)
+                u.load()
+                self.assertEqual(
+                    (u.uids, u.modSeqs, u.dates, u.sizes),
+                    (uids, modSeqs, dates, sizes),
+                )
+                self.assertEqual(u.keys, {uid: key for key, uid in uids.items()})
+                self.assertEqual((u.nextUID, u.highestModSeq), (nextUID, highest))
+                self.assertEqual(list(u.keys), sorted(u.keys))
+
+    def test_corruptRecords(self) -> None:
+        """
+        Every corrupt entry gives the folder a new UIDVALIDITY and no UIDs.
+        """
+        for data in CORRUPT_RECORDS:
+            with self.subTest(data=data):
+                u = _uidlist(self)
+                u.path.write_bytes(
+                    b"gomail-uidlist 1 V5 N1 M1\n" + data + b"+9 9 1 1 z\n"
+                )
+                u.load()
+                self.assertGreater(u.uidValidity, 5)
+                self.assertEqual(u.uids, {})
+        self.flushLoggedErrors()
+
+
 class DamageTests(SynchronousTestCase):
     """
     Torn writes, corruption and loss.

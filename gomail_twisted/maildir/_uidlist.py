@@ -40,7 +40,10 @@ given to a different message.
 from __future__ import annotations
 
 import fcntl
+import itertools
+import operator
 import os
+import re
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -56,6 +59,10 @@ _MAGIC = "gomail-uidlist"
 _VERSION = "1"
 #: Below this many records the file is never compacted.
 _COMPACT_MINIMUM = 64
+#: The first record, after the first line, that does not start with "+".
+_NOT_ADDITION = re.compile("\n[^+]")
+#: A run of well-formed "+" records whose keys hold no space.
+_ADDITIONS = re.compile(r"(?:\+[0-9]+ [0-9]+ [0-9]+ [0-9]+ [^ \n]+\n)+")
 
 
 class CorruptUIDList(Exception):
@@ -204,9 +211,69 @@ class UIDList:
         self.uidValidity = validity
 
     def _parseRecords(self, data: bytes) -> None:
+        """
+        Apply whole records (C{data} ends with a newline).
+
+        @raise CorruptUIDList: when a record is bad.
+        """
+        text = data.decode("utf-8", "surrogateescape")
+        # A compacted file is a run of "+" records: read the run in bulk,
+        # the rest (if any) record by record.
+        other = _NOT_ADDITION.search(text)
+        run = len(text) if other is None else other.start() + 1
+        if run and text[0] == "+":
+            if self._parseAdditions(text[:run]):
+                text = text[run:]
+        if text:
+            self._parseEach(text)
+
+    def _parseAdditions(self, text: str) -> bool:
+        """
+        Apply a run of C{+} records in bulk, when every key is new and
+        holds no space; otherwise do nothing.
+
+        @return: whether the run was applied.
+        @raise CorruptUIDList: when a record is bad.
+        """
+        if _ADDITIONS.fullmatch(text) is None:
+            return False
+        # Every line has five fields: the columns are every fifth field.
+        fields = text.replace("\n", " ").split(" ")
+        fields.pop()
+        count = len(fields) // 5
+        keyList = fields[4::5]
+        uids = self.uids
+        if (
+            "" in keyList
+            or len(set(keyList)) != count
+            or (uids and not uids.keys().isdisjoint(keyList))
+        ):
+            return False
+        # int() takes the leading "+" as a sign.
+        uidList = list(map(int, fields[0::5]))
+        modList = list(map(int, fields[1::5]))
+        dateList = list(map(int, fields[2::5]))
+        sizeList = list(map(int, fields[3::5]))
+        if uidList[0] <= self._lastUID or not all(
+            map(operator.lt, uidList, itertools.islice(uidList, 1, None))
+        ):
+            raise CorruptUIDList("bad record")
+        uids.update(zip(keyList, uidList, strict=True))
+        self.keys.update(zip(uidList, keyList, strict=True))
+        self.modSeqs.update(zip(uidList, modList, strict=True))
+        self.dates.update(zip(uidList, dateList, strict=True))
+        self.sizes.update(zip(uidList, sizeList, strict=True))
+        last = self._lastUID = uidList[-1]
+        if last >= self.nextUID:
+            self.nextUID = last + 1
+        self.highestModSeq = max(self.highestModSeq, max(modList))
+        self.records += count
+        return True
+
+    def _parseEach(self, text: str) -> None:
         uids, keys, modSeqs = self.uids, self.keys, self.modSeqs
         dates, sizes = self.dates, self.sizes
-        lines = data.decode("utf-8", "surrogateescape").split("\n")
+        lines = text.split("\n")
         lines.pop()
         highest = self.highestModSeq
         last = self._lastUID
