@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from twisted.internet import tcp
@@ -62,7 +63,10 @@ from twisted.protocols.policies import TimeoutMixin
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from gomail_twisted.tls import TLSInfo
+
 __all__ = [
+    "ConnectionInfo",
     "LimitedServerFactory",
     "LineServerProtocol",
     "Refusal",
@@ -99,6 +103,30 @@ class Refusal(enum.Enum):
     SHUTTING_DOWN = "shutting down"
     TOO_MANY_CONNECTIONS = "too many connections"
     TOO_MANY_FROM_PEER = "too many connections from one peer"
+
+
+@dataclass(frozen=True)
+class ConnectionInfo:
+    """
+    Who is connected, and how: what every server (SMTP, POP3, ...) tells
+    its backend about a new connection.  One type for all of them, so that
+    a backend serving several protocols, and access control, read the same
+    facts the same way.
+
+    @ivar peerHost: the client's IP address.
+    @ivar peerPort: the client's port.
+    @ivar localHost: our address on this connection.
+    @ivar localPort: our port.
+    @ivar hostname: our host name, as the greeting says it.
+    @ivar tls: the TLS facts, or L{None} for a plain-text session.
+    """
+
+    peerHost: str
+    peerPort: int
+    localHost: str
+    localPort: int
+    hostname: str
+    tls: TLSInfo | None = None
 
 
 def peerAddress(address: IAddress) -> tuple[str, int]:
@@ -254,6 +282,7 @@ class _Backpressure:
 
     def resumeProducing(self) -> None:
         self._protocol.release(_WRITE)
+        self._protocol.writeResumed()
 
     def stopProducing(self) -> None:
         pass
@@ -343,6 +372,12 @@ class LineServerProtocol(LineReceiver, TimeoutMixin):
     def sendTooManyErrors(self) -> None:
         """
         Tell the peer it made too many errors, before it is closed.
+        """
+
+    def writeResumed(self) -> None:
+        """
+        The transport's buffer drained below its low-water mark after
+        L{writePaused}: a subclass that streams a large reply writes more.
         """
 
     def isBetweenCommands(self) -> bool:
@@ -649,6 +684,15 @@ class LineServerProtocol(LineReceiver, TimeoutMixin):
             return
         if not self._holds:
             LineReceiver.resumeProducing(self)
+
+    @property
+    def writePaused(self) -> bool:
+        """
+        Whether the transport's buffer is past its high-water mark: a
+        protocol streaming a large reply writes no more until
+        L{writeResumed}.
+        """
+        return _WRITE in self._holds
 
     @property
     def holding(self) -> bool:

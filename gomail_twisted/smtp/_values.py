@@ -10,33 +10,12 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING
 
+from gomail_twisted.connection import ConnectionInfo as ConnectionInfo
 from gomail_twisted.message import Headers, MessagePart, ParsedMessage
 from gomail_twisted.sasl import PasswordCredentials
-from gomail_twisted.tls import TLSInfo
 
 if TYPE_CHECKING:
     from gomail_twisted.dkim import DKIMResult
-
-
-@dataclass(frozen=True)
-class ConnectionInfo:
-    """
-    Who is connected, and how.
-
-    @ivar peerHost: the client's IP address.
-    @ivar peerPort: the client's port.
-    @ivar localHost: our address on this connection.
-    @ivar localPort: our port.
-    @ivar hostname: our host name, as the greeting says it.
-    @ivar tls: the TLS facts, or L{None} for a plain-text session.
-    """
-
-    peerHost: str
-    peerPort: int
-    localHost: str
-    localPort: int
-    hostname: str
-    tls: TLSInfo | None = None
 
 
 @dataclass(frozen=True)
