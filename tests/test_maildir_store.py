@@ -42,6 +42,7 @@ from gomail_twisted.maildir import (
     StoreFailed,
     TooManyKeywords,
 )
+from gomail_twisted.maildir._disk import FolderDisk, _buildInfos
 
 _T = TypeVar("_T")
 USER = "alice@example.com"
@@ -766,3 +767,56 @@ class CostTests(StoreTestCase):
         self.assertEqual(self.listed, ["new"])
         self.assertEqual(recorder.events, [("added", (4,))])
         self.assertEqual(folder.recent, {4})
+
+
+class BulkTests(SynchronousTestCase):
+    """
+    The bulk paths of a folder's first look give what one message at a
+    time would.
+    """
+
+    def test_buildInfos(self) -> None:
+        """
+        Messages built a field at a time equal, and hash as, those built by
+        the constructor.
+        """
+        flags = [frozenset(), frozenset({SEEN}), frozenset({SEEN, "$Work"})]
+        built = _buildInfos([1, 5, 9], flags, [10, 20, 30], [1.0, 2.0, 3.5], [4, 5, 6])
+        expected = [
+            MessageInfo(1, flags[0], 10, 1.0, 4),
+            MessageInfo(5, flags[1], 20, 2.0, 5),
+            MessageInfo(9, flags[2], 30, 3.5, 6),
+        ]
+        self.assertEqual(built, expected)
+        self.assertEqual([hash(m) for m in built], [hash(m) for m in expected])
+        self.assertRaises(AttributeError, setattr, built[0], "uid", 2)
+
+    def test_listing(self) -> None:
+        """
+        A listing maps each message's key (its name up to the first C{,}
+        or C{:}) to its path, and passes over dot files and names with a
+        newline.
+        """
+        root = Path(self.mktemp())
+        for sub in ("cur", "new", "tmp"):
+            (root / sub).mkdir(parents=True)
+        names = {
+            "cur": ["k1,S=5:2,S", "k2:2,", ".hidden", "a\nb", "k3"],
+            "new": ["k4,S=9", ",odd"],
+        }
+        for sub, subNames in names.items():
+            for name in subNames:
+                (root / sub / name).touch()
+        self.assertEqual(
+            FolderDisk(root)._list(),
+            {
+                "k1": "cur/k1,S=5:2,S",
+                "k2": "cur/k2:2,",
+                "k3": "cur/k3",
+                "k4": "new/k4,S=9",
+                "": "new/,odd",
+            },
+        )
+        for name in (".hidden", "a\nb"):
+            (root / "cur" / name).unlink()
+        self.assertEqual(len(FolderDisk(root)._list()), 5)
