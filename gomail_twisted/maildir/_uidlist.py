@@ -61,8 +61,6 @@ _VERSION = "1"
 _COMPACT_MINIMUM = 64
 #: The first record, after the first line, that does not start with "+".
 _NOT_ADDITION = re.compile("\n[^+]")
-#: A run of well-formed "+" records whose keys hold no space.
-_ADDITIONS = re.compile(r"(?:\+[0-9]+ [0-9]+ [0-9]+ [0-9]+ [^ \n]+\n)+")
 
 
 class CorruptUIDList(Exception):
@@ -235,12 +233,14 @@ class UIDList:
         @return: whether the run was applied.
         @raise CorruptUIDList: when a record is bad.
         """
-        if _ADDITIONS.fullmatch(text) is None:
+        lines = text.split("\n")
+        lines.pop()
+        count = len(lines)
+        if set(map(str.count, lines, itertools.repeat(" ", count))) != {4}:
             return False
         # Every line has five fields: the columns are every fifth field.
         fields = text.replace("\n", " ").split(" ")
         fields.pop()
-        count = len(fields) // 5
         keyList = fields[4::5]
         uids = self.uids
         if (
@@ -249,11 +249,14 @@ class UIDList:
             or (uids and not uids.keys().isdisjoint(keyList))
         ):
             return False
-        # int() takes the leading "+" as a sign.
-        uidList = list(map(int, fields[0::5]))
-        modList = list(map(int, fields[1::5]))
-        dateList = list(map(int, fields[2::5]))
-        sizeList = list(map(int, fields[3::5]))
+        try:
+            # int() takes the leading "+" (every line has it) as a sign.
+            uidList = list(map(int, fields[0::5]))
+            modList = list(map(int, fields[1::5]))
+            dateList = list(map(int, fields[2::5]))
+            sizeList = list(map(int, fields[3::5]))
+        except ValueError:
+            raise CorruptUIDList("bad record") from None
         if uidList[0] <= self._lastUID or not all(
             map(operator.lt, uidList, itertools.islice(uidList, 1, None))
         ):
