@@ -139,6 +139,7 @@ BEGIN_TLS = ok("Begin TLS negotiation")
 USER_OK = ok("Send your password")
 LOGIN_OK = ok("Logged in")
 MECHANISMS = ok("Mechanisms follow")
+UIDL_FOLLOWS = ok("Unique-ID listing follows")
 
 # Refusals of the connection.
 TOO_MANY_CONNECTIONS = error("Too many connections, try again later", SYS_TEMP_CODE)

@@ -600,7 +600,7 @@ class POP3ServerProtocol(LineServerProtocol):
         deleted = self._deleted
         self.write(
             multiline(
-                R.OK,
+                R.UIDL_FOLLOWS,
                 [
                     b"%d %s" % (i + 1, m.uidl.encode("ascii", "replace"))
                     for i, m in enumerate(self._messages)
