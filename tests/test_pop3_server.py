@@ -235,6 +235,36 @@ class GreetingTests(SynchronousTestCase):
         self.assertEqual(connection.greeting, replies.NOT_AVAILABLE.format())
         self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
 
+    def test_goneBeforeSession(self) -> None:
+        """
+        A session that arrives after the client went is logged out at once,
+        and nothing is written.
+        """
+        backend = RecordingBackend()
+        later: Deferred[None] = Deferred()
+        factory = makeFactory(
+            FunctionBackend(
+                connect=lambda info: later,
+                logout=lambda info, _: backend.calls.append(("logout", info)),
+            )
+        )
+        connection = Connection(factory)
+        self.assertEqual(connection.greeting, b"")
+        connection.lose()
+        later.callback(None)
+        self.assertEqual(backend.names(), ["logout"])
+        self.assertEqual(connection.read(), b"")
+
+    def test_tooManyConnections(self) -> None:
+        """
+        Past the per-peer limit a connection is refused with C{[SYS/TEMP]}.
+        """
+        factory = makeFactory(RecordingBackend(), maxConnectionsPerPeer=1)
+        Connection(factory)
+        second = Connection(factory)
+        self.assertEqual(second.greeting, replies.TOO_MANY_CONNECTIONS.format())
+        self.assertTrue(second.closing)
+
 
 class CapabilityTests(SynchronousTestCase):
     """

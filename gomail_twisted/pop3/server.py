@@ -199,8 +199,14 @@ class POP3ServerProtocol(LineServerProtocol):
             self._send(reply)
             self.closeConnection()
 
+        def keep(session: object) -> object:
+            if self.closed and IPOP3Session.providedBy(session):
+                # The client went meanwhile: the session ends unused.
+                self._notify(session.logout, "logout")
+            return session
+
         self._await(
-            invokeHook(self.factory.backend.newSession, info),
+            thenCall(invokeHook(self.factory.backend.newSession, info), keep),
             started,
             refused,
             failure=R.NOT_AVAILABLE,
