@@ -13,3 +13,9 @@ gomailSMTP = ServiceMaker(
     "An ESMTP server delivering to Maildir folders",
     "gomail-smtp",
 )
+gomailPOP3 = ServiceMaker(
+    "gomail-pop3",
+    "gomail_twisted.tap.pop3",
+    "A POP3 server for the users of a users file, over the Maildir store",
+    "gomail-pop3",
+)
