@@ -143,8 +143,9 @@ class MessageFormTests(SynchronousTestCase):
 
     def test_stuffing(self) -> None:
         """
-        Every line starting with a dot, the first included, gets another;
-        the terminator follows, after a CRLF if the message lacks one.
+        Every line starting with a dot, the first included and one after a
+        bare LF, gets another; the terminator follows, after a CRLF if the
+        message lacks one.
         """
         table = [
             (b"", b".\r\n"),
@@ -153,6 +154,7 @@ class MessageFormTests(SynchronousTestCase):
             (b"a\r\n.\r\n..b\r\n", b"a\r\n..\r\n...b\r\n.\r\n"),
             (b"no end", b"no end\r\n.\r\n"),
             (b"x\r\n.", b"x\r\n..\r\n.\r\n"),
+            (b"bare\n.\nLF\n", b"bare\n..\nLF\n\r\n.\r\n"),
         ]
         for message, expected in table:
             self.assertEqual(stuffMessage(message), expected, message)

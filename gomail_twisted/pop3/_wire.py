@@ -112,22 +112,40 @@ def toCRLF(message: bytes) -> bytes:
     return re.sub(rb"\r?\n", b"\r\n", message)
 
 
+def stuffedParts(message: bytes) -> tuple[bytes, bytes, bytes]:
+    """
+    The body of a RETR or TOP response (RFC 1939 3) in three parts, so that
+    a large message is copied once, by one C{replace} over all of it (never
+    per chunk, so a dot at a chunk boundary is stuffed too).
+
+    @param message: the message, lines ending in CRLF (as
+        L{IMaildrop.retrieve<gomail_twisted.pop3.IMaildrop.retrieve>} gives
+        it; see L{toCRLF} for others).
+    @return: C{(head, body, tail)}: C{head} is C{b"."} when the first line
+        starts with a dot (its stuffing) and C{b""} otherwise; C{body} is
+        the message with a dot added to every later line that starts with
+        one; C{tail} is the terminating C{.} line, after a CRLF when the
+        message lacks its last one.
+    """
+    # After any LF, not only CRLF: a line that a careless backend ended
+    # with a bare LF can never pass for the terminator either.
+    body = message.replace(b"\n.", b"\n..")
+    head = b"." if body[:1] == b"." else b""
+    if body and not body.endswith(b"\r\n"):
+        return head, body, b"\r\n.\r\n"
+    return head, body, b".\r\n"
+
+
 def stuffMessage(message: bytes) -> bytes:
     """
-    The body of a RETR or TOP response (RFC 1939 3): lines that start with
-    C{.} get another, over the whole message with one C{replace} (never per
-    chunk, so a dot at a chunk boundary is stuffed too), and the
-    terminating C{.} line, after a CRLF if the message lacks its last one.
+    The body of a RETR or TOP response (RFC 1939 3) in one piece: see
+    L{stuffedParts}.
 
     @param message: the message, lines ending in CRLF.
     @return: what follows the C{+OK} line, terminator included.
     """
-    stuffed = message.replace(b"\r\n.", b"\r\n..")
-    if stuffed[:1] == b".":
-        stuffed = b"." + stuffed
-    if stuffed and not stuffed.endswith(b"\r\n"):
-        return stuffed + b"\r\n.\r\n"
-    return stuffed + b".\r\n"
+    head, body, tail = stuffedParts(message)
+    return head + body + tail
 
 
 def topOfMessage(message: bytes, lines: int) -> bytes:

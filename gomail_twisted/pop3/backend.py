@@ -44,6 +44,7 @@ from gomail_twisted.pop3._values import (
     MaildropMessage,
     POP3Credentials,
 )
+from gomail_twisted.pop3._wire import toCRLF
 from gomail_twisted.pop3.interfaces import (
     IMaildrop,
     IPOP3APOPSession,
@@ -124,10 +125,10 @@ class MemoryMaildrop:
 
     def __init__(self, contents: Iterable[bytes], uidls: Iterable[str] = ()) -> None:
         """
-        @param contents: the messages, lines ending in CRLF.
+        @param contents: the messages; LF line ends become CRLF.
         @param uidls: their UIDL values; by default C{"1"}, C{"2"}, ...
         """
-        self.contents = list(contents)
+        self.contents = [toCRLF(data) for data in contents]
         names = list(uidls) or [str(i + 1) for i in range(len(self.contents))]
         self.messages = tuple(
             MaildropMessage(len(data), uidl)

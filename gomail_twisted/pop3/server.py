@@ -51,8 +51,7 @@ from gomail_twisted.pop3._wire import (
     expectArguments,
     parseCommand,
     parseNumber,
-    stuffMessage,
-    toCRLF,
+    stuffedParts,
     topOfMessage,
 )
 from gomail_twisted.pop3.interfaces import (
@@ -113,6 +112,8 @@ class POP3ServerProtocol(LineServerProtocol):
         self._deleted: set[int] = set()
         self._authExchange: SASLExchange | None = None
         self._stream: bytes | None = None
+        self._streamHead = b""
+        self._streamTail = b""
         self._streamAt = 0
         self._pumping = False
         self._committing = False
@@ -661,16 +662,22 @@ class POP3ServerProtocol(LineServerProtocol):
                 "POP3 retrieve returned {kind}, not bytes", kind=type(data).__name__
             )
             raise R.TEMPORARY_FAILURE
-        message = toCRLF(data)
+        # IMaildrop.retrieve gives CRLF line ends: converting here would
+        # cost two more passes over every message.
+        message = data
         del data
         if lines is None:
             first = ok(f"{len(message)} octets")
         else:
             message = topOfMessage(message, lines)
             first = ok("Top of message follows")
-        body = stuffMessage(message)
+        dot, body, tail = stuffedParts(message)
         del message
-        self._send(first)
+        # The status line goes out with the first chunk and the terminator
+        # with the last: one send for a small message, and no status line
+        # alone in a segment for the peer's delayed ACK to hold up.
+        self._streamHead = first.format() + dot
+        self._streamTail = tail
         self._stream = body
         self._streamAt = 0
         self.hold(_STREAM)
@@ -699,12 +706,13 @@ class POP3ServerProtocol(LineServerProtocol):
                     return
                 at = self._streamAt
                 end = at + chunk
+                head, self._streamHead = self._streamHead, b""
                 if end >= len(body):
                     self._stream = None
-                    self.write(body[at:] if at else body)
+                    self.write(head + (body[at:] if at else body) + self._streamTail)
                     break
                 self._streamAt = end
-                self.write(body[at:end])
+                self.write(head + body[at:end] if head else body[at:end])
         finally:
             self._pumping = False
         self.release(_STREAM)
