@@ -6,9 +6,11 @@ command line, strict message numbers, and the multi-line form of a message
 
 Line lengths: RFC 1939 3 allows 40 octets per argument; RFC 2449 4 raises a
 command line to 255 octets, CRLF included, which is our limit
-(L{MAX_COMMAND_LINE}).  AUTH lines carry base64 (RFC 5034 4 lets a client
-response pass 255 octets), so they, and SASL responses, may reach
-L{MAX_AUTH_LINE}, the hard bound of the line buffer, as SMTP's AUTH does.
+(L{MAX_COMMAND_LINE}).  AUTH lines and SASL responses carry base64: RFC
+5034 4 asks clients to keep an AUTH command with its initial response
+within 255 octets, but a long password costs nothing to accept, so they may
+reach L{MAX_AUTH_LINE}, the hard bound of the line buffer, as SMTP's AUTH
+lines do (RFC 4954 4).
 
 A message number is ASCII digits only: no sign, no space, no leading
 garbage, at most L{MAX_NUMBER_DIGITS} of them.
