@@ -13,7 +13,7 @@ import shutil
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from twisted.internet.defer import Deferred, DeferredLock, fail
 from twisted.logger import Logger
@@ -22,7 +22,7 @@ from zope.interface import implementer
 
 from gomail_twisted.maildir import _files
 from gomail_twisted.maildir._disk import Changes
-from gomail_twisted.maildir._folder import FolderState, FolderView
+from gomail_twisted.maildir._folder import FolderServices, FolderState, FolderView
 from gomail_twisted.maildir._names import (
     checkFolderName,
     folderDirectoryName,
@@ -50,9 +50,6 @@ from gomail_twisted.maildir.interfaces import (
     IAccount,
     IFolder,
 )
-
-if TYPE_CHECKING:
-    from gomail_twisted.maildir._store import MaildirStore
 
 _T = TypeVar("_T")
 
@@ -112,6 +109,32 @@ def _folderNames(path: Path) -> list[str]:
     return names
 
 
+class AccountServices(FolderServices, Protocol):
+    """
+    What an account needs from its store.
+    """
+
+    def accountLock(self, path: Path) -> DeferredLock:
+        """
+        The lock that orders changes to an account's folders.
+        """
+
+    def folderState(self, name: str, path: Path) -> FolderState:
+        """
+        The shared state of a folder, made on first use.
+        """
+
+    def folderGone(self, path: Path) -> None:
+        """
+        A folder was deleted or renamed: close its views.
+        """
+
+    def folderChanged(self, path: Path) -> None:
+        """
+        A folder changed on disk (messages moved in or out): look again.
+        """
+
+
 @implementer(IAccount)
 class MaildirAccount:
     """
@@ -123,7 +146,7 @@ class MaildirAccount:
 
     _log = Logger()
 
-    def __init__(self, store: MaildirStore, user: str, path: Path) -> None:
+    def __init__(self, store: AccountServices, user: str, path: Path) -> None:
         self.store = store
         self.user = user
         self.path = path

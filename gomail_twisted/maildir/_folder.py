@@ -8,13 +8,16 @@ thread pool, one call at a time, and afterwards, on the reactor thread,
 updates what the views see and tells their listeners.  A change made
 through one view is told to the listeners of every other view; a change
 found on disk (made by another process) to all of them.
+
+What the state asks of its store is L{FolderServices}, so this module
+needs nothing of the store's.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from twisted.internet.defer import Deferred, DeferredLock, fail
 from twisted.logger import Logger
@@ -31,10 +34,33 @@ from gomail_twisted.maildir.interfaces import (
     MessageInfo,
 )
 
-if TYPE_CHECKING:
-    from gomail_twisted.maildir._store import MaildirStore
-
 _T = TypeVar("_T")
+
+
+class FolderServices(Protocol):
+    """
+    What a folder's shared state needs from its store.
+    """
+
+    def inThread(self, f: Callable[..., _T], *args: Any) -> Deferred[_T]:
+        """
+        Run blocking disk work in the store's thread pool.
+        """
+
+    def forgetState(self, state: FolderState) -> None:
+        """
+        The folder is gone: drop its state.
+        """
+
+    def watch(self, state: FolderState) -> None:
+        """
+        Watch the folder's directories for other processes' changes.
+        """
+
+    def unwatch(self, state: FolderState) -> None:
+        """
+        Stop watching the folder.
+        """
 
 
 class FolderState:
@@ -48,7 +74,7 @@ class FolderState:
 
     _log = Logger()
 
-    def __init__(self, store: MaildirStore, name: str, path: Path) -> None:
+    def __init__(self, store: FolderServices, name: str, path: Path) -> None:
         """
         @param store: the store.
         @param name: the folder's name.
