@@ -114,6 +114,23 @@ class CRLFTests(SynchronousTestCase):
         self.assertEqual(_files.readCRLF(str(path), start, length), whole[start:end])
         self.assertEqual(_files.fileCRLFSize(str(path)), len(whole))
 
+    def test_readWhole(self) -> None:
+        """
+        A whole message read has CRLF line ends whether its file holds LF,
+        CRLF, a mix of them or bare CRs.
+        """
+        for data, crlf in [
+            (b"", b""),
+            (b"a\nb\n", b"a\r\nb\r\n"),
+            (b"a\r\nb\r\n", b"a\r\nb\r\n"),
+            (b"a\r\nb\nc", b"a\r\nb\r\nc"),
+            (b"a\rb\n", b"a\rb\r\n"),
+            (b"\n.\n", b"\r\n.\r\n"),
+        ]:
+            path = Path(self.mktemp())
+            path.write_bytes(data)
+            self.assertEqual(_files.readCRLF(str(path), 0, None), crlf, data)
+
 
 class WriteTests(SynchronousTestCase):
     """

@@ -197,7 +197,8 @@ def crlfChunks(f: BinaryIO) -> Iterator[bytes]:
             chunk, carry = chunk[:-1], b"\r"
         else:
             carry = b""
-        yield toCRLF(chunk)
+        # A file of LF line ends (the Maildir convention) takes one pass.
+        yield chunk.replace(b"\n", b"\r\n") if b"\r" not in chunk else toCRLF(chunk)
 
 
 def readCRLF(path: str, start: int, length: int | None) -> bytes:

@@ -80,6 +80,9 @@ _HOOK = "hook"
 _DIGEST = re.compile(rb"[0-9a-fA-F]{32}\Z")
 
 _Mode = Literal["command", "auth"]
+#: A response ready to send: status line (and a first line's stuffing
+#: dot), the stuffed message, the terminator.
+_Outgoing = tuple[bytes, bytes, bytes]
 
 
 class POP3ServerProtocol(LineServerProtocol):
@@ -619,11 +622,7 @@ class POP3ServerProtocol(LineServerProtocol):
     def _retr(self, command: Command) -> None:
         (argument,) = expectArguments(command, 1, 1)
         index = self._index(argument)
-        self._await(
-            invokeHook(self._maildrop.retrieve, index),
-            lambda data: self._sendMessage(data, None),
-            hook="retrieve",
-        )
+        self._retrieve(index, None)
 
     def _top(self, command: Command) -> None:
         argument, count = expectArguments(command, 2, 2)
@@ -632,9 +631,18 @@ class POP3ServerProtocol(LineServerProtocol):
             lines = parseNumber(count)
         except POP3Reply:
             raise R.SYNTAX_ERROR.withText("Invalid line count")
+        self._retrieve(index, lines)
+
+    def _retrieve(self, index: int, lines: int | None) -> None:
+        # The message is stuffed in a callback on the hook's Deferred, whose
+        # result then is the stuffed copy alone: the unstuffed one is
+        # dropped before the first byte goes out.
         self._await(
-            invokeHook(self._maildrop.retrieve, index),
-            lambda data: self._sendMessage(data, lines),
+            thenCall(
+                invokeHook(self._maildrop.retrieve, index),
+                lambda data: self._prepare(data, lines),
+            ),
+            self._sendMessage,
             hook="retrieve",
         )
 
@@ -656,7 +664,10 @@ class POP3ServerProtocol(LineServerProtocol):
 
     # Sending a message.
 
-    def _sendMessage(self, data: object, lines: int | None) -> None:
+    def _prepare(self, data: object, lines: int | None) -> _Outgoing:
+        """
+        What RETR or TOP sends of a message the maildrop gave.
+        """
         if not isinstance(data, bytes):
             self._log.error(
                 "POP3 retrieve returned {kind}, not bytes", kind=type(data).__name__
@@ -664,19 +675,18 @@ class POP3ServerProtocol(LineServerProtocol):
             raise R.TEMPORARY_FAILURE
         # IMaildrop.retrieve gives CRLF line ends: converting here would
         # cost two more passes over every message.
-        message = data
-        del data
         if lines is None:
-            first = ok(f"{len(message)} octets")
+            first = ok(f"{len(data)} octets")
         else:
-            message = topOfMessage(message, lines)
+            data = topOfMessage(data, lines)
             first = ok("Top of message follows")
-        dot, body, tail = stuffedParts(message)
-        del message
-        # The status line goes out with the first chunk and the terminator
-        # with the last: one send for a small message, and no status line
-        # alone in a segment for the peer's delayed ACK to hold up.
-        self._streamHead = first.format() + dot
+        dot, body, tail = stuffedParts(data)
+        return first.format() + dot, body, tail
+
+    def _sendMessage(self, outgoing: _Outgoing) -> None:
+        head, body, tail = outgoing
+        del outgoing
+        self._streamHead = head
         self._streamTail = tail
         self._stream = body
         self._streamAt = 0
