@@ -31,6 +31,7 @@ from gomail_twisted.pop3 import (
     replies,
     uidlOf,
 )
+from gomail_twisted.pop3._wire import stuffMessage, toCRLF
 from gomail_twisted.users import PasswordHashing, UsersChecker, UsersDatabase
 from tests.test_pop3_server import Connection, multilineBody, plain
 from tests.test_smtp_maildir import _Reactor, _ThreadPool
@@ -74,9 +75,9 @@ class _Listener:
         pass
 
 
-class StoreBackendTests(SynchronousTestCase):
+class _StoreTestCase(SynchronousTestCase):
     """
-    POP3 sessions over the store's INBOX.
+    A store with Alice's three messages, and POP3 connections to it.
     """
 
     def setUp(self) -> None:
@@ -117,6 +118,12 @@ class StoreBackendTests(SynchronousTestCase):
         folder: IFolder = self.successResultOf(account.openFolder("INBOX"))
         self.addCleanup(folder.close)
         return folder
+
+
+class StoreBackendTests(_StoreTestCase):
+    """
+    POP3 sessions over the store's INBOX.
+    """
 
     def test_listingsMatchTheStore(self) -> None:
         """
@@ -287,3 +294,167 @@ class StoreBackendTests(SynchronousTestCase):
         """
         c = self.login("bob@example.com", "bob's")
         self.assertEqual(c.command(b"STAT"), b"+OK 0 0\r\n")
+
+
+def _retrieved(index: int) -> bytes:
+    """
+    What RETR sends of one of L{MESSAGES}.
+    """
+    crlf = toCRLF(MESSAGES[index])
+    return b"+OK %d octets\r\n" % len(crlf) + stuffMessage(crlf)
+
+
+class ReadAheadTests(_StoreTestCase):
+    """
+    The next message is read while one is sent, and never changes what a
+    client gets.
+    """
+
+    def recordReads(self, connection: Connection) -> tuple[list[int], list[int]]:
+        """
+        Count the maildrop's reads from the store.
+
+        @return: the UIDs read, in order (filled as reads start), and the
+            UIDs of the messages.
+        """
+        uids = [info.uid for info in self.inbox().messages()]
+        folder: Any = connection.protocol._maildrop._folder
+        original = folder.read
+        reads: list[int] = []
+
+        def read(uid: int, start: int = 0, length: int | None = None) -> Any:
+            reads.append(uid)
+            return original(uid, start, length)
+
+        folder.read = read
+        return reads, uids
+
+    def test_nextMessageReadBeforeItsRETR(self) -> None:
+        """
+        RETR of a message starts the read of the next one, and that one's
+        RETR is answered without another read; the last reads none ahead.
+        """
+        c = self.login()
+        reads, uids = self.recordReads(c)
+        self.assertEqual(c.command(b"RETR 1"), _retrieved(0))
+        self.assertEqual(reads, uids[:2])
+        self.assertEqual(c.command(b"RETR 2"), _retrieved(1))
+        self.assertEqual(reads, uids)
+        self.assertEqual(c.command(b"RETR 3"), _retrieved(2))
+        self.assertEqual(reads, uids)
+
+    def test_pendingReadAhead(self) -> None:
+        """
+        A RETR that comes while its message is still being read ahead is
+        answered when that read ends, with no second read.
+        """
+        c = self.login()
+        reads, uids = self.recordReads(c)
+        self.pool.now = False
+        self.assertEqual(c.command(b"RETR 1"), b"")
+        self.pool.runAll()
+        self.assertEqual(c.read(), _retrieved(0))
+        # The next message's read waits in the pool before its RETR.
+        self.assertEqual(reads, uids[:2])
+        self.assertEqual(len(self.pool.pending), 1)
+        self.assertEqual(c.command(b"RETR 2"), b"")
+        self.pool.runAll()
+        self.assertEqual(c.read(), _retrieved(1))
+        self.assertEqual(reads, uids)
+
+    def test_markedMessagesSkipped(self) -> None:
+        """
+        The message read ahead is the next one not marked with DELE, and a
+        marked one stays refused.
+        """
+        c = self.login()
+        reads, uids = self.recordReads(c)
+        c.command(b"DELE 2")
+        self.assertEqual(c.command(b"RETR 1"), _retrieved(0))
+        self.assertEqual(reads, [uids[0], uids[2]])
+        self.assertEqual(c.command(b"RETR 2"), replies.MESSAGE_DELETED.format())
+        self.assertEqual(c.command(b"RETR 3"), _retrieved(2))
+        self.assertEqual(reads, [uids[0], uids[2]])
+
+    def test_deleDropsReadAhead(self) -> None:
+        """
+        DELE of the message read ahead drops it: after RSET its RETR reads
+        it again, and gets it right.
+        """
+        c = self.login()
+        reads, uids = self.recordReads(c)
+        c.command(b"RETR 1")
+        c.command(b"DELE 2")
+        c.command(b"RSET")
+        self.assertEqual(c.command(b"RETR 2"), _retrieved(1))
+        self.assertEqual(reads, [uids[0], uids[1], uids[1], uids[2]])
+
+    def test_outOfOrder(self) -> None:
+        """
+        A RETR of another message than the one read ahead reads its own,
+        and each client gets the message it asked for.
+        """
+        c = self.login()
+        reads, uids = self.recordReads(c)
+        c.command(b"RETR 1")
+        self.assertEqual(c.command(b"RETR 3"), _retrieved(2))
+        self.assertEqual(c.command(b"RETR 2"), _retrieved(1))
+        self.assertEqual(c.command(b"RETR 1"), _retrieved(0))
+        self.assertEqual(
+            reads, [uids[0], uids[1], uids[2], uids[1], uids[2], uids[0], uids[1]]
+        )
+
+    def test_topReadsAhead(self) -> None:
+        """
+        TOP reads the next message ahead too, and RETR of it is whole.
+        """
+        c = self.login()
+        reads, uids = self.recordReads(c)
+        self.assertEqual(
+            c.command(b"TOP 1 0"),
+            b"+OK Top of message follows\r\nSubject: one\r\n\r\n.\r\n",
+        )
+        self.assertEqual(c.command(b"RETR 2"), _retrieved(1))
+        self.assertEqual(reads, uids)
+
+    def test_largeMessagesNotReadAhead(self) -> None:
+        """
+        A message larger than the read-ahead bound is read only when asked
+        for; one of exactly the bound is read ahead.
+        """
+        sizes = [info.size for info in self.inbox().messages()]
+        self.factory.backend = StoreBackend(
+            UsersChecker(self.users, self.hashing), self.store, readAhead=sizes[2]
+        )
+        c = self.login()
+        reads, uids = self.recordReads(c)
+        self.assertGreater(sizes[1], sizes[2])
+        self.assertEqual(c.command(b"RETR 1"), _retrieved(0))
+        self.assertEqual(reads, uids[:1])
+        self.assertEqual(c.command(b"RETR 2"), _retrieved(1))
+        self.assertEqual(reads, uids)
+        self.assertEqual(c.command(b"RETR 3"), _retrieved(2))
+        self.assertEqual(reads, uids)
+
+    def test_failedReadAheadReadsAgain(self) -> None:
+        """
+        When the read ahead fails, the message's RETR reads it again and
+        the client sees no error.
+        """
+        c = self.login()
+        reads, uids = self.recordReads(c)
+        folder: Any = c.protocol._maildrop._folder
+        recording = folder.read
+        failures = [StoreFailed("disk hiccup")]
+
+        def read(uid: int, start: int = 0, length: int | None = None) -> Any:
+            d = recording(uid, start, length)
+            if uid == uids[1] and failures:
+                return fail(failures.pop())
+            return d
+
+        folder.read = read
+        c.command(b"RETR 1")
+        self.assertEqual(c.command(b"RETR 2"), _retrieved(1))
+        self.assertEqual(reads, [uids[0], uids[1], uids[1], uids[2]])
+        self.assertEqual(self.flushLoggedErrors(StoreFailed), [])

@@ -39,6 +39,7 @@ from gomail_twisted.pop3.backend import (
 from gomail_twisted.pop3.factory import POP3ServerFactory
 from gomail_twisted.pop3.interfaces import (
     IMaildrop,
+    IMaildropMarks,
     IPOP3APOPSession,
     IPOP3Backend,
     IPOP3Session,
@@ -50,6 +51,7 @@ __all__ = [
     "ConnectionInfo",
     "FunctionBackend",
     "IMaildrop",
+    "IMaildropMarks",
     "IPOP3APOPSession",
     "IPOP3Backend",
     "IPOP3Session",

@@ -47,6 +47,7 @@ from gomail_twisted.pop3._values import (
 from gomail_twisted.pop3._wire import toCRLF
 from gomail_twisted.pop3.interfaces import (
     IMaildrop,
+    IMaildropMarks,
     IPOP3APOPSession,
     IPOP3Backend,
     IPOP3Session,
@@ -254,17 +255,30 @@ def uidlOf(uidValidity: int, uid: int) -> str:
     return f"{uidValidity}.{uid}"
 
 
-@implementer(IMaildrop)
+#: The largest message a store maildrop reads before it is asked for.
+READ_AHEAD = 1024 * 1024
+
+
+@implementer(IMaildropMarks)
 class _StoreMaildrop:
     """
     The INBOX of an account, as it was at login.
+
+    A client sends RETR only after the last message arrived, so each read
+    from disk would cost a round trip to the store's threads while nothing
+    is sent.  When a message is retrieved, the next one not marked deleted
+    is read too, if it is no larger than C{readAhead}: one message at most
+    waits in memory, and the next RETR of it is answered from there.
     """
 
     _log = Logger()
 
-    def __init__(self, folder: IFolder, release: Callable[[], None]) -> None:
+    def __init__(
+        self, folder: IFolder, release: Callable[[], None], readAhead: int
+    ) -> None:
         self._folder = folder
         self._release = release
+        self._readAhead = readAhead
         infos = tuple(folder.messages())
         self._uids = tuple(info.uid for info in infos)
         # Messages flagged \Deleted before the session (by an IMAP client)
@@ -274,6 +288,10 @@ class _StoreMaildrop:
         self.messages = tuple(
             MaildropMessage(info.size, uidlOf(validity, info.uid)) for info in infos
         )
+        self._marked: frozenset[int] = frozenset()
+        # The message read ahead: its index and its bytes (None if the
+        # read failed, to be tried again when it is asked for).
+        self._ahead: tuple[int, Deferred[bytes | None]] | None = None
 
     def retrieve(self, index: int) -> Deferred[bytes]:
         def failed(failure: Failure) -> Failure:
@@ -284,7 +302,39 @@ class _StoreMaildrop:
                 raise TEMPORARY_FAILURE
             return failure
 
-        return self._folder.read(self._uids[index]).addErrback(failed)
+        def orRead(data: bytes | None) -> bytes | Deferred[bytes]:
+            return self._folder.read(self._uids[index]) if data is None else data
+
+        ahead, self._ahead = self._ahead, None
+        d: Deferred[bytes]
+        if ahead is not None and ahead[0] == index:
+            d = ahead[1].addCallback(orRead)
+        else:
+            d = self._folder.read(self._uids[index])
+        del ahead
+        # Queued behind this read on the folder's lock: the disk work for
+        # the next message runs while this one is being sent.
+        self._readAfter(index)
+        return d.addErrback(failed)
+
+    def _readAfter(self, index: int) -> None:
+        following = index + 1
+        while following in self._marked:
+            following += 1
+        if (
+            following < len(self.messages)
+            and self.messages[following].size <= self._readAhead
+        ):
+            d: Deferred[Any] = self._folder.read(self._uids[following])
+            # A failure is not the client's yet: retrieve reads again.
+            self._ahead = (following, d.addErrback(lambda _: None))
+
+    def marksChanged(self, deleted: frozenset[int]) -> None:
+        ahead = self._ahead
+        if ahead is not None and (ahead[0] in deleted or not deleted >= self._marked):
+            # Marked, or (RSET) no longer the next message left.
+            self._ahead = None
+        self._marked = deleted
 
     def commit(self, deleted: Sequence[int]) -> Deferred[None]:
         uids = [self._uids[i] for i in deleted]
@@ -308,6 +358,7 @@ class _StoreMaildrop:
         return d.addCallbacks(lambda _: None, failed)
 
     def close(self) -> None:
+        self._ahead = None
         release, self._release = self._release, lambda: None
         self._folder.close()
         release()
@@ -385,6 +436,9 @@ class StoreBackend:
         [SYS/TEMP]}.  A dropped connection deletes nothing.
       - A wrong password is C{-ERR [AUTH]} (RFC 3206 4); a check that could
         not be made (hashing busy, a store error) C{-ERR [SYS/TEMP]}.
+      - After each RETR or TOP the next message not marked deleted is
+        read while the first is sent, when it is no larger than
+        C{readAhead}, so that its RETR need not wait for the disk.
 
     @ivar portal: the portal logins go through.
     """
@@ -395,6 +449,7 @@ class StoreBackend:
         store: IMailStore,
         *,
         realm: IRealm | None = None,
+        readAhead: int = READ_AHEAD,
     ) -> None:
         """
         @param checker: checks L{IUsernamePassword
@@ -403,8 +458,12 @@ class StoreBackend:
         @param store: the mail store.
         @param realm: gives L{IAccount} avatars; by default a L{UsersRealm}
             over C{store}.
+        @param readAhead: the largest message (in octets, CRLF form) read
+            before the client asks for it, while the one before it is
+            sent; C{0} reads none ahead.
         """
         self.store = store
+        self._readAheadLimit = readAhead
         self.portal = Portal(realm or UsersRealm(store), [checker])
         self._inUse: set[str] = set()
 
@@ -432,7 +491,7 @@ class StoreBackend:
             self._inUse.discard(user)
 
         def opened(folder: IFolder) -> IMaildrop:
-            return _StoreMaildrop(folder, release)
+            return _StoreMaildrop(folder, release, self._readAheadLimit)
 
         def failed(failure: Failure) -> Failure:
             release()
@@ -451,6 +510,7 @@ class StoreBackend:
 
 
 __all__ = [
+    "READ_AHEAD",
     "FunctionBackend",
     "MemoryMaildrop",
     "POP3Backend",

@@ -138,3 +138,20 @@ class IMaildrop(Interface):
         The session is over (after L{commit}, or without it when the
         connection dropped): release the maildrop.
         """
+
+
+class IMaildropMarks(IMaildrop):
+    """
+    A maildrop that is told which messages the client has marked with DELE,
+    so that it need not prepare them (such as one that reads the next
+    message before it is asked for).  The server calls L{marksChanged} on
+    maildrops that provide it; the marks still take effect only at
+    L{IMaildrop.commit}.
+    """
+
+    def marksChanged(deleted: frozenset[int]) -> None:
+        """
+        DELE marked a message, or RSET took every mark back (RFC 1939 5).
+
+        @param deleted: the indexes marked now.
+        """

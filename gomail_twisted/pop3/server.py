@@ -56,6 +56,7 @@ from gomail_twisted.pop3._wire import (
 )
 from gomail_twisted.pop3.interfaces import (
     IMaildrop,
+    IMaildropMarks,
     IPOP3APOPSession,
     IPOP3Session,
 )
@@ -650,6 +651,7 @@ class POP3ServerProtocol(LineServerProtocol):
         (argument,) = expectArguments(command, 1, 1)
         index = self._index(argument)
         self._deleted.add(index)
+        self._marksChanged()
         self._send(ok(f"Message {index + 1} deleted"))
 
     def _noop(self, command: Command) -> None:
@@ -659,8 +661,16 @@ class POP3ServerProtocol(LineServerProtocol):
     def _rset(self, command: Command) -> None:
         expectArguments(command, 0, 0)
         self._deleted = set()
+        self._marksChanged()
         count, size = self._totals()
         self._send(ok(f"Maildrop has {count} messages ({size} octets)"))
+
+    def _marksChanged(self) -> None:
+        maildrop = self._maildrop
+        if IMaildropMarks.providedBy(maildrop):
+            self._notify(
+                maildrop.marksChanged, "marksChanged", frozenset(self._deleted)
+            )
 
     # Sending a message.
 
