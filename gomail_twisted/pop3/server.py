@@ -696,6 +696,11 @@ class POP3ServerProtocol(LineServerProtocol):
     def _sendMessage(self, outgoing: _Outgoing) -> None:
         head, body, tail = outgoing
         del outgoing
+        if len(body) <= self.factory.chunkSize and not self.writePaused:
+            # One write: no stream to hold input for, and no pause and
+            # resume of the transport's reading (two system calls).
+            self.write(head + body + tail)
+            return
         self._streamHead = head
         self._streamTail = tail
         self._stream = body
