@@ -193,6 +193,20 @@ class BadInputTests(SynchronousTestCase):
         self.assertTrue(c.closing)
         self.assertEqual(c.command(b"CAPA"), b"")
 
+    def test_missingMessagesDoNotCount(self) -> None:
+        """
+        Asking for a message that is not there, or was deleted, is answered
+        -ERR but does not count toward the error limit: a client working
+        through its maildrop meets it in normal use.
+        """
+        c = self.loggedIn()
+        c.command(b"DELE 1")
+        for _ in range(12):
+            self.assertEqual(c.command(b"LIST 99"), b"-ERR No such message\r\n")
+            self.assertEqual(c.command(b"RETR 1"), b"-ERR Message already deleted\r\n")
+        self.assertFalse(c.closing)
+        self.assertEqual(c.command(b"NOOP"), b"+OK\r\n")
+
     def test_failedLoginsCount(self) -> None:
         """
         Failed logins count toward the error limit: one connection cannot

@@ -640,7 +640,7 @@ class TransactionTests(SynchronousTestCase):
         deleted; the maildrop is still closed.
         """
         c = self.connection
-        self.maildrop.commit = lambda deleted: fail(RuntimeError("disk"))  # type: ignore[method-assign]
+        self.maildrop.commit = lambda deleted, retrieved: fail(RuntimeError("disk"))  # type: ignore[method-assign]
         c.command(b"DELE 1")
         self.assertEqual(c.command(b"QUIT"), replies.COMMIT_FAILED.format())
         self.assertIn(b"none were deleted", replies.COMMIT_FAILED.format())
@@ -655,12 +655,12 @@ class TransactionTests(SynchronousTestCase):
         """
         c = self.connection
         done: Deferred[None] = Deferred()
-        self.maildrop.commit = lambda deleted: done  # type: ignore[method-assign]
+        self.maildrop.commit = lambda deleted, retrieved: done  # type: ignore[method-assign]
         c.command(b"DELE 1")
         self.assertEqual(c.send(b"QUIT\r\nNOOP\r\n"), b"")
         self.assertFalse(self.maildrop.closed)
         done.callback(None)
-        self.assertEqual(c.read(), b"+OK Bye, 1 messages deleted\r\n")
+        self.assertEqual(c.read(), b"+OK Bye, 1 message deleted\r\n")
         self.assertTrue(self.maildrop.closed)
 
     def test_droppedDuringCommit(self) -> None:
@@ -670,7 +670,7 @@ class TransactionTests(SynchronousTestCase):
         """
         c = self.connection
         done: Deferred[None] = Deferred()
-        self.maildrop.commit = lambda deleted: done  # type: ignore[method-assign]
+        self.maildrop.commit = lambda deleted, retrieved: done  # type: ignore[method-assign]
         c.command(b"DELE 1")
         c.command(b"QUIT")
         c.lose()
@@ -910,13 +910,13 @@ class ShutdownTests(SynchronousTestCase):
         c = Connection(factory)
         c.login()
         done: Deferred[None] = Deferred()
-        backend.maildrops[0].commit = lambda deleted: done  # type: ignore[method-assign]
+        backend.maildrops[0].commit = lambda deleted, retrieved: done  # type: ignore[method-assign]
         c.command(b"DELE 1")
         c.command(b"QUIT")
         factory.shutdown()
         self.assertFalse(c.closing)
         done.callback(None)
-        self.assertEqual(c.read(), b"+OK Bye, 1 messages deleted\r\n")
+        self.assertEqual(c.read(), b"+OK Bye, 1 message deleted\r\n")
         self.assertTrue(c.closing)
 
     def test_newConnectionsRefused(self) -> None:

@@ -201,6 +201,28 @@ class StoreBackendTests(_StoreTestCase):
         fresh = self.inbox()
         self.assertEqual([info.uid for info in fresh.messages()], [uids[1]])
 
+    def test_retrievedMarkedSeen(self) -> None:
+        """
+        At QUIT, the messages sent whole with RETR and kept are marked seen
+        in the store (their files get the C{S} flag, so IMAP and mutt show
+        them read); those only looked at with TOP are not, and a dropped
+        connection marks nothing.
+        """
+        c = self.login()
+        c.command(b"RETR 1")
+        c.command(b"TOP 2 0")
+        c.command(b"DELE 3")
+        self.assertEqual(c.command(b"QUIT"), b"+OK Bye, 1 message deleted\r\n")
+        flags = [info.flags for info in self.inbox().messages()]
+        self.assertEqual(flags, [frozenset({"\\Seen"}), frozenset()])
+        names = sorted(p.name for p in (self.root / ALICE / "cur").iterdir())
+        self.assertEqual(sorted(n.rpartition(":2,")[2] for n in names), ["", "S"])
+        lost = self.login()
+        lost.command(b"RETR 2")
+        lost.lose()
+        flags = [info.flags for info in self.inbox().messages()]
+        self.assertEqual(flags, [frozenset({"\\Seen"}), frozenset()])
+
     def test_failedCommitDeletesNothing(self) -> None:
         """
         When the expunge fails, the client gets C{-ERR [SYS/TEMP]}, every

@@ -26,6 +26,7 @@ from gomail_twisted.maildir.errors import NoSuchMessage, StoreError
 from gomail_twisted.maildir.interfaces import (
     DELETED,
     INBOX,
+    SEEN,
     FlagChange,
     IAccount,
     IFolder,
@@ -145,13 +146,15 @@ class MemoryMaildrop:
         """
         return self.contents[index]
 
-    def commit(self, deleted: Sequence[int]) -> None:
+    def commit(self, deleted: Sequence[int], retrieved: Sequence[int]) -> None:
         """
-        Record the deletion.
+        Record the deletion (a memory maildrop keeps no seen flags).
 
-        @param deleted: the indexes.
+        @param deleted: the indexes deleted.
+        @param retrieved: the indexes retrieved and kept.
         """
-        self.committed.append(tuple(deleted))
+        if deleted:
+            self.committed.append(tuple(deleted))
 
     def close(self) -> None:
         """
@@ -336,9 +339,20 @@ class _StoreMaildrop:
             self._ahead = None
         self._marked = deleted
 
-    def commit(self, deleted: Sequence[int]) -> Deferred[None]:
+    def commit(
+        self, deleted: Sequence[int], retrieved: Sequence[int]
+    ) -> Deferred[None]:
         uids = [self._uids[i] for i in deleted]
         folder = self._folder
+
+        def markSeen() -> Deferred[Any]:
+            # A message read over POP3 is read in IMAP too, as with Dovecot.
+            # Failing to say so loses nothing, and must not undo a QUIT.
+            seen = [self._uids[i] for i in retrieved]
+            d = folder.setFlags(seen, [SEEN], FlagChange.ADD)
+            return d.addErrback(
+                lambda f: self._log.failure("POP3 could not mark messages seen", f)
+            )
 
         def expunge(_: object) -> Deferred[Any]:
             return folder.expunge(uids).addErrback(undo)
@@ -353,9 +367,12 @@ class _StoreMaildrop:
             self._log.failure("POP3 commit failed", failure=failure)
             raise COMMIT_FAILED
 
+        if not uids:
+            return markSeen().addCallback(lambda _: None)
         d: Deferred[Any] = folder.setFlags(uids, [DELETED], FlagChange.ADD)
         d.addCallback(expunge)
-        return d.addCallbacks(lambda _: None, failed)
+        d.addCallbacks(lambda _: None, failed)
+        return d.addCallback(lambda _: markSeen() if retrieved else None)
 
     def close(self) -> None:
         self._ahead = None

@@ -121,15 +121,21 @@ class IMaildrop(Interface):
             L{POP3Reply} when it cannot be read.
         """
 
-    def commit(deleted: Sequence[int]) -> Any:
+    def commit(deleted: Sequence[int], retrieved: Sequence[int]) -> Any:
         """
-        QUIT in the UPDATE state (RFC 1939 6): remove these messages, all
-        or none.  Raise L{POP3Reply} (the server sends C{-ERR [SYS/TEMP]}
-        otherwise) when they could not be removed; the client is told that
-        nothing was.
+        QUIT in the UPDATE state (RFC 1939 6): remove the deleted messages,
+        all or none.  Raise L{POP3Reply} (the server sends C{-ERR
+        [SYS/TEMP]} otherwise) when they could not be removed; the client
+        is told that nothing was.
+
+        Called only when one of the two is not empty.
 
         @param deleted: the indexes of the messages marked with DELE, in
-            ascending order; never empty.
+            ascending order.
+        @param retrieved: the indexes of the other messages sent whole with
+            RETR, in ascending order: a store that keeps a seen flag marks
+            them (an IMAP client of the same mailbox then shows them read,
+            as Dovecot does).
         @return: L{None}, or a Deferred or coroutine of it.
         """
 

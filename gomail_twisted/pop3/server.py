@@ -114,6 +114,8 @@ class POP3ServerProtocol(LineServerProtocol):
         self._maildrop: Any = None
         self._messages: tuple[MaildropMessage, ...] = ()
         self._deleted: set[int] = set()
+        #: The messages sent whole with RETR, to be marked seen at QUIT.
+        self._retrieved: set[int] = set()
         self._authExchange: SASLExchange | None = None
         self._stream: bytes | None = None
         self._streamHead = b""
@@ -354,7 +356,10 @@ class POP3ServerProtocol(LineServerProtocol):
         try:
             _HANDLERS[verb](self, command)
         except POP3Reply as e:
-            self._error(e)
+            if e in _NOT_PROTOCOL_ERRORS:
+                self._send(e)
+            else:
+                self._error(e)
         except Exception:
             # A bug of ours must cost this command, not the connection.
             self._log.failure(
@@ -482,6 +487,7 @@ class POP3ServerProtocol(LineServerProtocol):
             self._maildrop = maildrop
             self._messages = tuple(maildrop.messages)
             self._deleted = set()
+            self._retrieved = set()
             self._state = State.TRANSACTION
             self._log.info(
                 "POP3 {mechanism} login ok for {login} from {peer}",
@@ -490,7 +496,7 @@ class POP3ServerProtocol(LineServerProtocol):
                 peer=self.peer[0],
             )
             count, size = self._totals()
-            self._send(ok(f"Logged in, {count} messages ({size} octets)"))
+            self._send(ok(f"Logged in, {_count(count, 'message')} ({size} octets)"))
 
         def refused(reply: POP3Reply) -> None:
             self._log.info(
@@ -527,12 +533,13 @@ class POP3ServerProtocol(LineServerProtocol):
             return
         self._state = State.UPDATE
         deleted = sorted(self._deleted)
-        if not deleted:
+        seen = sorted(self._retrieved - self._deleted)
+        if not deleted and not seen:
             self._closeMaildrop()
             self._send(R.BYE)
             self.closeConnection()
             return
-        outcome = invokeHook(self._maildrop.commit, deleted)
+        outcome = invokeHook(self._maildrop.commit, deleted, seen)
         if isinstance(outcome, Deferred):
             self._committing = True
             outcome.addBoth(self._afterCommit)
@@ -540,7 +547,7 @@ class POP3ServerProtocol(LineServerProtocol):
             self._closeMaildrop()
 
         def committed(result: object) -> None:
-            self._send(ok(f"Bye, {len(deleted)} messages deleted"))
+            self._send(ok(f"Bye, {_count(len(deleted), 'message')} deleted"))
             self.closeConnection()
 
         def failed(reply: POP3Reply) -> None:
@@ -593,7 +600,7 @@ class POP3ServerProtocol(LineServerProtocol):
         deleted = self._deleted
         self.write(
             multiline(
-                ok(f"{count} messages ({size} octets)"),
+                ok(f"{_count(count, 'message')} ({size} octets)"),
                 [
                     b"%d %d" % (i + 1, m.size)
                     for i, m in enumerate(self._messages)
@@ -623,6 +630,7 @@ class POP3ServerProtocol(LineServerProtocol):
     def _retr(self, command: Command) -> None:
         (argument,) = expectArguments(command, 1, 1)
         index = self._index(argument)
+        self._retrieved.add(index)
         self._retrieve(index, None)
 
     def _top(self, command: Command) -> None:
@@ -663,7 +671,7 @@ class POP3ServerProtocol(LineServerProtocol):
         self._deleted = set()
         self._marksChanged()
         count, size = self._totals()
-        self._send(ok(f"Maildrop has {count} messages ({size} octets)"))
+        self._send(ok(f"Maildrop has {_count(count, 'message')} ({size} octets)"))
 
     def _marksChanged(self) -> None:
         maildrop = self._maildrop
@@ -767,3 +775,17 @@ _HANDLERS: dict[str, Callable[[POP3ServerProtocol, Command], None]] = {
     "NOOP": POP3ServerProtocol._noop,
     "RSET": POP3ServerProtocol._rset,
 }
+
+
+#: Refusals of a well-formed command about a message that is not there:
+#: a client working through its maildrop meets them in normal use, so they
+#: do not count toward the error limit (which is for clients that speak
+#: the protocol wrong, or guess passwords).
+_NOT_PROTOCOL_ERRORS = frozenset({R.NO_SUCH_MESSAGE, R.MESSAGE_DELETED})
+
+
+def _count(number: int, noun: str) -> str:
+    """
+    C{"1 message"}, C{"2 messages"}.
+    """
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
