@@ -34,8 +34,8 @@ from twisted.internet.protocol import connectionDone
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from gomail_twisted._hooks import invokeHook, thenCall
-from gomail_twisted.connection import LineServerProtocol, Refusal, peerAddress
+from gomail_twisted._hooks import HookServerProtocol, invokeHook, thenCall
+from gomail_twisted.connection import Refusal, peerAddress
 from gomail_twisted.pop3 import _reply as R
 from gomail_twisted.pop3._reply import POP3Reply, multiline, ok
 from gomail_twisted.pop3._state import COMMANDS, State, refusal
@@ -75,8 +75,6 @@ if TYPE_CHECKING:
 
 #: The hold while a message is being sent.
 _STREAM = "stream"
-#: The hold while a hook is working.
-_HOOK = "hook"
 
 _DIGEST = re.compile(rb"[0-9a-fA-F]{32}\Z")
 
@@ -86,7 +84,7 @@ _Mode = Literal["command", "auth"]
 _Outgoing = tuple[bytes, bytes, bytes]
 
 
-class POP3ServerProtocol(LineServerProtocol):
+class POP3ServerProtocol(HookServerProtocol[POP3Reply]):
     """
     One POP3 connection.
 
@@ -103,6 +101,10 @@ class POP3ServerProtocol(LineServerProtocol):
 
     factory: POP3ServerFactory
     _log = Logger()
+    replyType = POP3Reply
+    temporaryFailure = R.TEMPORARY_FAILURE
+    hookFailureFormat = "POP3 hook {hook} failed for {peer}"
+    internalErrorFormat = "POP3 internal error for {peer}"
 
     def __init__(self) -> None:
         self._state = State.AUTHORIZATION
@@ -209,10 +211,10 @@ class POP3ServerProtocol(LineServerProtocol):
         def keep(session: object) -> object:
             if self.closed and IPOP3Session.providedBy(session):
                 # The client went meanwhile: the session ends unused.
-                self._notify(session.logout, "logout")
+                self.notifyHook(session.logout, "logout")
             return session
 
-        self._await(
+        self.awaitHook(
             thenCall(invokeHook(self.factory.backend.newSession, info), keep),
             started,
             refused,
@@ -224,28 +226,25 @@ class POP3ServerProtocol(LineServerProtocol):
         self._closeMaildrop()
         session, self._session = self._session, None
         if session is not None:
-            self._notify(session.logout, "logout")
+            self.notifyHook(session.logout, "logout")
 
     def _closeMaildrop(self) -> None:
         maildrop, self._maildrop = self._maildrop, None
         if maildrop is not None:
-            self._notify(maildrop.close, "close")
-
-    def _notify(self, hook: Callable[..., object], name: str, *args: object) -> None:
-        """
-        Call a hook whose outcome changes nothing the client sees; log its
-        failure.
-        """
-        outcome = invokeHook(hook, *args)
-        if isinstance(outcome, Deferred):
-            outcome.addErrback(self._logHookFailure, name)
-        elif isinstance(outcome, Failure):
-            self._logHookFailure(outcome, name)
+            self.notifyHook(maildrop.close, "close")
 
     # Writing replies.
 
     def _send(self, reply: POP3Reply) -> None:
         self.write(reply.format())
+
+    refuse = _send
+
+    def isRefusal(self, reply: POP3Reply) -> bool:
+        """
+        A returned C{-ERR} reply refuses.
+        """
+        return not reply.ok
 
     def _error(self, reply: POP3Reply) -> None:
         """
@@ -253,80 +252,6 @@ class POP3ServerProtocol(LineServerProtocol):
         """
         self.write(reply.format())
         self.countError()
-
-    def _logHookFailure(self, failure: Failure, hook: str) -> None:
-        self._log.failure(
-            "POP3 hook {hook} failed for {peer}",
-            failure=failure,
-            hook=hook,
-            peer=self.peer[0],
-        )
-
-    def _await(
-        self,
-        outcome: object,
-        onResult: Callable[[Any], object],
-        onReply: Callable[[POP3Reply], object] | None = None,
-        failure: POP3Reply = R.TEMPORARY_FAILURE,
-        hook: str = "",
-    ) -> None:
-        """
-        Handle a hook's outcome (from L{invokeHook}); while it is a pending
-        Deferred, hold all further input, so replies keep command order.
-
-        A raised L{POP3Reply}, or a returned C{-ERR} one, refuses; other
-        exceptions are logged and answered with C{failure}.
-        """
-        if not isinstance(outcome, Deferred):
-            self._settle(outcome, onResult, onReply, failure, hook)
-            return
-        pending = True
-        held = False
-
-        def done(result: object) -> None:
-            nonlocal pending
-            pending = False
-            try:
-                self._settle(result, onResult, onReply, failure, hook)
-            finally:
-                if held:
-                    self.release(_HOOK)
-
-        outcome.addBoth(done)
-        if pending:
-            held = True
-            self.hold(_HOOK)
-
-    def _settle(
-        self,
-        result: object,
-        onResult: Callable[[Any], object],
-        onReply: Callable[[POP3Reply], object] | None,
-        failure: POP3Reply,
-        hook: str,
-    ) -> None:
-        refuse = onReply or self._send
-        try:
-            if isinstance(result, Failure):
-                if result.check(POP3Reply):
-                    reply = result.value
-                else:
-                    self._logHookFailure(result, hook)
-                    reply = failure
-                if not self.closed:
-                    assert isinstance(reply, POP3Reply)
-                    refuse(reply)
-            elif self.closed:
-                return
-            elif isinstance(result, POP3Reply) and not result.ok:
-                refuse(result)
-            else:
-                onResult(result)
-        except POP3Reply as e:
-            self._send(e)
-        except Exception:
-            self._log.failure("POP3 internal error for {peer}", peer=self.peer[0])
-            self._send(failure)
 
     # Reading.
 
@@ -474,7 +399,7 @@ class POP3ServerProtocol(LineServerProtocol):
         def keep(maildrop: object) -> object:
             if self.closed and IMaildrop.providedBy(maildrop):
                 # The client went meanwhile.
-                self._notify(maildrop.close, "close")
+                self.notifyHook(maildrop.close, "close")
             return maildrop
 
         def loggedIn(maildrop: Any) -> None:
@@ -509,10 +434,10 @@ class POP3ServerProtocol(LineServerProtocol):
             session = self._session
             if session is not None and self._info is not None:
                 failure = LoginFailure(mechanism, login, reply, self._info)
-                self._notify(session.loginFailed, "loginFailed", failure)
+                self.notifyHook(session.loginFailed, "loginFailed", failure)
             self._error(reply)
 
-        self._await(thenCall(outcome, keep), loggedIn, refused, hook="login")
+        self.awaitHook(thenCall(outcome, keep), loggedIn, refused, hook="login")
 
     def _stls(self, command: Command) -> None:
         if self.factory.tls is None:
@@ -554,7 +479,7 @@ class POP3ServerProtocol(LineServerProtocol):
             self._send(reply)
             self.closeConnection()
 
-        self._await(outcome, committed, failed, R.COMMIT_FAILED, "commit")
+        self.awaitHook(outcome, committed, failed, R.COMMIT_FAILED, "commit")
 
     def _afterCommit(self, result: object) -> object:
         self._committing = False
@@ -646,7 +571,7 @@ class POP3ServerProtocol(LineServerProtocol):
         # The message is stuffed in a callback on the hook's Deferred, whose
         # result then is the stuffed copy alone: the unstuffed one is
         # dropped before the first byte goes out.
-        self._await(
+        self.awaitHook(
             thenCall(
                 invokeHook(self._maildrop.retrieve, index),
                 lambda data: self._prepare(data, lines),
@@ -676,7 +601,7 @@ class POP3ServerProtocol(LineServerProtocol):
     def _marksChanged(self) -> None:
         maildrop = self._maildrop
         if IMaildropMarks.providedBy(maildrop):
-            self._notify(
+            self.notifyHook(
                 maildrop.marksChanged, "marksChanged", frozenset(self._deleted)
             )
 

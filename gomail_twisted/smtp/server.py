@@ -23,8 +23,8 @@ from twisted.internet.protocol import connectionDone
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from gomail_twisted._hooks import invokeHook, thenCall
-from gomail_twisted.connection import LineServerProtocol, Refusal, peerAddress
+from gomail_twisted._hooks import HookServerProtocol, invokeHook, thenCall
+from gomail_twisted.connection import Refusal, peerAddress
 from gomail_twisted.message import Headers, splitHeaderBlock
 from gomail_twisted.sasl import (
     SASLCancelled,
@@ -88,7 +88,7 @@ _PROTOCOL_ERRORS = frozenset({500, 501, 502, 503, 504, 530, 535, 538, 555})
 _Mode = Literal["command", "auth", "data"]
 
 
-class SMTPServerProtocol(LineServerProtocol):
+class SMTPServerProtocol(HookServerProtocol[SMTPReply]):
     """
     One ESMTP connection.
 
@@ -104,6 +104,10 @@ class SMTPServerProtocol(LineServerProtocol):
 
     factory: SMTPServerFactory
     _log = Logger()
+    replyType = SMTPReply
+    temporaryFailure = R.TEMPORARY_FAILURE
+    hookFailureFormat = "SMTP hook {hook} failed for {peer}"
+    internalErrorFormat = "SMTP internal error for {peer}"
 
     if TYPE_CHECKING:
         # The inherited methods this class uses, which Twisted leaves
@@ -203,7 +207,7 @@ class SMTPServerProtocol(LineServerProtocol):
             self._send(reply, enhanced=False)
             self._close()
 
-        self._await(
+        self.awaitHook(
             invokeHook(self.factory.backend.newSession, info),
             started,
             refused,
@@ -213,18 +217,7 @@ class SMTPServerProtocol(LineServerProtocol):
     def _endSession(self) -> None:
         session, self._session = self._session, None
         if session is not None:
-            self._notify(session.logout, "logout")
-
-    def _notify(self, hook: Callable[[], object], name: str) -> None:
-        """
-        Call a hook whose outcome changes nothing the client sees; log its
-        failure.
-        """
-        outcome = invokeHook(hook)
-        if isinstance(outcome, Deferred):
-            outcome.addErrback(self._logHookFailure, name)
-        elif isinstance(outcome, Failure):
-            self._logHookFailure(outcome, name)
+            self.notifyHook(session.logout, "logout")
 
     # Writing replies.
 
@@ -239,85 +232,13 @@ class SMTPServerProtocol(LineServerProtocol):
         if reply.code in _PROTOCOL_ERRORS:
             self.countError()
 
-    def _logHookFailure(self, failure: Failure, hook: str) -> None:
-        self._log.failure(
-            "SMTP hook {hook} failed for {peer}",
-            failure=failure,
-            hook=hook,
-            peer=self.peer[0],
-        )
+    refuse = _reply
 
-    def _await(
-        self,
-        outcome: object,
-        onResult: Callable[[Any], object],
-        onReply: Callable[[SMTPReply], object] | None = None,
-        failure: SMTPReply = R.TEMPORARY_FAILURE,
-        hook: str = "",
-    ) -> None:
+    def isRefusal(self, reply: SMTPReply) -> bool:
         """
-        Handle a hook's outcome (from L{invokeHook}); while it is a pending
-        Deferred, hold all further input, so replies keep command order
-        (RFC 2920).
-
-        A returned L{SMTPReply} replaces the default positive reply only if
-        it is positive; raised, it refuses.  Other exceptions are logged and
-        answered with C{failure}.
+        A returned reply replaces the positive one only if it is positive.
         """
-        if outcome is None or not isinstance(outcome, Deferred):
-            self._settle(outcome, onResult, onReply, failure, hook)
-            return
-        pending = True
-        held = False
-
-        def done(result: object) -> None:
-            nonlocal pending
-            pending = False
-            try:
-                self._settle(result, onResult, onReply, failure, hook)
-            finally:
-                if held:
-                    self.release("hook")
-
-        outcome.addBoth(done)
-        if pending:
-            held = True
-            self.hold("hook")
-
-    def _settle(
-        self,
-        result: object,
-        onResult: Callable[[Any], object],
-        onReply: Callable[[SMTPReply], object] | None,
-        failure: SMTPReply,
-        hook: str,
-    ) -> None:
-        refuse = onReply or self._reply
-        try:
-            if result is None:
-                # Accepted, as most hooks do.
-                if not self.closed:
-                    onResult(None)
-            elif isinstance(result, Failure):
-                if not result.check(SMTPReply):
-                    self._logHookFailure(result, hook)
-                    result = failure
-                elif not self.closed:
-                    result = result.value
-                if not self.closed:
-                    assert isinstance(result, SMTPReply)
-                    refuse(result)
-            elif self.closed:
-                return
-            elif isinstance(result, SMTPReply) and not result.isPositive:
-                refuse(result)
-            else:
-                onResult(result)
-        except SMTPReply as e:
-            self._reply(e)
-        except Exception:
-            self._log.failure("SMTP internal error for {peer}", peer=self.peer[0])
-            self._reply(failure)
+        return not reply.isPositive
 
     # Reading.
 
@@ -412,7 +333,7 @@ class SMTPServerProtocol(LineServerProtocol):
             else:
                 self._reply(SMTPReply(250, None, self._hello(name)), enhanced=False)
 
-        self._await(
+        self.awaitHook(
             invokeHook(self._session.helo, Greeting(name, extended)),
             greeted,
             hook="helo",
@@ -458,7 +379,7 @@ class SMTPServerProtocol(LineServerProtocol):
             self._state = State.MAIL
             self._reply(result if isinstance(result, SMTPReply) else R.SENDER_OK)
 
-        self._await(
+        self.awaitHook(
             invokeHook(self._session.mailFrom, mailFrom), accepted, hook="mailFrom"
         )
 
@@ -476,7 +397,7 @@ class SMTPServerProtocol(LineServerProtocol):
             self._state = State.RCPT
             self._reply(result if isinstance(result, SMTPReply) else R.RECIPIENT_OK)
 
-        self._await(
+        self.awaitHook(
             invokeHook(self._session.rcptTo, recipient), accepted, hook="rcptTo"
         )
 
@@ -507,7 +428,7 @@ class SMTPServerProtocol(LineServerProtocol):
                 assert isinstance(result.value, SMTPReply)
                 reader.refuse(result.value)
             else:
-                self._logHookFailure(result, "headers")
+                self.logHookFailure(result, "headers")
                 reader.refuse(R.TEMPORARY_FAILURE)
         elif isinstance(result, SMTPReply) and not result.isPositive:
             reader.refuse(result)
@@ -522,7 +443,7 @@ class SMTPServerProtocol(LineServerProtocol):
                 outcome = Failure()
         else:
             outcome = pending.addCallback(lambda _: self._deliver(reader))
-        self._await(outcome, self._delivered, self._abortTransaction, hook="message")
+        self.awaitHook(outcome, self._delivered, self._abortTransaction, hook="message")
 
     def _deliver(self, reader: DataReader) -> object:
         # Raises the refusal when the reader is draining.
@@ -600,7 +521,7 @@ class SMTPServerProtocol(LineServerProtocol):
         """
         self._finishTransaction()
         if self._session is not None:
-            self._notify(self._session.reset, "reset")
+            self.notifyHook(self._session.reset, "reset")
         if reply is not None:
             self._reply(reply)
 
@@ -616,7 +537,7 @@ class SMTPServerProtocol(LineServerProtocol):
                 self._state = State.READY
             self._reply(result if isinstance(result, SMTPReply) else R.RESET_OK)
 
-        self._await(invokeHook(self._session.reset), reset, hook="reset")
+        self.awaitHook(invokeHook(self._session.reset), reset, hook="reset")
 
     def _noop(self, argument: bytes) -> None:
         self._reply(R.OK)
@@ -706,7 +627,7 @@ class SMTPServerProtocol(LineServerProtocol):
             )
             self._reply(reply)
 
-        self._await(
+        self.awaitHook(
             invokeHook(self._session.authenticate, credentials),
             accepted,
             refused,
