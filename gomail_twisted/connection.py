@@ -63,7 +63,7 @@ from twisted.protocols.policies import TimeoutMixin
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from gomail_twisted.tls import TLSInfo
+from gomail_twisted.tls import TLSInfo, tlsInfo
 
 __all__ = [
     "ConnectionInfo",
@@ -394,6 +394,24 @@ class LineServerProtocol(LineReceiver, TimeoutMixin):
     def _tx(self) -> ITransport:
         assert self.transport is not None
         return self.transport
+
+    def connectionInfo(self, hostname: str) -> ConnectionInfo:
+        """
+        Who is connected, and how, as the backend is told it: asked again
+        after STARTTLS, when the TLS facts are known.
+
+        @param hostname: our host name, as the greeting says it.
+        @return: the connection's facts.
+        """
+        local = peerAddress(self._tx.getHost())
+        return ConnectionInfo(
+            peerHost=self.peer[0],
+            peerPort=self.peer[1],
+            localHost=local[0],
+            localPort=local[1],
+            hostname=hostname,
+            tls=tlsInfo(self.transport),
+        )
 
     def connectionMade(self) -> None:
         transport = self.transport

@@ -17,15 +17,17 @@ from collections.abc import Callable
 from typing import Any
 
 from twisted.internet import reactor
+from twisted.internet.address import IPv4Address
 from twisted.internet.defer import Deferred, inlineCallbacks
 from twisted.internet.endpoints import SSL4ServerEndpoint, TCP4ServerEndpoint
 from twisted.internet.interfaces import IListeningPort
 from twisted.internet.protocol import ClientFactory, Protocol
 from twisted.internet.task import Clock
+from twisted.internet.testing import StringTransport
 from twisted.internet.threads import deferToThread
-from twisted.trial.unittest import TestCase
+from twisted.trial.unittest import SynchronousTestCase, TestCase
 
-from gomail_twisted.connection import LineServerProtocol
+from gomail_twisted.connection import ConnectionInfo, LineServerProtocol
 from gomail_twisted.smtp import SMTPServerFactory, SMTPServerProtocol
 from gomail_twisted.tls import selfSignedCertificate, serverContextFactory
 from tests._smtphelpers import RecordingBackend
@@ -534,3 +536,25 @@ class ShutdownTests(_Server):
         self.assertEqual(replies[0], "421 Server shutting down, closing connection")
         self.assertEqual(replies[1], "closed")
         self.assertEqual(self.backend.messages, [])
+
+
+class ConnectionInfoTests(SynchronousTestCase):
+    """
+    L{LineServerProtocol.connectionInfo} tells a backend who is connected.
+    """
+
+    def test_plainConnection(self) -> None:
+        """
+        The peer's and our address and port, the given host name, and no
+        TLS facts on a plain connection.
+        """
+        protocol = LineServerProtocol()
+        protocol.transport = StringTransport(
+            hostAddress=IPv4Address("TCP", "192.0.2.1", 25),
+            peerAddress=IPv4Address("TCP", "198.51.100.7", 40000),
+        )
+        protocol.peer = ("198.51.100.7", 40000)
+        self.assertEqual(
+            protocol.connectionInfo("mx.example.com"),
+            ConnectionInfo("198.51.100.7", 40000, "192.0.2.1", 25, "mx.example.com"),
+        )

@@ -35,7 +35,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from gomail_twisted._hooks import HookServerProtocol, invokeHook, thenCall
-from gomail_twisted.connection import Refusal, peerAddress
+from gomail_twisted.connection import Refusal
 from gomail_twisted.pop3 import _reply as R
 from gomail_twisted.pop3._reply import POP3Reply, multiline, ok
 from gomail_twisted.pop3._state import COMMANDS, State, refusal
@@ -68,7 +68,6 @@ from gomail_twisted.sasl import (
     decodeResponse,
     encodeChallenge,
 )
-from gomail_twisted.tls import tlsInfo
 
 if TYPE_CHECKING:
     from gomail_twisted.pop3.factory import POP3ServerFactory
@@ -168,19 +167,8 @@ class POP3ServerProtocol(HookServerProtocol[POP3Reply]):
             self._endSession()
         super().connectionLost(reason)
 
-    def _connectionInfo(self) -> ConnectionInfo:
-        local = peerAddress(self._tx.getHost())
-        return ConnectionInfo(
-            peerHost=self.peer[0],
-            peerPort=self.peer[1],
-            localHost=local[0],
-            localPort=local[1],
-            hostname=self.factory.hostname,
-            tls=tlsInfo(self.transport),
-        )
-
     def _startSession(self, greet: bool) -> None:
-        info = self._info = self._connectionInfo()
+        info = self._info = self.connectionInfo(self.factory.hostname)
 
         def started(session: Any) -> None:
             if not IPOP3Session.providedBy(session):

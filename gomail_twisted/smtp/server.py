@@ -24,7 +24,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from gomail_twisted._hooks import HookServerProtocol, invokeHook, thenCall
-from gomail_twisted.connection import Refusal, peerAddress
+from gomail_twisted.connection import Refusal
 from gomail_twisted.message import Headers, splitHeaderBlock
 from gomail_twisted.sasl import (
     SASLCancelled,
@@ -62,7 +62,6 @@ from gomail_twisted.smtp.interfaces import (
     ISMTPAuthSession,
     ISMTPSession,
 )
-from gomail_twisted.tls import tlsInfo
 
 if TYPE_CHECKING:
     from gomail_twisted.smtp.factory import SMTPServerFactory
@@ -171,19 +170,8 @@ class SMTPServerProtocol(HookServerProtocol[SMTPReply]):
         self._data = None
         self.closeConnection()
 
-    def _connectionInfo(self) -> ConnectionInfo:
-        local = peerAddress(self._tx.getHost())
-        return ConnectionInfo(
-            peerHost=self.peer[0],
-            peerPort=self.peer[1],
-            localHost=local[0],
-            localPort=local[1],
-            hostname=self.factory.hostname,
-            tls=tlsInfo(self.transport),
-        )
-
     def _startSession(self, greet: bool) -> None:
-        info = self._info = self._connectionInfo()
+        info = self._info = self.connectionInfo(self.factory.hostname)
 
         def started(session: Any) -> None:
             if not ISMTPSession.providedBy(session):
