@@ -58,7 +58,14 @@ class BehindTheBackTests(StoreTestCase):
         """
         [name, _] = self.files()
         before = self.folder.messages()[0].modSeq
-        os.rename(self.inbox / "cur" / name, self.inbox / "cur" / (name[:-1] + ",S"))
+        # As a mutt run a moment later would: not in the same tick of the
+        # directory's time stamp as the store's own renames when it opened
+        # the folder (a change within that tick is seen only at the next
+        # one, or by a view's watcher).
+        cur = self.inbox / "cur"
+        opened = os.stat(cur).st_mtime_ns
+        os.rename(cur / name, cur / (name[:-1] + ",S"))
+        os.utime(cur, ns=(opened, opened + 10**9))
         self.assertEqual(self.result(self.folder.read(1)), MESSAGE)
         self.result(self.folder.refresh())
         info = self.folder.messages()[0]

@@ -42,7 +42,8 @@ from gomail_twisted.maildir import (
     StoreFailed,
     TooManyKeywords,
 )
-from gomail_twisted.maildir._disk import FolderDisk, _buildInfos
+from gomail_twisted.maildir._changes import buildInfos
+from gomail_twisted.maildir._disk import FolderDisk
 
 _T = TypeVar("_T")
 USER = "alice@example.com"
@@ -781,7 +782,7 @@ class BulkTests(SynchronousTestCase):
         the constructor.
         """
         flags = [frozenset(), frozenset({SEEN}), frozenset({SEEN, "$Work"})]
-        built = _buildInfos([1, 5, 9], flags, [10, 20, 30], [1.0, 2.0, 3.5], [4, 5, 6])
+        built = buildInfos([1, 5, 9], flags, [10, 20, 30], [1.0, 2.0, 3.5], [4, 5, 6])
         expected = [
             MessageInfo(1, flags[0], 10, 1.0, 4),
             MessageInfo(5, flags[1], 20, 2.0, 5),

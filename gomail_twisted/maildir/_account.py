@@ -21,7 +21,7 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from gomail_twisted.maildir import _files
-from gomail_twisted.maildir._disk import Changes
+from gomail_twisted.maildir._changes import Changes
 from gomail_twisted.maildir._folder import FolderServices, FolderState, FolderView
 from gomail_twisted.maildir._names import (
     checkFolderName,

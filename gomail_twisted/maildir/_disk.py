@@ -12,22 +12,21 @@ file, changed since the last one: a directory whose C{st_mtime_ns},
 inode and size are as remembered, and whose time stamp was already older
 than the file system's granularity when it was listed, cannot have
 changed.  Changes this process makes itself update what is remembered, so
-they force no listing.
+they force no listing.  The price: another process's change made in the
+same tick of the directory's time stamp as one of ours is seen only at the
+directory's next change, or by the watcher of a view with listeners.
 """
 
 from __future__ import annotations
 
-import collections
-import dataclasses
-import itertools
 import os
 import re
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from gomail_twisted.maildir import _files
+from gomail_twisted.maildir._changes import Changes, buildInfos
 from gomail_twisted.maildir._files import (
     FLAG_LETTERS,
     flagsFromLetters,
@@ -42,52 +41,6 @@ KEYWORDS_FILE = "dovecot-keywords"
 _SUBS = ("new", "cur")
 #: A message's key: its file name up to the first "," or ":".
 _KEY = re.compile("^[^,:\n]*", re.MULTILINE)
-
-
-@dataclass
-class Changes:
-    """
-    What one call changed, for the views.
-
-    @ivar gone: the folder no longer exists.
-    @ivar reset: its UIDVALIDITY changed: every message is new.
-    @ivar added: messages new to this process, ascending.
-    @ivar changed: messages whose flags changed.
-    @ivar expunged: UIDs that left the folder.
-    @ivar claimed: UIDs moved from C{new/} to C{cur/} by this call.
-    """
-
-    gone: bool = False
-    reset: bool = False
-    added: list[MessageInfo] = field(default_factory=list)
-    changed: list[MessageInfo] = field(default_factory=list)
-    expunged: list[int] = field(default_factory=list)
-    claimed: list[int] = field(default_factory=list)
-
-
-_FIELD_SETTERS = tuple(
-    getattr(MessageInfo, f.name).__set__ for f in dataclasses.fields(MessageInfo)
-)
-
-
-def _buildInfos(
-    uids: list[int],
-    flags: Iterable[frozenset[str]],
-    sizes: Iterable[int],
-    dates: Iterable[float],
-    modSeqs: Iterable[int],
-) -> list[MessageInfo]:
-    """
-    Make many L{MessageInfo}s at once, a field at a time: each field is
-    set by its slot's descriptor over all of them, without a call of
-    C{__init__} per message, which costs twice as much.  The values are
-    the same as C{MessageInfo(uid, flags, size, date, modSeq)}'s.
-    """
-    infos = list(map(object.__new__, itertools.repeat(MessageInfo, len(uids))))
-    columns = (uids, flags, sizes, dates, modSeqs)
-    for setter, column in zip(_FIELD_SETTERS, columns, strict=True):
-        collections.deque(map(setter, infos, column), maxlen=0)
-    return infos
 
 
 def _identity(st: os.stat_result) -> tuple[int, int, int]:
@@ -312,7 +265,7 @@ class FolderDisk:
             cache[letters] = flagsFromLetters(letters, keywords)
         self.files.update(zip(uidList, present, strict=True))
         self.inNew.update(u.uids[k] for k, path in found.items() if path[0] == "n")
-        infos = _buildInfos(
+        infos = buildInfos(
             uidList,
             map(cache.__getitem__, letterList),
             map(u.sizes.__getitem__, uidList),

@@ -23,7 +23,8 @@ from twisted.internet.defer import Deferred, DeferredLock, fail
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from gomail_twisted.maildir._disk import Changes, FolderDisk
+from gomail_twisted.maildir._changes import Changes
+from gomail_twisted.maildir._disk import FolderDisk
 from gomail_twisted.maildir.errors import NoSuchFolder, NoSuchMessage, ReadOnlyFolder
 from gomail_twisted.maildir.interfaces import (
     CopyResult,
