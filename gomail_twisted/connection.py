@@ -41,7 +41,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from twisted.internet import tcp
 from twisted.internet.defer import Deferred, succeed
@@ -70,6 +70,7 @@ __all__ = [
     "LimitedServerFactory",
     "LineServerProtocol",
     "Refusal",
+    "SessionBackend",
     "peerAddress",
 ]
 
@@ -139,6 +140,29 @@ def peerAddress(address: IAddress) -> tuple[str, int]:
     host = getattr(address, "host", None)
     port = getattr(address, "port", None)
     return (str(host) if host is not None else "", int(port) if port else 0)
+
+
+class SessionBackend:
+    """
+    A backend that makes one session per connection with a session class;
+    each protocol's backend names its own default class.
+
+    @ivar sessionFactory: called with the L{ConnectionInfo}.
+    """
+
+    def __init__(self, sessionFactory: Callable[[ConnectionInfo], Any]) -> None:
+        """
+        @param sessionFactory: such as a subclass of the protocol's session
+            base class.
+        """
+        self.sessionFactory = sessionFactory
+
+    def newSession(self, info: ConnectionInfo) -> Any:
+        """
+        @param info: the connection.
+        @return: a new session.
+        """
+        return self.sessionFactory(info)
 
 
 class LimitedServerFactory(ServerFactory):

@@ -27,7 +27,7 @@ from twisted.internet.testing import StringTransport
 from twisted.internet.threads import deferToThread
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
-from gomail_twisted.connection import ConnectionInfo, LineServerProtocol
+from gomail_twisted.connection import ConnectionInfo, LineServerProtocol, SessionBackend
 from gomail_twisted.smtp import SMTPServerFactory, SMTPServerProtocol
 from gomail_twisted.tls import selfSignedCertificate, serverContextFactory
 from tests._smtphelpers import RecordingBackend
@@ -558,3 +558,19 @@ class ConnectionInfoTests(SynchronousTestCase):
             protocol.connectionInfo("mx.example.com"),
             ConnectionInfo("198.51.100.7", 40000, "192.0.2.1", 25, "mx.example.com"),
         )
+
+
+class SessionBackendTests(SynchronousTestCase):
+    """
+    L{SessionBackend} makes one session per connection.
+    """
+
+    def test_newSessionPerConnection(self) -> None:
+        """
+        Each connection gets a new session made from its L{ConnectionInfo}.
+        """
+        info = ConnectionInfo("198.51.100.7", 40000, "192.0.2.1", 25, "mx")
+        backend = SessionBackend(lambda i: [i])
+        first, second = backend.newSession(info), backend.newSession(info)
+        self.assertEqual(first, [info])
+        self.assertIsNot(first, second)

@@ -22,6 +22,7 @@ from zope.interface import alsoProvides, implementer
 
 from gomail_twisted._hooks import callHook
 from gomail_twisted.address import normalizeAddress, parseMailbox
+from gomail_twisted.connection import SessionBackend
 from gomail_twisted.maildir.errors import NoSuchMessage, StoreError
 from gomail_twisted.maildir.interfaces import (
     DELETED,
@@ -91,11 +92,9 @@ class POP3Session:
 
 
 @implementer(IPOP3Backend)
-class POP3Backend:
+class POP3Backend(SessionBackend):
     """
     Makes one session per connection with a session class.
-
-    @ivar sessionFactory: called with the L{ConnectionInfo}.
     """
 
     def __init__(
@@ -104,14 +103,7 @@ class POP3Backend:
         """
         @param sessionFactory: such as a subclass of L{POP3Session}.
         """
-        self.sessionFactory = sessionFactory
-
-    def newSession(self, info: ConnectionInfo) -> Any:
-        """
-        @param info: the connection.
-        @return: a new session.
-        """
-        return self.sessionFactory(info)
+        super().__init__(sessionFactory)
 
 
 @implementer(IMaildrop)

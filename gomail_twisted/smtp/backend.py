@@ -12,6 +12,7 @@ from typing import Any
 from zope.interface import alsoProvides, implementer
 
 from gomail_twisted._hooks import callHook
+from gomail_twisted.connection import SessionBackend
 from gomail_twisted.message import Headers
 from gomail_twisted.smtp._reply import UNKNOWN_RECIPIENT, SMTPReply
 from gomail_twisted.smtp._values import (
@@ -91,11 +92,9 @@ class SMTPSession:
 
 
 @implementer(ISMTPBackend)
-class SMTPBackend:
+class SMTPBackend(SessionBackend):
     """
     Makes one session per connection with a session class.
-
-    @ivar sessionFactory: called with the L{ConnectionInfo}.
     """
 
     def __init__(
@@ -104,14 +103,7 @@ class SMTPBackend:
         """
         @param sessionFactory: such as a subclass of L{SMTPSession}.
         """
-        self.sessionFactory = sessionFactory
-
-    def newSession(self, info: ConnectionInfo) -> Any:
-        """
-        @param info: the connection.
-        @return: a new session.
-        """
-        return self.sessionFactory(info)
+        super().__init__(sessionFactory)
 
 
 Hook = Callable[[ConnectionInfo, Any], Any]
