@@ -442,7 +442,9 @@ class StoreBackend:
       - QUIT flags the deleted messages C{\\Deleted} and expunges them, so
         the store tells every open view (IMAP sessions) of the folder; if
         that fails, the flags are taken back and the client gets C{-ERR
-        [SYS/TEMP]}.  A dropped connection deletes nothing.
+        [SYS/TEMP]}.  A dropped connection deletes nothing.  The messages
+        sent whole with RETR and kept are flagged C{\\Seen} at QUIT, so
+        IMAP clients of the mailbox show them read, as with Dovecot.
       - A wrong password is C{-ERR [AUTH]} (RFC 3206 4); a check that could
         not be made (hashing busy, a store error) C{-ERR [SYS/TEMP]}.
       - After each RETR or TOP the next message not marked deleted is
