@@ -22,21 +22,18 @@ from typing import Any
 from argon2 import PasswordHasher
 from cryptography import x509
 from twisted.application.service import IService
-from twisted.internet.address import IPv4Address
 from twisted.internet.defer import Deferred, inlineCallbacks
-from twisted.internet.interfaces import ISSLTransport
-from twisted.internet.protocol import Protocol
-from twisted.internet.testing import MemoryReactorClock, StringTransport
+from twisted.internet.testing import MemoryReactorClock
 from twisted.internet.threads import deferToThread
 from twisted.logger import LogEvent, formatEvent, globalLogPublisher
 from twisted.python.usage import UsageError
 from twisted.trial.unittest import SynchronousTestCase, TestCase
-from zope.interface import directlyProvides
 
 from gomail_twisted.pop3 import POP3ServerFactory
 from gomail_twisted.tap import smtp as tapSMTP
 from gomail_twisted.tap.pop3 import DEFAULT_LISTEN, ListenError, Options, makeService
 from gomail_twisted.tls import selfSignedCertificate
+from tests._memoryclient import MemoryClient
 from tests._twistd import LISTENING, Output, environment, spawn, stop, twistd
 
 ALICE = "alice@example.com"
@@ -215,41 +212,6 @@ class OptionsTests(SynchronousTestCase):
             self.assertIn(option, text)
 
 
-class _Client:
-    """
-    One connection to a factory over a L{StringTransport}.
-    """
-
-    def __init__(
-        self, factory: POP3ServerFactory, peer: str = "192.0.2.1", tls: bool = False
-    ) -> None:
-        protocol = factory.buildProtocol(IPv4Address("TCP", peer, 40000))
-        assert isinstance(protocol, Protocol)
-        self.transport = StringTransport(
-            hostAddress=IPv4Address("TCP", "127.0.0.1", 1110),
-            peerAddress=IPv4Address("TCP", peer, 40000),
-        )
-        if tls:
-            directlyProvides(self.transport, ISSLTransport)
-        protocol.makeConnection(self.transport)
-        self.protocol = protocol
-
-    def read(self) -> bytes:
-        """
-        Everything the server wrote since the last read.
-        """
-        data = self.transport.value()
-        self.transport.clear()
-        return data
-
-    def send(self, data: bytes) -> bytes:
-        """
-        Send C{data}, return the server's answer.
-        """
-        self.protocol.dataReceived(data)
-        return self.read()
-
-
 class WiringTests(SynchronousTestCase):
     """
     What each option makes the server do, on a memory reactor and its
@@ -310,7 +272,7 @@ class WiringTests(SynchronousTestCase):
         C{--hostname} is the name in the greeting.
         """
         _, factory = self.serve("--hostname=pop.example.com")
-        greeting = _Client(factory).read()
+        greeting = MemoryClient(factory, 1110).read()
         self.assertTrue(greeting.startswith(b"+OK "), greeting)
         self.assertIn(b"pop.example.com", greeting)
 
@@ -321,7 +283,7 @@ class WiringTests(SynchronousTestCase):
         """
         for args, userReply in (((), b"-ERR "), (("--allow-plaintext-auth",), b"+OK ")):
             _, factory = self.serve(*args)
-            client = _Client(factory)
+            client = MemoryClient(factory, 1110)
             client.read()
             capabilities = client.send(b"CAPA\r\n")
             self.assertIn(b"\r\nSTLS\r\n", capabilities, args)
@@ -334,7 +296,7 @@ class WiringTests(SynchronousTestCase):
         hangs up, not before.
         """
         reactor, factory = self.serve("--timeout=30")
-        client = _Client(factory)
+        client = MemoryClient(factory, 1110)
         client.send(b"CAPA\r\n")
         reactor.advance(29.5)
         self.assertEqual(client.read(), b"")
@@ -349,7 +311,7 @@ class WiringTests(SynchronousTestCase):
         C{--tls-handshake-timeout} seconds is dropped without a word.
         """
         reactor, factory = self.serve("--tls-handshake-timeout=5")
-        client = _Client(factory, tls=True)
+        client = MemoryClient(factory, 1110, tls=True)
         reactor.advance(4.5)
         self.assertFalse(client.transport.disconnecting)
         reactor.advance(1)
@@ -362,7 +324,7 @@ class WiringTests(SynchronousTestCase):
         up, not before.
         """
         _, factory = self.serve("--max-errors=2")
-        client = _Client(factory)
+        client = MemoryClient(factory, 1110)
         client.read()
         self.assertTrue(client.send(b"FOO\r\n").startswith(b"-ERR "))
         self.assertFalse(client.transport.disconnecting)
@@ -377,7 +339,7 @@ class WiringTests(SynchronousTestCase):
         """
         _, factory = self.serve("--max-connections=2")
         greetings = [
-            _Client(factory, peer).read()
+            MemoryClient(factory, 1110, peer).read()
             for peer in ("192.0.2.1", "192.0.2.2", "192.0.2.3")
         ]
         self.assertEqual([g[:4] for g in greetings], [b"+OK ", b"+OK ", b"-ERR"])
@@ -390,7 +352,7 @@ class WiringTests(SynchronousTestCase):
         """
         _, factory = self.serve("--max-connections-per-peer=2")
         greetings = [
-            _Client(factory, peer).read()[:4]
+            MemoryClient(factory, 1110, peer).read()[:4]
             for peer in ("192.0.2.1", "192.0.2.1", "192.0.2.1", "192.0.2.2")
         ]
         self.assertEqual(greetings, [b"+OK ", b"+OK ", b"-ERR", b"+OK "])

@@ -21,17 +21,17 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from twisted.internet.address import IPv4Address
 from twisted.internet.defer import Deferred, inlineCallbacks
-from twisted.internet.testing import MemoryReactorClock, StringTransport
+from twisted.internet.testing import MemoryReactorClock
 from twisted.internet.threads import deferToThread
 from twisted.logger import LogEvent, formatEvent, globalLogPublisher
 from twisted.python.usage import UsageError
 from twisted.trial.unittest import SkipTest, SynchronousTestCase, TestCase
 
-from gomail_twisted.smtp import SMTPServerFactory, SMTPServerProtocol
+from gomail_twisted.smtp import SMTPServerFactory
 from gomail_twisted.tap.smtp import ListenError, Options, makeService
 from gomail_twisted.tls import selfSignedCertificate
+from tests._memoryclient import MemoryClient
 from tests._twistd import LISTENING as _LISTENING
 from tests._twistd import Output, environment, spawn, stop, twistd
 
@@ -205,37 +205,6 @@ class OptionsTests(SynchronousTestCase):
         _parse("--no-tls", "--require-tls", "--listen", sslListen)
 
 
-class _Client:
-    """
-    One connection to a factory over a L{StringTransport}.
-    """
-
-    def __init__(self, factory: SMTPServerFactory, peer: str = "192.0.2.1") -> None:
-        protocol = factory.buildProtocol(IPv4Address("TCP", peer, 40000))
-        assert isinstance(protocol, SMTPServerProtocol)
-        self.transport = StringTransport(
-            hostAddress=IPv4Address("TCP", "127.0.0.1", 2525),
-            peerAddress=IPv4Address("TCP", peer, 40000),
-        )
-        protocol.makeConnection(self.transport)
-        self.protocol = protocol
-
-    def read(self) -> bytes:
-        """
-        Everything the server wrote since the last read.
-        """
-        data = self.transport.value()
-        self.transport.clear()
-        return data
-
-    def send(self, data: bytes) -> bytes:
-        """
-        Send C{data}, return the server's answer.
-        """
-        self.protocol.dataReceived(data)
-        return self.read()
-
-
 class WiringTests(SynchronousTestCase):
     """
     What each option makes the server do, on a memory reactor and its
@@ -289,7 +258,7 @@ class WiringTests(SynchronousTestCase):
         other domains is refused as relaying.
         """
         _, factory = self.serve()
-        client = _Client(factory)
+        client = MemoryClient(factory, 2525)
         name = _machineName(client.read())
         self.assertTrue(_isThisMachine(name), name)
         client.send(b"EHLO client.test\r\nMAIL FROM:<a@example.net>\r\n")
@@ -310,7 +279,7 @@ class WiringTests(SynchronousTestCase):
         _, factory = self.serve(
             "--hostname=mx.example.com", "--domain=example.com", "--domain=example.org"
         )
-        client = _Client(factory)
+        client = MemoryClient(factory, 2525)
         self.assertTrue(client.read().startswith(b"220 mx.example.com ESMTP "))
         client.send(b"EHLO client.test\r\nMAIL FROM:<a@example.net>\r\n")
         for domain, reply in [
@@ -328,7 +297,7 @@ class WiringTests(SynchronousTestCase):
         localhost is accepted.
         """
         _, factory = self.serve("--hostname=mx.example.com")
-        client = _Client(factory)
+        client = MemoryClient(factory, 2525)
         client.send(b"EHLO client.test\r\nMAIL FROM:<a@example.net>\r\n")
         for domain in ("mx.example.com", "localhost"):
             answer = client.send(f"RCPT TO:<you@{domain}>\r\n".encode())
@@ -340,7 +309,7 @@ class WiringTests(SynchronousTestCase):
         size is refused at MAIL, a larger message after DATA.
         """
         _, factory = self.serve("--max-size=1K")
-        client = _Client(factory)
+        client = MemoryClient(factory, 2525)
         self.assertIn(b"250-SIZE 1024\r\n", client.send(b"EHLO client.test\r\n"))
         self.assertTrue(
             client.send(b"MAIL FROM:<a@example.net> SIZE=1025\r\n").startswith(
@@ -359,7 +328,7 @@ class WiringTests(SynchronousTestCase):
         Past C{--max-recipients}, RCPT is answered 452 4.5.3.
         """
         _, factory = self.serve("--max-recipients=2")
-        client = _Client(factory)
+        client = MemoryClient(factory, 2525)
         client.send(b"EHLO client.test\r\nMAIL FROM:<a@example.net>\r\n")
         answers = [
             client.send(f"RCPT TO:<r{i}@localhost>\r\n".encode())[:4] for i in range(3)
@@ -372,7 +341,7 @@ class WiringTests(SynchronousTestCase):
         4.4.2 and hangs up, not before.
         """
         reactor, factory = self.serve("--timeout=30")
-        client = _Client(factory)
+        client = MemoryClient(factory, 2525)
         client.send(b"EHLO client.test\r\n")
         reactor.advance(29.5)
         self.assertEqual(client.read(), b"")
@@ -387,7 +356,7 @@ class WiringTests(SynchronousTestCase):
         hangs up; a refused recipient is not one.
         """
         _, factory = self.serve("--max-errors=2")
-        client = _Client(factory)
+        client = MemoryClient(factory, 2525)
         client.send(b"EHLO client.test\r\nMAIL FROM:<a@example.net>\r\n")
         refused = client.send(b"RCPT TO:<x@example.org>\r\n")
         self.assertTrue(refused.startswith(b"554 5.7.1 "), refused)
@@ -403,7 +372,7 @@ class WiringTests(SynchronousTestCase):
         """
         _, factory = self.serve("--max-connections=2")
         greetings = [
-            _Client(factory, peer).read()
+            MemoryClient(factory, 2525, peer).read()
             for peer in ("192.0.2.1", "192.0.2.2", "192.0.2.3")
         ]
         self.assertEqual([g[:4] for g in greetings], [b"220 ", b"220 ", b"421 "])
@@ -416,7 +385,7 @@ class WiringTests(SynchronousTestCase):
         """
         _, factory = self.serve("--max-connections-per-peer=2")
         greetings = [
-            _Client(factory, peer).read()[:4]
+            MemoryClient(factory, 2525, peer).read()[:4]
             for peer in ("192.0.2.1", "192.0.2.1", "192.0.2.1", "192.0.2.2")
         ]
         self.assertEqual(greetings, [b"220 ", b"220 ", b"421 ", b"220 "])
@@ -426,7 +395,7 @@ class WiringTests(SynchronousTestCase):
         With C{--require-tls}, MAIL before STARTTLS is refused 530 5.7.0.
         """
         _, factory = self.serve("--require-tls")
-        client = _Client(factory)
+        client = MemoryClient(factory, 2525)
         client.send(b"EHLO client.test\r\n")
         answer = client.send(b"MAIL FROM:<a@example.net>\r\n")
         self.assertTrue(answer.startswith(b"530 5.7.0 "), answer)
@@ -438,7 +407,7 @@ class WiringTests(SynchronousTestCase):
         """
         for args, offered in (((), True), (("--no-tls",), False)):
             _, factory = self.serve(*args)
-            client = _Client(factory)
+            client = MemoryClient(factory, 2525)
             client.read()
             keywords = client.send(b"EHLO client.test\r\n")
             self.assertEqual(b"250-STARTTLS\r\n" in keywords, offered, args)
