@@ -94,6 +94,35 @@ def environment() -> dict[str, str]:
     return env
 
 
+#: Seconds a child process run to its end may take.
+DEADLINE = 60
+
+
+def run(
+    argv: list[str],
+    cwd: str | os.PathLike[str],
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """
+    Run a child process to its end, within L{DEADLINE}, with no input and
+    its output and errors captured as text.
+
+    @param argv: the command.
+    @param cwd: the directory to run it in.
+    @param env: its environment; L{environment} by default.
+    @return: what it did.
+    """
+    return subprocess.run(
+        argv,
+        cwd=cwd,
+        env=environment() if env is None else env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=DEADLINE,
+    )
+
+
 def spawn(argv: list[str], cwd: str | os.PathLike[str]) -> subprocess.Popen[str]:
     """
     Start a child process in C{cwd} with L{environment}, no input, and its

@@ -20,7 +20,6 @@ import shlex
 import smtplib
 import socket
 import ssl
-import subprocess
 import textwrap
 import time
 from pathlib import Path
@@ -29,7 +28,16 @@ from twisted.internet.defer import Deferred, succeed
 from twisted.trial.unittest import SynchronousTestCase
 
 from gomail_twisted.dkim import DKIMStatus, verify
-from tests._twistd import LISTENING, Output, binary, environment, spawn, stop, twistd
+from tests._twistd import (
+    DEADLINE,
+    LISTENING,
+    Output,
+    binary,
+    run,
+    spawn,
+    stop,
+    twistd,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.rst"
@@ -37,9 +45,6 @@ _BLOCK = re.compile(r"^\.\. code-block:: (\w+)\n\n((?:(?:    .*)?\n)+)", re.MULT
 
 #: What marks the quick start's server command among the README's blocks.
 QUICK_START = "install . && .venv/bin/twistd -n gomail-smtp"
-
-#: Seconds any one child process may take.
-DEADLINE = 60
 
 
 def blocks() -> list[tuple[str, str]]:
@@ -69,23 +74,6 @@ def onPort(text: str, port: int) -> str:
     """
     assert "2525" in text, text
     return text.replace("2525", str(port))
-
-
-def run(
-    command: list[str], cwd: Path, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    """
-    Run a command to its end, within L{DEADLINE}.
-    """
-    return subprocess.run(
-        command,
-        cwd=cwd,
-        env=environment() if env is None else env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=DEADLINE,
-    )
 
 
 def delivered(maildir: Path, address: str) -> list[bytes]:

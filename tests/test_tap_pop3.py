@@ -14,7 +14,6 @@ import poplib
 import smtplib
 import socket
 import ssl
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -34,7 +33,7 @@ from gomail_twisted.tap import smtp as tapSMTP
 from gomail_twisted.tap.pop3 import DEFAULT_LISTEN, ListenError, Options, makeService
 from gomail_twisted.tls import selfSignedCertificate
 from tests._memoryclient import MemoryClient
-from tests._twistd import LISTENING, Output, environment, spawn, stop, twistd
+from tests._twistd import LISTENING, Output, environment, run, spawn, stop, twistd
 
 ALICE = "alice@example.com"
 PASSWORD = "correct horse"
@@ -666,14 +665,7 @@ class TwistdTests(SynchronousTestCase):
         """
         cwd = self.mktemp()
         os.mkdir(cwd)
-        result = subprocess.run(
-            [*twistd(), "--help"],
-            cwd=cwd,
-            env=environment(),
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        result = run([*twistd(), "--help"], cwd)
         self.assertEqual(result.returncode, 0, result.stderr)
         self.assertRegex(result.stdout, r"\n\s+gomail-pop3\s+A POP3 server")
 
@@ -685,15 +677,7 @@ class TwistdTests(SynchronousTestCase):
         cwd = Path(self.mktemp())
         cwd.mkdir()
         env = {k: v for k, v in environment().items() if k != "GOMAIL_USERS"}
-        result = subprocess.run(
-            [*twistd(), "-n", "gomail-pop3"],
-            cwd=cwd,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        result = run([*twistd(), "-n", "gomail-pop3"], cwd, env)
         self.assertEqual(result.returncode, 1)
         self.assertIn(
             "no users file at gomail-data/users: give --users",

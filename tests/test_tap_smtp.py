@@ -14,7 +14,6 @@ import re
 import smtplib
 import socket
 import ssl
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -33,7 +32,7 @@ from gomail_twisted.tap.smtp import ListenError, Options, makeService
 from gomail_twisted.tls import selfSignedCertificate
 from tests._memoryclient import MemoryClient
 from tests._twistd import LISTENING as _LISTENING
-from tests._twistd import Output, environment, spawn, stop, twistd
+from tests._twistd import Output, run, spawn, stop, twistd
 
 MESSAGE = b"From: sender@example.net\r\nSubject: tap\r\n\r\nHello from the tap.\r\n"
 
@@ -712,14 +711,7 @@ class TwistdTests(SynchronousTestCase):
         """
         cwd = self.mktemp()
         os.mkdir(cwd)
-        result = subprocess.run(
-            [*twistd(), "--help"],
-            cwd=cwd,
-            env=environment(),
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        result = run([*twistd(), "--help"], cwd)
         self.assertEqual(result.returncode, 0, result.stderr)
         self.assertRegex(result.stdout, r"\n\s+gomail-smtp\s+An ESMTP server")
 
@@ -741,14 +733,7 @@ class TwistdTests(SynchronousTestCase):
         cwd = self.mktemp()
         os.mkdir(cwd)
         env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-        result = subprocess.run(
-            [*twistd(), "--help"],
-            cwd=cwd,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        result = run([*twistd(), "--help"], cwd, env)
         self.assertEqual(result.returncode, 0, result.stderr)
         self.assertRegex(result.stdout, r"\n\s+gomail-smtp\s+An ESMTP server")
 
@@ -800,14 +785,9 @@ class TwistdTests(SynchronousTestCase):
             occupier.bind(("127.0.0.1", 0))
             occupier.listen()
             endpoint = f"tcp:{occupier.getsockname()[1]}:interface=127.0.0.1"
-            result = subprocess.run(
+            result = run(
                 [*twistd(), "-n", "gomail-smtp", f"--listen={endpoint}", "--no-dkim"],
-                cwd=cwd,
-                env=environment(),
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                text=True,
-                timeout=60,
+                cwd,
             )
         self.assertEqual(result.returncode, 1)
         output = result.stdout + result.stderr
