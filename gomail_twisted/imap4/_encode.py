@@ -35,6 +35,7 @@ __all__ = [
     "nstring",
     "number",
     "parenthesized",
+    "sequenceSet",
     "string",
 ]
 
@@ -243,3 +244,37 @@ def flagList(flags: Iterable[str | bytes], *, allowWildcard: bool = False) -> by
     @raise ValueError: a flag is not a valid C{flag} (or C{flag-perm}).
     """
     return parenthesized(_flag(flag, allowWildcard) for flag in flags)
+
+
+def sequenceSet(numbers: Iterable[int]) -> bytes:
+    """
+    Encode numbers as a C{sequence-set} (RFC 3501 9), in the order given,
+    with runs of consecutive ascending numbers as ranges: C{3:5,9}.
+
+    @param numbers: positive numbers, at least one.
+    @return: the set.
+    @raise ValueError: C{numbers} is empty or holds a number out of
+        range.
+    """
+    pieces: list[bytes] = []
+    first = last = -1
+    for n in numbers:
+        number(n)
+        if n < 1:
+            raise ValueError("a sequence set holds positive numbers")
+        if n == last + 1 and last >= 1:
+            last = n
+            continue
+        if last >= 1:
+            pieces.append(_run(first, last))
+        first = last = n
+    if last < 1:
+        raise ValueError("an empty sequence set cannot be sent")
+    pieces.append(_run(first, last))
+    return b",".join(pieces)
+
+
+def _run(first: int, last: int) -> bytes:
+    if first == last:
+        return b"%d" % (first,)
+    return b"%d:%d" % (first, last)
