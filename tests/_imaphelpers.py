@@ -12,10 +12,8 @@ from pathlib import Path
 
 import argon2
 from twisted.internet.address import IPv4Address
-from twisted.internet.interfaces import ISSLTransport
 from twisted.internet.testing import StringTransport
 from twisted.trial.unittest import SynchronousTestCase
-from zope.interface import directlyProvides
 
 from gomail_twisted.imap4.backend import StoreBackend
 from gomail_twisted.imap4.factory import IMAP4ServerFactory
@@ -49,16 +47,12 @@ class Connection:
     @ivar greeting: what the server said on connecting.
     """
 
-    def __init__(self, factory: IMAP4ServerFactory, tls: bool = False) -> None:
+    def __init__(self, factory: IMAP4ServerFactory) -> None:
         self.transport = StringTransport(hostAddress=LOCAL, peerAddress=PEER)
-        if tls:
-            directlyProvides(self.transport, ISSLTransport)
         protocol = factory.buildProtocol(PEER)
         assert isinstance(protocol, IMAP4Server)
         self.protocol = protocol
         protocol.makeConnection(self.transport)
-        if tls:
-            protocol.handshakeCompleted()
         self.greeting = self.read()
 
     def read(self) -> bytes:

@@ -178,7 +178,7 @@ class IMAP4ServerFactory(LimitedServerFactory):
             if startTLS:
                 caps.append("STARTTLS")
             if passwords:
-                caps.append("AUTH=PLAIN")
+                caps += ["AUTH=PLAIN", "AUTH=LOGIN"]
             else:
                 caps.append("LOGINDISABLED")
         self._capabilities[key] = caps
