@@ -19,3 +19,9 @@ gomailPOP3 = ServiceMaker(
     "A POP3 server for the users of a users file, over the Maildir store",
     "gomail-pop3",
 )
+gomailIMAP4 = ServiceMaker(
+    "gomail-imap4",
+    "gomail_twisted.tap.imap4",
+    "An IMAP4 server for the users of a users file, over the Maildir store",
+    "gomail-imap4",
+)
