@@ -2,26 +2,51 @@
 """
 Tests for L{gomail_twisted.tap.imap4} and the C{gomail-imap4} twistd plugin:
 what each option makes the server do, seen by a client over a memory
-reactor.
+reactor, and the service started for real in this process and by C{twistd}
+in another, read with stdlib imaplib (plain, STARTTLS, implicit TLS) after
+the SMTP server delivered into the same store.
 """
 
 from __future__ import annotations
 
+import imaplib
 import os
+import re
+import signal
+import smtplib
+import socket
+import ssl
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from argon2 import PasswordHasher
+from cryptography import x509
+from twisted.application.service import IService
+from twisted.internet.defer import Deferred, inlineCallbacks
 from twisted.internet.testing import MemoryReactorClock
+from twisted.internet.threads import deferToThread
+from twisted.logger import LogEvent, formatEvent, globalLogPublisher
 from twisted.python.usage import UsageError
-from twisted.trial.unittest import SynchronousTestCase
+from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from gomail_twisted.imap4.factory import IMAP4ServerFactory
-from gomail_twisted.tap.imap4 import DEFAULT_LISTEN, Options, makeService
+from gomail_twisted.tap import smtp as tapSMTP
+from gomail_twisted.tap.imap4 import DEFAULT_LISTEN, ListenError, Options, makeService
 from gomail_twisted.tls import selfSignedCertificate
 from tests._memoryclient import MemoryClient
+from tests._twistd import LISTENING, Output, environment, run, spawn, stop, twistd
 
 ALICE = "alice@example.com"
 PASSWORD = "correct horse"
+
+MESSAGE = (
+    f"From: sender@example.net\r\nTo: {ALICE}\r\nSubject: over IMAP\r\n\r\nHello.\r\n"
+).encode()
+
+#: The line twistd logs once the reactor has stopped.
+SHUT_DOWN = re.compile(r"Server Shut Down")
 
 
 def _usersFile(path: Path) -> str:
@@ -52,6 +77,63 @@ def _parse(*args: str) -> Options:
     options = Options()
     options.parseOptions(list(args))
     return options
+
+
+def _stored(maildir: Path, address: str = ALICE) -> list[bytes]:
+    """
+    The messages in C{address}'s INBOX on disk, new and seen.
+    """
+    found = []
+    for sub in ("new", "cur"):
+        directory = maildir / address / sub
+        if directory.is_dir():
+            found += [p.read_bytes() for p in directory.iterdir()]
+    return sorted(found)
+
+
+@contextmanager
+def _connected(client: imaplib.IMAP4) -> Iterator[imaplib.IMAP4]:
+    """
+    Use C{client}, then close its connection unless it logged out.
+    """
+    try:
+        yield client
+    finally:
+        if client.state != "LOGOUT":
+            client.shutdown()
+
+
+def _refusal(command: Callable[[], object]) -> str:
+    """
+    Run an imaplib command that the server must refuse with NO.
+
+    @return: the text of the refusal, response code first.
+    """
+    try:
+        command()
+    except imaplib.IMAP4.error as e:
+        return bytes(e.args[0]).decode()
+    raise AssertionError("the server accepted the command")
+
+
+def _capabilities(client: imaplib.IMAP4) -> list[str]:
+    """
+    Ask for the server's capabilities now (imaplib keeps those of the
+    greeting).
+    """
+    typ, data = client.capability()
+    assert typ == "OK", (typ, data)
+    return bytes(data[-1]).decode("ascii").split()
+
+
+def _exists(client: imaplib.IMAP4, mailbox: str = "INBOX") -> int:
+    """
+    SELECT C{mailbox}, return its C{EXISTS} count.
+    """
+    typ, data = client.select(mailbox)
+    count = data[-1]
+    assert typ == "OK" and count is not None, (typ, data)
+    return int(count)
 
 
 class OptionsTests(SynchronousTestCase):
@@ -386,3 +468,393 @@ class WiringTests(SynchronousTestCase):
         answer = client.send(b"b NOOP " + b"x" * 1100 + b"\r\n")
         self.assertEqual(answer, b"* BYE [TOOBIG] Command line too long\r\n")
         self.assertTrue(client.transport.disconnecting)
+
+
+class ServiceTests(TestCase):
+    """
+    The service started in this process beside C{gomail-smtp} over the same
+    store and users file, driven by smtplib and imaplib in threads.
+    """
+
+    timeout = 30
+
+    def setUp(self) -> None:
+        self.events: list[LogEvent] = []
+        globalLogPublisher.addObserver(self.events.append)
+        self.addCleanup(globalLogPublisher.removeObserver, self.events.append)
+        self.maildir = Path(self.mktemp())
+        self.users = _usersFile(Path(self.mktemp()))
+
+    def startService(self, service: IService, protocol: str) -> list[int]:
+        """
+        Start a service, stop it at the end.
+
+        @return: the ports it says it listens on for C{protocol}.
+        """
+        before = len(self.events)
+        service.startService()
+        self.addCleanup(lambda: service.stopService() if service.running else None)
+        return [
+            int(event["port"])
+            for event in self.events[before:]
+            if event.get("protocol") == protocol and "port" in event
+        ]
+
+    def start(self, *args: str) -> list[int]:
+        """
+        Start the IMAP4 service of C{args} on the test's store and users.
+
+        @return: the ports it listens on.
+        """
+        options = _parse(
+            "--hostname=localhost",
+            f"--maildir={self.maildir}",
+            "--users",
+            self.users,
+            *args,
+        )
+        self.service = makeService(options)
+        ports = self.startService(self.service, "IMAP4")
+        self.assertEqual(len(ports), len(options["listen"]))
+        return ports
+
+    def deliver(self, *messages: bytes) -> Deferred[None]:
+        """
+        Start C{gomail-smtp} on the same store and users, and send it
+        C{messages} for Alice.
+        """
+        options = tapSMTP.Options()
+        options.parseOptions(
+            [
+                "--hostname=localhost",
+                f"--maildir={self.maildir}",
+                "--users",
+                self.users,
+                "--listen=tcp:0:interface=127.0.0.1",
+                "--no-tls",
+                "--no-dkim",
+            ]
+        )
+        [port] = self.startService(tapSMTP.makeService(options), "SMTP")
+
+        def send() -> None:
+            with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
+                for message in messages:
+                    client.sendmail("sender@example.net", [ALICE], message)
+
+        return deferToThread(send)
+
+    def logged(self) -> list[str]:
+        return [formatEvent(e) for e in self.events]
+
+    def inThread(self, f: Callable[[], Any]) -> Deferred[Any]:
+        return deferToThread(f)
+
+    @inlineCallbacks
+    def test_plainText(self) -> Any:
+        """
+        With C{--allow-plaintext-auth}, imaplib logs in over plain TCP and
+        SELECT INBOX counts the message the SMTP server delivered; once
+        logged in the capabilities announce C{--max-append-size} as
+        C{APPENDLIMIT}.
+        """
+        yield self.deliver(MESSAGE)
+        self.assertEqual(len(_stored(self.maildir)), 1)
+        [port] = self.start(
+            "--listen=tcp:0:interface=127.0.0.1",
+            "--allow-plaintext-auth",
+            "--max-append-size=2M",
+        )
+
+        def session() -> tuple[list[str], int, str]:
+            with _connected(imaplib.IMAP4("127.0.0.1", port, timeout=10)) as client:
+                client.login(ALICE, PASSWORD)
+                capabilities = _capabilities(client)
+                exists = _exists(client)
+                bye = client.logout()[0]
+            return capabilities, exists, bye
+
+        capabilities, exists, bye = yield self.inThread(session)
+        self.assertIn(f"APPENDLIMIT={2 * 2**20}", capabilities)
+        self.assertEqual(exists, 1)
+        self.assertEqual(bye, "BYE")
+
+    @inlineCallbacks
+    def test_passwordsNeedTLS(self) -> Any:
+        """
+        Without C{--allow-plaintext-auth}, the capabilities before TLS say
+        C{LOGINDISABLED} and LOGIN is refused with C{PRIVACYREQUIRED}.
+        """
+        [port] = self.start("--listen=tcp:0:interface=127.0.0.1")
+
+        def login() -> tuple[tuple[str, ...], str]:
+            with _connected(imaplib.IMAP4("127.0.0.1", port, timeout=10)) as client:
+                capabilities = client.capabilities
+                return capabilities, _refusal(lambda: client.login(ALICE, PASSWORD))
+
+        capabilities, refusal = yield self.inThread(login)
+        self.assertIn("LOGINDISABLED", capabilities)
+        self.assertIn("STARTTLS", capabilities)
+        self.assertTrue(refusal.startswith("[PRIVACYREQUIRED] "), refusal)
+
+    @inlineCallbacks
+    def test_startTLSDevelopmentCertificate(self) -> Any:
+        """
+        Without certificate files, STARTTLS works with a certificate made
+        at startup for the host name, and the log says it is for
+        development; after it LOGIN is enabled and the user logs in.
+        """
+        yield self.deliver(MESSAGE)
+        [port] = self.start("--listen=tcp:0:interface=127.0.0.1")
+        warnings = [line for line in self.logged() if "DEVELOPMENT" in line]
+        self.assertEqual(len(warnings), 1)
+        self.assertIn("STARTTLS", warnings[0])
+
+        def session() -> tuple[bytes, tuple[str, ...], int]:
+            with _connected(imaplib.IMAP4("127.0.0.1", port, timeout=10)) as client:
+                client.starttls(ssl_context=ssl._create_unverified_context())
+                assert isinstance(client.sock, ssl.SSLSocket)
+                presented = client.sock.getpeercert(binary_form=True)
+                assert presented is not None
+                capabilities = client.capabilities
+                client.login(ALICE, PASSWORD)
+                exists = _exists(client)
+                client.logout()
+            return presented, capabilities, exists
+
+        presented, capabilities, exists = yield self.inThread(session)
+        subject = x509.load_der_x509_certificate(presented).subject
+        self.assertEqual(subject.rfc4514_string(), "CN=localhost")
+        self.assertNotIn("LOGINDISABLED", capabilities)
+        self.assertNotIn("STARTTLS", capabilities)
+        self.assertEqual(exists, 1)
+
+    @inlineCallbacks
+    def test_startTLSWithFiles(self) -> Any:
+        """
+        With C{--tls-cert} and C{--tls-key}, STARTTLS presents that
+        certificate, which a client trusting it verifies, and no
+        development certificate is made.
+        """
+        cert, key = _certificate(Path(self.mktemp()))
+        [port] = self.start(
+            "--listen=tcp:0:interface=127.0.0.1", "--tls-cert", cert, "--tls-key", key
+        )
+        self.assertFalse(any("DEVELOPMENT" in line for line in self.logged()))
+        context = ssl.create_default_context(cafile=cert)
+
+        def session() -> int:
+            with _connected(imaplib.IMAP4("127.0.0.1", port, timeout=10)) as client:
+                client.starttls(ssl_context=context)
+                client.login(ALICE, PASSWORD)
+                exists = _exists(client)
+                client.logout()
+            return exists
+
+        self.assertEqual((yield self.inThread(session)), 0)
+
+    @inlineCallbacks
+    def test_implicitTLS(self) -> Any:
+        """
+        An C{ssl:} endpoint is implicit TLS (RFC 8314): IMAP4_SSL logs in
+        without C{--allow-plaintext-auth} and SELECT INBOX counts a
+        delivered message.
+        """
+        yield self.deliver(MESSAGE)
+        cert, key = _certificate(Path(self.mktemp()))
+        [port] = self.start(
+            f"--listen=ssl:0:interface=127.0.0.1:privateKey={key}:certKey={cert}"
+        )
+        context = ssl.create_default_context(cafile=cert)
+
+        def session() -> tuple[tuple[str, ...], int]:
+            client = imaplib.IMAP4_SSL(
+                "127.0.0.1", port, ssl_context=context, timeout=10
+            )
+            with _connected(client):
+                capabilities = client.capabilities
+                client.login(ALICE, PASSWORD)
+                exists = _exists(client)
+                client.logout()
+            return capabilities, exists
+
+        capabilities, exists = yield self.inThread(session)
+        self.assertNotIn("LOGINDISABLED", capabilities)
+        self.assertEqual(exists, 1)
+
+    @inlineCallbacks
+    def test_wrongPassword(self) -> Any:
+        """
+        A wrong password is refused with C{NO [AUTHENTICATIONFAILED]}.
+        """
+        [port] = self.start(
+            "--listen=tcp:0:interface=127.0.0.1", "--allow-plaintext-auth"
+        )
+
+        def login() -> str:
+            with _connected(imaplib.IMAP4("127.0.0.1", port, timeout=10)) as client:
+                return _refusal(lambda: client.login(ALICE, "wrong"))
+
+        refusal = yield self.inThread(login)
+        self.assertTrue(refusal.startswith("[AUTHENTICATIONFAILED] "), refusal)
+
+    @inlineCallbacks
+    def test_stopSaysGoodbye(self) -> Any:
+        """
+        Stopping the service tells a connected client C{* BYE
+        [UNAVAILABLE]} and closes its connection; the stop completes once
+        the session is gone.
+        """
+        [port] = self.start("--listen=tcp:0:interface=127.0.0.1")
+        client = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.addCleanup(client.close)
+
+        def read() -> bytes:
+            data = b""
+            for _ in range(100):
+                chunk = client.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+            return data
+
+        greeted = yield self.inThread(lambda: client.recv(4096))
+        self.assertTrue(greeted.startswith(b"* OK "))
+        rest = self.inThread(read)
+        yield self.service.stopService()
+        self.assertEqual((yield rest), b"* BYE [UNAVAILABLE] Server shutting down\r\n")
+
+    def test_portInUse(self) -> None:
+        """
+        Starting the service on a port in use raises L{ListenError}, which
+        names the plugin, the endpoint as given and the reason.
+        """
+        with socket.socket() as occupier:
+            occupier.bind(("127.0.0.1", 0))
+            occupier.listen()
+            endpoint = f"tcp:{occupier.getsockname()[1]}:interface=127.0.0.1"
+            service = makeService(
+                _parse(
+                    f"--listen={endpoint}",
+                    f"--maildir={self.maildir}",
+                    "--users",
+                    self.users,
+                )
+            )
+            with self.assertRaises(ListenError) as caught:
+                service.startService()
+        self.assertEqual(
+            str(caught.exception),
+            f"gomail-imap4: cannot listen on {endpoint}: Address already in use",
+        )
+        self.assertIsInstance(caught.exception, SystemExit)
+
+
+class TwistdTests(SynchronousTestCase):
+    """
+    The plugin as operators meet it: the C{twistd} command.
+    """
+
+    def test_helpListsPlugin(self) -> None:
+        """
+        C{twistd --help}, run from an empty directory, lists gomail-imap4.
+        """
+        cwd = self.mktemp()
+        os.mkdir(cwd)
+        result = run([*twistd(), "--help"], cwd)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertRegex(result.stdout, r"\n\s+gomail-imap4\s+An IMAP4 server")
+
+    def test_noUsersFile(self) -> None:
+        """
+        Run where there is no users file, C{twistd -n gomail-imap4} exits
+        with status 1 and says how to make one.
+        """
+        cwd = Path(self.mktemp())
+        cwd.mkdir()
+        env = {k: v for k, v in environment().items() if k != "GOMAIL_USERS"}
+        result = run([*twistd(), "-n", "gomail-imap4"], cwd, env)
+        self.assertEqual(result.returncode, 1)
+        self.assertIn(
+            "no users file at gomail-data/users: give --users",
+            result.stdout + result.stderr,
+        )
+
+    def test_portInUse(self) -> None:
+        """
+        A port already in use ends twistd with status 1 and one line naming
+        the endpoint and the reason; no traceback.
+        """
+        cwd = Path(self.mktemp())
+        _usersFile(cwd / "gomail-data" / "users")
+        with socket.socket() as occupier:
+            occupier.bind(("127.0.0.1", 0))
+            occupier.listen()
+            endpoint = f"tcp:{occupier.getsockname()[1]}:interface=127.0.0.1"
+            result = run(
+                [*twistd(), "-n", "--pidfile=", "gomail-imap4", f"--listen={endpoint}"],
+                cwd,
+            )
+        self.assertEqual(result.returncode, 1)
+        output = result.stdout + result.stderr
+        self.assertNotIn("Traceback", output)
+        [line] = [line for line in output.splitlines() if "cannot listen" in line]
+        self.assertTrue(
+            line.endswith(
+                f"gomail-imap4: cannot listen on {endpoint}: Address already in use"
+            ),
+            output,
+        )
+
+    def test_runsServer(self) -> None:
+        """
+        C{twistd -n gomail-imap4}, given only a port and plain-text logins,
+        takes the users file from C{gomail-data/users}, logs the port it
+        bound, and shows Alice the message a mail delivery agent left in
+        C{./maildir}; on SIGTERM it tells a connected client C{* BYE
+        [UNAVAILABLE]} and shuts down without a traceback.
+        """
+        cwd = Path(self.mktemp())
+        _usersFile(cwd / "gomail-data" / "users")
+        new = cwd / "maildir" / ALICE / "new"
+        new.mkdir(parents=True)
+        for sub in ("cur", "tmp"):
+            (new.parent / sub).mkdir()
+        (new / "1700000000.M1P1.test").write_bytes(MESSAGE.replace(b"\r\n", b"\n"))
+        process = spawn(
+            [
+                *twistd(),
+                "-n",
+                "--pidfile=",
+                "--logfile=-",
+                "gomail-imap4",
+                "--listen=tcp:0:interface=127.0.0.1",
+                "--allow-plaintext-auth",
+            ],
+            cwd,
+        )
+        self.addCleanup(stop, process)
+        assert process.stdout is not None
+        output = Output(process.stdout)
+        port = int(output.waitFor(LISTENING, 20).group(2))
+        self.assertTrue(any("DEVELOPMENT" in line for line in output.lines))
+        with _connected(imaplib.IMAP4("127.0.0.1", port, timeout=10)) as client:
+            client.login(ALICE, PASSWORD)
+            exists = _exists(client)
+            client.logout()
+        self.assertEqual(exists, 1)
+
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as waiting:
+            self.assertTrue(waiting.recv(4096).startswith(b"* OK "))
+            process.terminate()
+            goodbye = b""
+            for _ in range(100):
+                chunk = waiting.recv(4096)
+                if not chunk:
+                    break
+                goodbye += chunk
+        self.assertEqual(goodbye, b"* BYE [UNAVAILABLE] Server shutting down\r\n")
+        # twistd ends with the signal it was stopped by, once shut down.
+        self.assertEqual(process.wait(timeout=20), -signal.SIGTERM)
+        output.waitFor(SHUT_DOWN, 10)
+        self.assertFalse(any("Traceback" in line for line in output.lines))
