@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import datetime
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
 from gomail_twisted.imap4 import _searchtext
@@ -966,3 +968,107 @@ def _reference(
                 return True
         return False
     raise AssertionError(f"no reference for {key!r}")
+
+
+_FLAGS = ["\\Seen", "\\Flagged", "\\Deleted", "Work", "$Junk"]
+
+_CHEAP_LEAVES = st.one_of(
+    st.just(SearchAll()),
+    st.builds(
+        SearchFlag,
+        st.sampled_from([*_FLAGS, "\\seen", "WORK", "$junk", "\\Recent"]),
+        st.booleans(),
+    ),
+    st.builds(SearchRecent, st.booleans()),
+    st.builds(SearchSize, st.booleans(), st.integers(0, 200)),
+    st.builds(SearchModSeq, st.integers(0, 30)),
+    st.builds(
+        SearchSequence,
+        st.lists(
+            st.tuples(st.integers(0, 45), st.integers(0, 45)), min_size=1, max_size=3
+        ).map(lambda ranges: SequenceSet(tuple(ranges))),
+        st.booleans(),
+    ),
+)
+
+
+def _trees(leaves: st.SearchStrategy[SearchKey]) -> st.SearchStrategy[SearchKey]:
+    """
+    @return: key trees over some leaves, with C{NOT}, C{OR} and C{AND}.
+    """
+    return st.recursive(
+        leaves,
+        lambda children: st.one_of(
+            children.map(SearchNot),
+            st.builds(SearchOr, children, children),
+            st.lists(children, max_size=3).map(lambda keys: SearchAnd(tuple(keys))),
+        ),
+        max_leaves=16,
+    )
+
+
+@st.composite
+def _mailboxes(draw: st.DrawFn) -> tuple[list[MessageInfo], SearchContext]:
+    """
+    @return: messages with random UIDs, flags, sizes and mod-sequences,
+        and the context that goes with them.
+    """
+    uids = sorted(draw(st.sets(st.integers(1, 40), max_size=8)))
+    infos = [
+        MessageInfo(
+            uid,
+            frozenset(draw(st.sets(st.sampled_from(_FLAGS)))),
+            draw(st.integers(0, 200)),
+            0.0,
+            draw(st.integers(1, 30)),
+        )
+        for uid in uids
+    ]
+    recent = draw(st.sets(st.sampled_from(uids))) if uids else set()
+    context = SearchContext(len(infos), uids[-1] if uids else 0, frozenset(recent))
+    return infos, context
+
+
+class PropertyTests(SynchronousTestCase):
+    """
+    The compiled matcher against a plain reference, and staged reading
+    against whole messages.
+    """
+
+    @given(_trees(_CHEAP_LEAVES), _mailboxes())
+    @settings(max_examples=300, deadline=None)
+    def test_matchesReference(
+        self, key: SearchKey, mailbox: tuple[list[MessageInfo], SearchContext]
+    ) -> None:
+        """
+        Over flags, sizes, numbers and mod-sequences, the matcher decides
+        every message without reading it, as the reference does.
+        """
+        infos, context = mailbox
+        matcher = compileSearch(key, context)
+        self.assertEqual(matcher.needs, Needs.NOTHING)
+        for seq, info in enumerate(infos, 1):
+            self.assertEqual(
+                matcher.evaluate(info, seq), _reference(key, info, seq, context)
+            )
+
+    @given(_trees(st.one_of(_CHEAP_LEAVES, st.sampled_from([k for k, _ in CASES]))))
+    @settings(max_examples=150, deadline=None)
+    def test_stagedIsSound(self, key: SearchKey) -> None:
+        """
+        Whatever evaluation decides with less than the whole message, it
+        decides as it does with the whole message; and it decides with
+        what L{needs} names.
+        """
+        matcher = compileSearch(key, CONTEXT)
+        for seq, (info, raw) in enumerate(MESSAGES, 1):
+            whole = matcher.evaluate(info, seq, full=raw)
+            self.assertIsNotNone(whole)
+            bare = matcher.evaluate(info, seq)
+            header = matcher.evaluate(info, seq, header=_header(raw))
+            self.assertIn(bare, (None, whole))
+            self.assertIn(header, (None, whole))
+            if matcher.needs <= Needs.HEADER:
+                self.assertEqual(header, whole)
+            if matcher.needs is Needs.NOTHING:
+                self.assertEqual(bare, whole)
