@@ -16,12 +16,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from twisted.internet.defer import Deferred
+from twisted.python.failure import Failure
 
-from gomail_twisted.imap4 import _encode as E
 from gomail_twisted.imap4 import _status as S
-from gomail_twisted.imap4._base import ANSWERED, ServerBase
+from gomail_twisted.imap4._base import ANSWERED, ServerBase, storeStatus
 from gomail_twisted.imap4._commands import Command, Expunge, Select
-from gomail_twisted.imap4._selected import SYSTEM_FLAGS, SelectedMailbox
+from gomail_twisted.imap4._selected import SelectedMailbox
 from gomail_twisted.imap4._state import State
 from gomail_twisted.imap4._status import IMAPStatus
 from gomail_twisted.maildir.interfaces import SEEN, IFolder
@@ -38,10 +38,12 @@ class SelectCommands(ServerBase):
         arguments = command.arguments
         assert isinstance(arguments, Select)
         if self.selected is not None:
-            # RFC 3501 6.3.1: the mailbox is closed first, whatever comes.
+            # RFC 3501 6.3.1: the mailbox is closed first, whatever comes;
+            # [CLOSED] (from QRESYNC, RFC 7162) says where its responses end.
             self.deselect()
             self._untagged(IMAPStatus.ok("Previous mailbox closed", "CLOSED"))
         if arguments.condstore:
+            # A CONDSTORE-enabling command (RFC 7162 3.1.8).
             self.enabled.add("CONDSTORE")
 
         def opened(folder: IFolder) -> IMAPStatus:
@@ -66,19 +68,36 @@ class SelectCommands(ServerBase):
         selected = self.selected
         assert selected is not None
         if selected.folder.readOnly:
+            # RFC 3501 6.4.2: nothing is removed, and no error is given.
             self.deselect()
             return None
 
-        def expunged(_: object) -> None:
-            # RFC 3501 6.4.2: removed silently, no EXPUNGE responses.
+        def expunged(result: object) -> None:
+            # RFC 3501 6.4.2: removed silently, no EXPUNGE responses; the
+            # mailbox is closed even when that failed (as Dovecot does, with
+            # the error untagged).
             self.deselect()
+            if isinstance(result, Failure) and not selected.gone:
+                status = storeStatus(result)
+                if not isinstance(status, IMAPStatus):
+                    self._log.failure(
+                        "IMAP CLOSE failed to expunge for {peer}",
+                        failure=result,
+                        peer=self.peer[0],
+                    )
+                    status = S.TEMPORARY_FAILURE
+                self._untagged(status)
 
-        return selected.folder.expunge().addCallback(expunged)
+        d: Deferred[Sequence[int]] = selected.folder.expunge()
+        return d.addBoth(expunged)
 
     def doUnselect(self, command: Command) -> None:
+        # RFC 3691 2: as CLOSE, without expunging.
         self.deselect()
 
     def doCheck(self, command: Command) -> Deferred[None]:
+        # RFC 3501 6.4.1: the store is always checkpointed; look for what
+        # other processes did, as NOOP does.
         assert self.selected is not None
         return self.selected.folder.refresh()
 
@@ -92,7 +111,9 @@ class SelectCommands(ServerBase):
         assert selected is not None
         uids = None
         if isinstance(command.arguments, Expunge):
-            uids = [selected.uids[i] for i in selected.byUID(command.arguments.uids)]
+            # UID EXPUNGE (RFC 4315 2.1): only these of the \Deleted ones.
+            self.write(selected.flushExpunges())
+            uids = selected.named(command.arguments.uids, uid=True)
 
         def expunged(removed: Sequence[int]) -> None:
             self.write(selected.expungedHere(removed))
@@ -106,10 +127,13 @@ class SelectCommands(ServerBase):
         self.write(b"+ idling\r\n")
         self._idling = True
         self._sendUpdates()
-        self.expectLine(command.tag, self._idleLine)
+        if not self.closed:
+            self.expectLine(command.tag, self._idleLine)
         return ANSWERED
 
     def _idleLine(self, line: bytes) -> None:
+        # RFC 2177 3: DONE ends IDLE; anything else is an error, and ends
+        # it too.
         self._idling = False
         if line.upper() == b"DONE":
             self.finishPending(IMAPStatus.ok("IDLE terminated"))
@@ -119,7 +143,7 @@ class SelectCommands(ServerBase):
     def _mailboxChanged(self) -> None:
         """
         The store told the selected mailbox of a change: in IDLE, say it
-        now (RFC 2177 3).
+        now (RFC 2177 3); otherwise at the end of the next command.
         """
         if self._idling and not self.closed:
             self._sendUpdates()
@@ -130,6 +154,7 @@ class SelectCommands(ServerBase):
             return
         self.write(selected.updates(expunge=True))
         if selected.gone:
+            # RFC 2180 3.3, RFC 3501 7.1.5.
             self._idling = False
             self._untagged(S.MAILBOX_GONE)
             self.closeConnection()
@@ -142,32 +167,18 @@ class SelectCommands(ServerBase):
 def _selectResponses(selected: SelectedMailbox) -> bytes:
     """
     The untagged responses of SELECT and EXAMINE (RFC 3501 6.3.1, RFC 4315
-    3, RFC 7162 3.1.2.1).
+    3, RFC 7162 3.1.2.1), in Dovecot's order.
 
     @param selected: the mailbox just selected.
     @return: the responses.
     """
     folder = selected.folder
-    messages = folder.messages()
-    keywords: set[str] = set()
-    firstUnseen = 0
-    for number, info in enumerate(messages, 1):
-        if len(info.flags) > 0:
-            keywords.update(f for f in info.flags if not f.startswith("\\"))
-        if not firstUnseen and SEEN not in info.flags:
-            firstUnseen = number
-    flags = [*SYSTEM_FLAGS, *sorted(keywords)]
-    try:
-        flagList = E.flagList(flags)
-    except ValueError:
-        flagList = E.flagList(SYSTEM_FLAGS)
-        flags = list(SYSTEM_FLAGS)
-    permanent = (
-        b"()" if folder.readOnly else E.flagList([*flags, "\\*"], allowWildcard=True)
+    firstUnseen = next(
+        (n for n, info in enumerate(folder.messages(), 1) if SEEN not in info.flags),
+        0,
     )
     out = [
-        b"* FLAGS " + flagList + b"\r\n",
-        b"* OK [PERMANENTFLAGS " + permanent + b"] Flags permitted\r\n",
+        selected.flagsResponses(),
         b"* %d EXISTS\r\n" % (len(selected.uids),),
         b"* %d RECENT\r\n" % (selected.recentCount(),),
     ]
