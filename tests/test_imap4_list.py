@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Sequence
+from typing import Any
 
+from twisted.internet.defer import Deferred, fail, succeed
 from twisted.trial.unittest import SynchronousTestCase
 
 from gomail_twisted.imap4._commands import ListMailboxes
@@ -24,7 +26,12 @@ from gomail_twisted.imap4._listing import (
     listResponse,
     parents,
 )
+from gomail_twisted.imap4._mailboxes import subscriptions
+from gomail_twisted.maildir._account import MaildirAccount
+from gomail_twisted.maildir._subscriptions import readSubscriptions
+from gomail_twisted.maildir.errors import StoreFailed
 from gomail_twisted.maildir.interfaces import FolderInfo
+from tests._imaphelpers import StoreTestCase, tagged
 
 #: The folders of the tables, with their special uses: a new account's,
 #: and a few more (C{a/b/c} without the levels above it).
@@ -581,3 +588,206 @@ class ExtendedListTests(SynchronousTestCase):
             ],
         )
         self.assertEqual(answer("", "", returns=["CHILDREN"]), [])
+
+
+def withSubscriptionList(test: SynchronousTestCase) -> None:
+    """
+    Give the Maildir account the C{listSubscriptions} LIST uses to find
+    subscriptions to names that are no folders, when the store lacks it.
+    """
+    if hasattr(MaildirAccount, "listSubscriptions"):
+        return
+
+    def listSubscriptions(account: MaildirAccount) -> Deferred[list[str]]:
+        d: Deferred[list[str]] = account.store.inThread(readSubscriptions, account.path)
+        return d
+
+    MaildirAccount.listSubscriptions = listSubscriptions  # type: ignore[attr-defined]
+    test.addCleanup(delattr, MaildirAccount, "listSubscriptions")
+
+
+class ListCommandTests(StoreTestCase):
+    """
+    LIST and LSUB on the wire, over the Maildir store.
+    """
+
+    def test_list(self) -> None:
+        """
+        LIST answers with one line for each name, then OK.
+        """
+        c = self.login()
+        c.command(b"c CREATE work/2024")
+        self.assertEqual(
+            c.command(b'a LIST "" *'),
+            b'* LIST (\\HasNoChildren) "/" INBOX\r\n'
+            b'* LIST (\\HasNoChildren \\Archive) "/" Archive\r\n'
+            b'* LIST (\\HasNoChildren \\Drafts) "/" Drafts\r\n'
+            b'* LIST (\\HasNoChildren \\Junk) "/" Junk\r\n'
+            b'* LIST (\\HasNoChildren \\Sent) "/" Sent\r\n'
+            b'* LIST (\\HasNoChildren \\Trash) "/" Trash\r\n'
+            b'* LIST (\\Noselect \\HasChildren) "/" work\r\n'
+            b'* LIST (\\HasNoChildren) "/" work/2024\r\n'
+            b"a OK LIST completed\r\n",
+        )
+
+    def test_delimiter(self) -> None:
+        """
+        C{LIST "" ""} gives the delimiter.
+        """
+        c = self.login()
+        self.assertEqual(
+            c.command(b'a LIST "" ""'),
+            b'* LIST (\\Noselect) "/" ""\r\na OK LIST completed\r\n',
+        )
+
+    def test_encodedNames(self) -> None:
+        """
+        A name given in modified UTF-7 is listed in it, and matched by
+        patterns in it.
+        """
+        c = self.login()
+        self.assertEqual(
+            tagged(c.command(b"a CREATE Entw&APw-rfe")), b"a OK CREATE completed"
+        )
+        self.assertEqual(
+            c.command(b"a LIST Entw&APw- %"),
+            b'* LIST (\\HasNoChildren) "/" Entw&APw-rfe\r\na OK LIST completed\r\n',
+        )
+
+    def test_lsub(self) -> None:
+        """
+        LSUB lists the subscriptions.
+        """
+        c = self.login()
+        c.command(b"c UNSUBSCRIBE Junk")
+        self.assertEqual(
+            c.command(b'a LSUB "" *'),
+            b'* LSUB () "/" INBOX\r\n'
+            b'* LSUB (\\Archive) "/" Archive\r\n'
+            b'* LSUB (\\Drafts) "/" Drafts\r\n'
+            b'* LSUB (\\Sent) "/" Sent\r\n'
+            b'* LSUB (\\Trash) "/" Trash\r\n'
+            b"a OK LSUB completed\r\n",
+        )
+
+    def test_subscriptionsWithoutFolders(self) -> None:
+        """
+        LSUB and C{LIST (SUBSCRIBED)} list subscribed names that are no
+        folders, from the store's list of subscriptions.
+        """
+        withSubscriptionList(self)
+        c = self.login()
+        c.command(b"c SUBSCRIBE gone/child")
+        self.assertEqual(
+            c.command(b'a LSUB "" g%'),
+            b'* LSUB (\\Noselect) "/" gone\r\na OK LSUB completed\r\n',
+        )
+        self.assertEqual(
+            c.command(b'a LIST (SUBSCRIBED) "" g*'),
+            b'* LIST (\\Subscribed \\NonExistent \\HasNoChildren) "/" gone/child\r\n'
+            b"a OK LIST completed\r\n",
+        )
+
+    def test_listStatus(self) -> None:
+        """
+        C{RETURN (STATUS ...)} follows each folder's LIST response with
+        its STATUS, the items in the order asked; names that are no
+        folders get none (RFC 5819 2).
+        """
+        self.deliver(b"Subject: one\r\n\r\nbody\r\n", b"Subject: two\r\n\r\n!\r\n")
+        c = self.login()
+        c.command(b"c CREATE x/y")
+        answer = c.command(
+            b'a LIST "" (INBOX x*) RETURN (STATUS (UNSEEN MESSAGES SIZE))'
+        )
+        self.assertEqual(
+            answer,
+            b'* LIST (\\HasNoChildren) "/" INBOX\r\n'
+            b"* STATUS INBOX (UNSEEN 2 MESSAGES 2 SIZE 41)\r\n"
+            b'* LIST (\\NonExistent \\HasChildren) "/" x\r\n'
+            b'* LIST (\\HasNoChildren) "/" x/y\r\n'
+            b"* STATUS x/y (UNSEEN 0 MESSAGES 0 SIZE 0)\r\n"
+            b"a OK LIST completed\r\n",
+        )
+
+    def test_listStatusHighestModSeqEnablesCondstore(self) -> None:
+        """
+        LIST-STATUS with C{HIGHESTMODSEQ} turns CONDSTORE on (RFC 7162
+        3.1): a later STORE's FETCH responses carry MODSEQ.
+        """
+        self.deliver(b"Subject: one\r\n\r\nbody\r\n")
+        c = self.selected()
+        answer = c.command(b'a LIST "" INBOX RETURN (STATUS (HIGHESTMODSEQ))')
+        self.assertIn(b"* STATUS INBOX (HIGHESTMODSEQ ", answer)
+        stored = c.command(b"b STORE 1 +FLAGS (\\Flagged)")
+        self.assertIn(b"MODSEQ (", stored)
+
+    def test_listStatusSkipsFailures(self) -> None:
+        """
+        A folder whose status cannot be had gets no STATUS response; the
+        LIST goes on.
+        """
+        c = self.login()
+        account = c.protocol.account
+
+        def folderStatus(name: str) -> Deferred[Any]:
+            return fail(StoreFailed("disk on fire"))
+
+        account.folderStatus = folderStatus
+        self.assertEqual(
+            c.command(b'a LIST "" INBOX RETURN (STATUS (MESSAGES))'),
+            b'* LIST (\\HasNoChildren) "/" INBOX\r\na OK LIST completed\r\n',
+        )
+
+    def test_storeFailure(self) -> None:
+        """
+        When the store cannot list the folders, LIST fails with a
+        temporary failure.
+        """
+        c = self.login()
+        c.protocol.account.listFolders = lambda: fail(StoreFailed("disk on fire"))
+        self.assertEqual(
+            c.command(b'a LIST "" *'),
+            b"a NO [UNAVAILABLE] Temporary server failure, try again later\r\n",
+        )
+
+    def test_selectedState(self) -> None:
+        """
+        LIST works with a mailbox selected.
+        """
+        c = self.selected()
+        self.assertEqual(
+            c.command(b'a LIST "" inbox'),
+            b'* LIST (\\HasNoChildren) "/" INBOX\r\na OK LIST completed\r\n',
+        )
+
+
+class SubscriptionsTests(SynchronousTestCase):
+    """
+    L{subscriptions}: where LIST finds the subscribed names.
+    """
+
+    def test_fromStore(self) -> None:
+        """
+        The store's C{listSubscriptions} gives them, names that are no
+        folders included.
+        """
+
+        class Account:
+            def listSubscriptions(self) -> Deferred[list[str]]:
+                return succeed(["ghost", "INBOX"])
+
+        self.assertEqual(
+            self.successResultOf(subscriptions(Account(), folderInfos())),  # type: ignore[arg-type]
+            ["ghost", "INBOX"],
+        )
+
+    def test_fromFolders(self) -> None:
+        """
+        Without the store's C{listSubscriptions}, the folders listed as
+        subscribed are.
+        """
+        self.assertEqual(
+            self.successResultOf(subscriptions(object(), folderInfos())),  # type: ignore[arg-type]
+            ["INBOX", "Sent", "a/b/c", "foo/bar"],
+        )
