@@ -6,7 +6,14 @@ with C{COPYUID} (RFC 4315 3).
 MOVE is one step in the store: the messages leave the selected mailbox as
 they arrive in the other.  Its C{COPYUID} goes in an untagged C{OK}
 before the C{EXPUNGE} responses (RFC 6851 4.3), which MOVE sends even in
-its sequence-number form.
+its sequence-number form.  A read-only mailbox may be copied from, not
+moved from.
+
+A COPY or MOVE by sequence number that names a message another session
+expunged, the client not told yet, copies nothing: it ends with
+C{NO [EXPUNGEISSUED]} after the pending C{EXPUNGE}s (RFC 2180 4.4.1, as
+Dovecot does).  The UID forms send those C{EXPUNGE}s first, after which
+the UIDs name only messages still there.
 """
 
 from __future__ import annotations
@@ -14,9 +21,11 @@ from __future__ import annotations
 from twisted.internet.defer import Deferred
 
 from gomail_twisted.imap4 import _encode as E
+from gomail_twisted.imap4 import _status as S
 from gomail_twisted.imap4._base import ServerBase
 from gomail_twisted.imap4._commands import Command, Transfer
 from gomail_twisted.imap4._status import IMAPStatus
+from gomail_twisted.imap4._storing import EXPUNGE_ISSUED
 from gomail_twisted.maildir.interfaces import CopyResult
 
 
@@ -47,11 +56,15 @@ class TransferCommands(ServerBase):
         assert selected is not None
         move = command.name == "MOVE"
         if move and selected.folder.readOnly:
-            return IMAPStatus.no("Mailbox is read-only", "READ-ONLY")
-        indexes = selected.select(arguments.numbers, command.uid)
-        uids = [selected.uids[i] for i in indexes]
+            return S.READ_ONLY
+        if command.uid:
+            self.write(selected.flushExpunges())
+        uids = selected.named(arguments.numbers, command.uid)
         if not uids:
+            # Only UIDs can name nothing (RFC 3501 6.4.8): no COPYUID.
             return IMAPStatus.ok(f"No messages to {command.name.lower()}")
+        if not command.uid and any(map(selected.isExpunged, uids)):
+            return EXPUNGE_ISSUED
         folder = selected.folder
 
         def copied(result: CopyResult) -> IMAPStatus:
