@@ -192,6 +192,19 @@ class PatternTests(SynchronousTestCase):
         # of the universe; this takes milliseconds.
         self.assertLess(time.perf_counter() - start, 10.0)
 
+    def test_longPatterns(self) -> None:
+        """
+        A pattern with more characters than the name can match is
+        refused before any work, however long.
+        """
+        pattern = Pattern("*a" * 30000)
+        start = time.perf_counter()
+        for _ in range(1000):
+            self.assertFalse(pattern.matches("a" * 255))
+        self.assertLess(time.perf_counter() - start, 10.0)
+        self.assertTrue(Pattern("*a" * 100).matches("a" * 100))
+        self.assertFalse(Pattern("*a" * 100).matches("a" * 99))
+
     def test_parents(self) -> None:
         """
         L{parents} gives the levels above a name, from the top.

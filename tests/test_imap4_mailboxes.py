@@ -361,10 +361,26 @@ class RenameTests(MailboxTestCase):
         self.assertEqual(
             c.command(b"a RENAME Work Play"),
             b"a OK RENAME completed\r\n"
-            b"* BYE Selected mailbox was deleted, have to disconnect\r\n",
+            b"* BYE Selected mailbox was renamed, have to disconnect\r\n",
         )
         self.assertTrue(c.closed)
         self.assertTrue(self.directory("Play").is_dir())
+
+    def test_parentOfSelected(self) -> None:
+        """
+        Renaming a folder above the selected mailbox takes the selected
+        mailbox with it: the same.
+        """
+        c = self.login()
+        c.command(b"c CREATE Work")
+        c.command(b"c CREATE Work/2024")
+        c.command(b"s SELECT Work/2024")
+        self.assertEqual(
+            c.command(b"a RENAME Work Play"),
+            b"a OK RENAME completed\r\n"
+            b"* BYE Selected mailbox was renamed, have to disconnect\r\n",
+        )
+        self.assertTrue(self.directory("Play.2024").is_dir())
 
     def test_selectedRefused(self) -> None:
         """

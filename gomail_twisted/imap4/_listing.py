@@ -111,6 +111,9 @@ class Pattern:
                 percent |= bit
             else:
                 self._literals[token] = self._literals.get(token, 0) | bit
+        # Each literal takes one character: a shorter name cannot match,
+        # and a long pattern is refused before any work.
+        self._least = len(tokens) - (star | percent).bit_count()
         self._star = star
         self._wild = star | percent
         self._accept = 1 << len(tokens)
@@ -131,6 +134,8 @@ class Pattern:
             if folded:
                 return self._plain[:5].upper() == INBOX and self._plain[5:] == name[5:]
             return self._plain == name
+        if len(name) < self._least:
+            return False
         literals = self._literals
         state = self._start
         for index, char in enumerate(name):

@@ -58,6 +58,7 @@ NAMESPACE_RESPONSE = (
 
 EMPTY_MESSAGE = IMAPStatus.no("Can't save a zero byte message")
 INBOX_UNDELETABLE = IMAPStatus.no("INBOX can't be deleted", "CANNOT")
+MAILBOX_RENAMED = IMAPStatus("BYE", "Selected mailbox was renamed, have to disconnect")
 
 
 def canonicalName(name: str) -> str:
@@ -112,16 +113,16 @@ class MailboxCommands(ServerBase):
         if self.selected is not None:
             self.selected.condstore = True
 
-    def _answerGone(self, tag: str, status: IMAPStatus) -> object:
+    def _answerGone(self, tag: str, status: IMAPStatus, bye: IMAPStatus) -> object:
         """
         After a DELETE or RENAME: when it took the selected mailbox away,
-        send the tagged status, then C{* BYE}, and close (as Dovecot does);
-        otherwise let the command end as usual.
+        send the tagged status, then C{bye}, and close (as Dovecot does
+        for DELETE); otherwise let the command end as usual.
         """
         if self.selected is None or not self.selected.gone or self.closed:
             return status
         self.write(status.format(tag))
-        self._untagged(S.MAILBOX_GONE)
+        self._untagged(bye)
         self.closeConnection()
         return ANSWERED
 
@@ -145,7 +146,9 @@ class MailboxCommands(ServerBase):
             return INBOX_UNDELETABLE
         d: Deferred[None] = self.account.deleteFolder(name)
         return d.addCallback(
-            lambda _: self._answerGone(command.tag, IMAPStatus.ok("DELETE completed"))
+            lambda _: self._answerGone(
+                command.tag, IMAPStatus.ok("DELETE completed"), S.MAILBOX_GONE
+            )
         )
 
     def doRename(self, command: Command) -> object:
@@ -153,7 +156,9 @@ class MailboxCommands(ServerBase):
         assert isinstance(arguments, Rename)
         d: Deferred[None] = self.account.renameFolder(arguments.old, arguments.new)
         return d.addCallback(
-            lambda _: self._answerGone(command.tag, IMAPStatus.ok("RENAME completed"))
+            lambda _: self._answerGone(
+                command.tag, IMAPStatus.ok("RENAME completed"), MAILBOX_RENAMED
+            )
         )
 
     # SUBSCRIBE, UNSUBSCRIBE (6.3.6, 6.3.7).
