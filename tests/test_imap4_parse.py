@@ -565,6 +565,7 @@ _INVALID: list[tuple[bytes, str | None, str, str | None]] = [
     (b"a1 APPEND", "a1", "Missing mailbox name", None),
     (b"a1 APPEND INBOX", "a1", "Missing message literal", None),
     (b"a1 APPEND INBOX (\\Seen)", "a1", "Missing message literal", None),
+    (b"a1 APPEND INBOX ", "a1", "Missing message literal", None),
     (b'a1 APPEND INBOX "hello"', "a1", "APPEND message must be a literal", None),
     (b"a1 APPEND INBOX hello", "a1", "APPEND message must be a literal", None),
     (b'a1 APPEND INBOX "1-Jan-2020" {1}', "a1", "Invalid date-time", None),
@@ -617,6 +618,7 @@ _INVALID: list[tuple[bytes, str | None, str, str | None]] = [
     (b"a1 ID NILS", "a1", "Invalid ID parameters: NILS", None),
     (b"a1 ID (name x)", "a1", "Invalid ID field: name x)", None),
     (b'a1 ID ("name")', "a1", "Expected a space before ID value: )", None),
+    (b'a1 ID ("name" x)', "a1", "Invalid ID value: x)", None),
     (b'a1 ID ("name" "x" )', "a1", "Invalid ID field: )", None),
     (b'a1 ID ("name" "x"', "a1", "Missing ID field", None),
     (

@@ -64,6 +64,9 @@ _SEQUENCE_SET = re.compile(
     rb"(?:[0-9]+|\*)(?::(?:[0-9]+|\*))?(?:,(?:[0-9]+|\*)(?::(?:[0-9]+|\*))?)*"
 )
 
+# Printable US-ASCII without "&": modified UTF-7 that stands for itself.
+_PLAIN_NAME = re.compile(rb"[\x20-\x25\x27-\x7e]*\Z")
+
 _PRINTABLE = bytes(c if 0x20 <= c < 0x7F else 0x3F for c in range(256))
 
 _SYSTEM_FLAGS = {flag.upper().encode("ascii"): flag for flag in SYSTEM_FLAGS}
@@ -115,6 +118,8 @@ def mailboxName(raw: bytes, utf8: bool, what: str, tag: str | None) -> str:
     try:
         if utf8:
             name = raw.decode("utf-8")
+        elif _PLAIN_NAME.match(raw):
+            name = raw.decode("ascii")
         else:
             name = mutf7.decode(raw.decode("ascii"))
     except ValueError:
