@@ -1258,6 +1258,11 @@ class MailboxNameTests(SynchronousTestCase):
             Mailbox("Entw\u00fcrfe"),
         )
         self.assertEqual(parse(b"a1 CREATE &-", utf8=True).arguments, Mailbox("&-"))
+        # Only ASCII case: the dotless i is no "i".
+        self.assertEqual(
+            parse(b'a1 CREATE "\xc4\xb1nbox"', utf8=True).arguments,
+            Mailbox("\u0131nbox"),
+        )
         self.assertEqual(
             parse(b'a1 LIST "" "\xc3\xa9*"', utf8=True).arguments,
             ListMailboxes("", ("\u00e9*",)),

@@ -12,7 +12,8 @@ copied.
 
 Runs of octets are taken with compiled patterns whose alternatives never
 overlap, so the work is linear in the input; Python code runs per token,
-never per octet.
+not per octet (but for the rare mailbox name with shifted characters,
+which L{mutf7.decode} reads a character at a time).
 """
 
 from __future__ import annotations
@@ -30,7 +31,20 @@ from gomail_twisted.imap4._commands import (
 )
 from gomail_twisted.maildir.interfaces import SYSTEM_FLAGS
 
-__all__ = ["MAX_MODSEQ", "Reader", "readTag", "show"]
+__all__ = [
+    "ATOM",
+    "DIGITS",
+    "DQUOTE",
+    "LBRACE",
+    "LPAREN",
+    "MAX_MODSEQ",
+    "RPAREN",
+    "SP",
+    "Reader",
+    "mailboxName",
+    "readTag",
+    "show",
+]
 
 #: The largest mod-sequence (RFC 7162 7, C{mod-sequence-value}: 63 bits).
 MAX_MODSEQ = 2**63 - 1
@@ -127,7 +141,8 @@ def mailboxName(raw: bytes, utf8: bool, what: str, tag: str | None) -> str:
         raise ParseError(tag, f"{what.capitalize()} is not valid {encoding}")
     if "\x00" in name or "\r" in name or "\n" in name:
         raise ParseError(tag, f"{what.capitalize()} contains NUL, CR or LF")
-    if len(name) == 5 and name.upper() == "INBOX":
+    # ASCII case only: "\u0131nbox".upper() is "INBOX" too.
+    if len(name) == 5 and name.isascii() and name.upper() == "INBOX":
         return "INBOX"
     return name
 
