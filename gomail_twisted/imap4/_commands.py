@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Union
 
+from gomail_twisted.imap4._encode import astring, parenthesized
 from gomail_twisted.maildir.interfaces import FlagChange
 
 #: The largest sequence number or UID (RFC 3501 9, C{nz-number}).
@@ -133,13 +134,14 @@ class BodySection:
 
         @return: the name's octets.
         """
-        pieces = [".".join(str(n) for n in self.part)] if self.part else []
+        pieces = [b".".join(b"%d" % (n,) for n in self.part)] if self.part else []
         if self.specifier:
             text = self.specifier
+            data = text.encode("ascii")
             if self.fields:
-                text += " (" + " ".join(self.fields) + ")"
-            pieces.append(text)
-        name = b"BODY[" + ".".join(pieces).encode("ascii") + b"]"
+                data += b" " + parenthesized(astring(f) for f in self.fields)
+            pieces.append(data)
+        name = b"BODY[" + b".".join(pieces) + b"]"
         if self.partial is not None:
             name += b"<%d>" % (self.partial[0],)
         return name

@@ -180,7 +180,7 @@ def mailboxName(name: str) -> bytes:
     @return: the encoded name.
     @raise ValueError: C{name} holds a lone surrogate.
     """
-    if name.upper() == "INBOX":
+    if name.isascii() and name.upper() == "INBOX":
         return b"INBOX"
     # Modified UTF-7 is printable US-ASCII, so NUL and CR/LF never remain.
     return astring(mutf7.encode(name))

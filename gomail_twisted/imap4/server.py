@@ -42,6 +42,7 @@ from gomail_twisted.imap4._parse import (
     appendMessageNext,
     parseCommand,
 )
+from gomail_twisted.imap4._parsereader import readTag
 from gomail_twisted.imap4._searching import SearchCommands
 from gomail_twisted.imap4._select import SelectCommands
 from gomail_twisted.imap4._state import State, refusal
@@ -118,12 +119,7 @@ class IMAP4Server(
         """
         The tag of the command being framed, as far as it can be read.
         """
-        first = self._lines[0] if self._lines else b""
-        tag = first.split(b" ", 1)[0]
-        if not tag or len(tag) > 64 or not tag.isascii():
-            return None
-        text = tag.decode("ascii")
-        return text if text.isprintable() and "+" not in text else None
+        return readTag(self._lines[0]) if self._lines else None
 
     def _resetCommand(self) -> None:
         self._lines = []
@@ -207,7 +203,11 @@ class IMAP4Server(
         """
         lines = [*self._lines, b""]
         try:
-            command = parseCommand(lines, [*self._literals, _Discard()])
+            command = parseCommand(
+                lines,
+                [*self._literals, _Discard()],
+                utf8="UTF8=ACCEPT" in self.enabled,
+            )
         except ParseError as e:
             self._refused = IMAPStatus.bad(e.text, e.code)
             return _Discard()
