@@ -12,16 +12,20 @@ then by name.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.trial.unittest import SynchronousTestCase
 
 from gomail_twisted.imap4._commands import ListMailboxes
 from gomail_twisted.imap4._listing import (
     Pattern,
+    encodeName,
     listing,
     listResponse,
     parents,
@@ -205,6 +209,23 @@ class PatternTests(SynchronousTestCase):
         self.assertTrue(Pattern("*a" * 100).matches("a" * 100))
         self.assertFalse(Pattern("*a" * 100).matches("a" * 99))
 
+    @settings(max_examples=300, deadline=None)
+    @given(
+        st.text("ab/*%", max_size=8),
+        st.text("ab/", min_size=1, max_size=10),
+    )
+    def test_sameAsRegularExpression(self, pattern: str, name: str) -> None:
+        """
+        On short inputs, where backtracking costs nothing, the pattern
+        matches exactly what the plain regular expression of RFC 3501
+        6.3.8 does.
+        """
+        translated = "".join(
+            ".*" if c == "*" else "[^/]*" if c == "%" else re.escape(c) for c in pattern
+        )
+        expected = re.fullmatch(translated, name, re.DOTALL) is not None
+        self.assertEqual(Pattern(pattern).matches(name), expected)
+
     def test_parents(self) -> None:
         """
         L{parents} gives the levels above a name, from the top.
@@ -337,6 +358,15 @@ class ListTests(SynchronousTestCase):
                 '* LIST (\\HasNoChildren) "/" "sp ace"',
             ],
         )
+
+    def test_utf8Names(self) -> None:
+        """
+        Once UTF8=ACCEPT is on, names go out in UTF-8 (RFC 6855 3), as
+        literals when they are not 7-bit.
+        """
+        self.assertEqual(encodeName("Entwürfe", utf8=True), b"{9}\r\nEntw\xc3\xbcrfe")
+        self.assertEqual(encodeName("Entwürfe"), b"Entw&APw-rfe")
+        self.assertEqual(encodeName("inbox"), b"INBOX")
 
     def test_badSpecialUseLeftOut(self) -> None:
         """

@@ -15,19 +15,64 @@ from pathlib import Path
 
 from twisted.internet.defer import Deferred, fail
 from twisted.trial.unittest import SynchronousTestCase
-from zope.interface import implementer
 
 from gomail_twisted.imap4._commands import Append, Command
 from gomail_twisted.imap4._mailboxes import canonicalName
+from gomail_twisted.maildir._account import MaildirAccount
+from gomail_twisted.maildir._names import checkFolderName
 from gomail_twisted.maildir.errors import NoSuchFolder, StoreFull
-from gomail_twisted.maildir.interfaces import CopyResult, FlagChange, IMessageWriter
+from gomail_twisted.maildir.interfaces import CopyResult, FlagChange
 from tests._imaphelpers import ALICE, Connection, StoreTestCase, tagged
+
+
+class _WholeWriter:
+    """
+    A message writer that gathers the message and appends it whole: what
+    the protocol streams APPEND to while the store has no
+    C{appendStream} of its own.
+    """
+
+    def __init__(self, account: MaildirAccount, name: str) -> None:
+        self.account = account
+        self.name = name
+        self.parts: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        self.parts.append(data)
+
+    def finish(
+        self, flags: Iterable[str] = (), internalDate: float | None = None
+    ) -> Deferred[CopyResult]:
+        message = b"".join(self.parts)
+        return self.account.append(self.name, message, flags, internalDate)
+
+    def abort(self) -> None:
+        self.parts = []
+
+
+def withAppendStream(test: SynchronousTestCase) -> None:
+    """
+    Give the Maildir account an C{appendStream} when the store lacks it.
+    """
+    if hasattr(MaildirAccount, "appendStream"):
+        return
+
+    def appendStream(account: MaildirAccount, name: str) -> _WholeWriter:
+        checkFolderName(name)
+        return _WholeWriter(account, name)
+
+    MaildirAccount.appendStream = appendStream  # type: ignore[attr-defined]
+    test.addCleanup(delattr, MaildirAccount, "appendStream")
 
 
 class MailboxTestCase(StoreTestCase):
     """
     Alice's account on disk, and what is in it.
     """
+
+    def setUp(self) -> None:
+        super().setUp()
+        withAppendStream(self)
 
     @property
     def home(self) -> Path:
@@ -556,7 +601,6 @@ class StatusTests(MailboxTestCase):
         self.assertIn(b"MODSEQ (", c.command(b"b STORE 1 +FLAGS (\\Flagged)"))
 
 
-@implementer(IMessageWriter)
 class _Writer:
     """
     A message writer whose C{finish} gives a set outcome.
