@@ -159,6 +159,9 @@ class PatternTests(SynchronousTestCase):
         ("i*", "inboxy", True),
         ("I*", "inboxy", False),
         ("*/inbox", "x/INBOX", False),
+        ("\u0131nbox", "INBOX", False),
+        ("\u0131nbox*", "INBOX", False),
+        ("\u0131*", "INBOX/sub", False),
         # Text beyond ASCII, as decoded from modified UTF-7.
         ("Entw*", "Entwürfe", True),
         ("%ü%", "Entwürfe", True),

@@ -829,6 +829,7 @@ class CanonicalNameTests(SynchronousTestCase):
             ("Inbox/Sub", "INBOX/Sub"),
             ("inboxy", "inboxy"),
             ("x/inbox", "x/inbox"),
+            ("\u0131nbox/x", "\u0131nbox/x"),
         ]
         for name, expected in cases:
             with self.subTest(name=name):

@@ -76,6 +76,18 @@ _SUBSCRIBED = "\\Subscribed"
 _CRITERIA = ("SUBSCRIBED", "SPECIAL-USE")
 
 
+def isInbox(level: str) -> bool:
+    """
+    Whether a name (or its first level) is C{INBOX}, in any ASCII case
+    (RFC 3501 5.1); C{"\u0131nbox".upper()} is C{INBOX} too, but is no
+    INBOX.
+
+    @param level: the name.
+    @return: L{True} for C{INBOX}, C{inbox}, C{InBoX}...
+    """
+    return len(level) == 5 and level.isascii() and level.upper() == INBOX
+
+
 class Pattern:
     """
     A LIST pattern (RFC 3501 6.3.8): C{*} matches any characters, C{%} any
@@ -132,7 +144,7 @@ class Pattern:
         folded = 5 if name == INBOX or name.startswith(INBOX + DELIMITER) else 0
         if self._plain is not None:
             if folded:
-                return self._plain[:5].upper() == INBOX and self._plain[5:] == name[5:]
+                return isInbox(self._plain[:5]) and self._plain[5:] == name[5:]
             return self._plain == name
         if len(name) < self._least:
             return False

@@ -70,7 +70,7 @@ def canonicalName(name: str) -> str:
     @return: the name, so spelled.
     """
     head, sep, rest = name.partition(L.DELIMITER)
-    if head.upper() == INBOX:
+    if L.isInbox(head):
         return INBOX + sep + rest
     return name
 
