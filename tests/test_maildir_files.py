@@ -114,6 +114,22 @@ class CRLFTests(SynchronousTestCase):
         self.assertEqual(_files.readCRLF(str(path), start, length), whole[start:end])
         self.assertEqual(_files.fileCRLFSize(str(path)), len(whole))
 
+    @settings(max_examples=80, deadline=None)
+    @given(
+        st.lists(st.sampled_from([b"a", b"\n", b"\r", b"\r\n", b"xy"]), max_size=80),
+        st.one_of(st.none(), st.integers(0, 200)),
+    )
+    def test_readMessageProperty(self, parts: list[bytes], limit: int | None) -> None:
+        """
+        A message read in one piece, whole or its first C{limit} bytes, is
+        what a read by chunks gives.
+        """
+        path = Path(self.mktemp())
+        path.write_bytes(b"".join(parts))
+        self.assertEqual(
+            _files.readMessage(str(path), limit), _files.readCRLF(str(path), 0, limit)
+        )
+
     def test_readWhole(self) -> None:
         """
         A whole message read has CRLF line ends whether its file holds LF,

@@ -8,6 +8,12 @@ implementation (L{MaildirStore}), compatible on disk with Dovecot and mutt.
     folder = await account.openFolder("INBOX")
     for info in folder.messages():
         head = await folder.read(info.uid, 0, 1024)
+
+What a server needs of many messages' contents runs in the store's
+threads, in batches: L{IFolder.scan} runs a function over messages (IMAP
+SEARCH).
+
+    hits = await folder.scan(uids, lambda m: b"urgent" in m, limit=64 * 1024)
 """
 
 from gomail_twisted.maildir._store import (

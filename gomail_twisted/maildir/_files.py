@@ -31,6 +31,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from gomail_twisted.maildir.errors import StoreError, StoreFailed, StoreFull
 from gomail_twisted.maildir.interfaces import ANSWERED, DELETED, DRAFT, FLAGGED, SEEN
 
 #: The system flags and their letters in the C{:2,} suffix.
@@ -43,6 +44,16 @@ CHUNK = 64 * 1024
 
 _counter = itertools.count(1)
 _host: str | None = None
+
+
+def storeErrorFor(error: OSError) -> StoreError:
+    """
+    The store's error for an error of the disk: L{StoreFull} when it, or a
+    quota, is full, L{StoreFailed} otherwise.
+    """
+    if error.errno in FULL_ERRORS:
+        return StoreFull(f"disk full: {error}")
+    return StoreFailed(f"could not store: {error}")
 
 
 def uniqueName() -> str:
@@ -226,6 +237,22 @@ def readCRLF(path: str, start: int, length: int | None) -> bytes:
             if wanted is not None and position >= wanted:
                 break
     return b"".join(out)
+
+
+def readMessage(path: str, limit: int | None = None) -> bytes:
+    """
+    Read a message's CRLF form whole, or its first C{limit} bytes, in one
+    read: the same bytes as L{readCRLF} gives, with less work per chunk.
+
+    @param path: the file.
+    @param limit: how many bytes at most, or L{None} for all.
+    """
+    with open(path, "rb") as f:
+        # The CRLF form is no shorter than the file: C{limit} bytes of the
+        # file give at least C{limit} of it.
+        data = f.read() if limit is None else f.read(limit)
+    data = data.replace(b"\n", b"\r\n") if b"\r" not in data else toCRLF(data)
+    return data if limit is None or len(data) <= limit else data[:limit]
 
 
 def fileCRLFSize(path: str) -> int:

@@ -23,6 +23,7 @@ from twisted.internet.defer import Deferred, DeferredLock, fail
 from twisted.logger import Logger
 from zope.interface import implementer
 
+from gomail_twisted.maildir import _derived
 from gomail_twisted.maildir._changes import Changes
 from gomail_twisted.maildir._disk import FolderDisk
 from gomail_twisted.maildir.errors import NoSuchFolder, NoSuchMessage, ReadOnlyFolder
@@ -331,6 +332,17 @@ class FolderView:
             ).addCallback(done)
 
         return self._check() or state.lock.run(read)
+
+    def scan(
+        self,
+        uids: Sequence[int],
+        f: Callable[[bytes], _T],
+        limit: int | None = None,
+    ) -> Deferred[list[tuple[int, _T]]]:
+        """
+        See L{IFolder.scan}.
+        """
+        return self._check() or _derived.scan(self, self._state, uids, f, limit)
 
     def setFlags(
         self,

@@ -30,7 +30,6 @@ from gomail_twisted.maildir.errors import (
     NoSuchAccount,
     StoreError,
     StoreFailed,
-    StoreFull,
 )
 from gomail_twisted.maildir.interfaces import IAccount, IMailStore
 
@@ -72,8 +71,8 @@ def storeError(reason: Failure) -> StoreError:
     exc = reason.value
     if isinstance(exc, StoreError):
         return exc
-    if isinstance(exc, OSError) and exc.errno in _files.FULL_ERRORS:
-        return StoreFull(f"disk full: {exc}")
+    if isinstance(exc, OSError):
+        return _files.storeErrorFor(exc)
     return StoreFailed(f"could not store: {exc}")
 
 

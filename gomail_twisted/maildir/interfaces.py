@@ -24,9 +24,9 @@ listeners.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from zope.interface import Attribute, Interface
 
@@ -52,6 +52,8 @@ SPECIAL_USE_FOLDERS = (
 )
 
 INBOX = "INBOX"
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,6 +259,36 @@ class IFolder(Interface):
         @param length: how many bytes at most; L{None} for the rest.
         @return: a Deferred firing with the bytes, or failing with
             L{NoSuchMessage<gomail_twisted.maildir.errors.NoSuchMessage>}.
+        """
+
+    def scan(
+        uids: Sequence[int], f: Callable[[bytes], _T], limit: int | None = None
+    ) -> Deferred[list[tuple[int, _T]]]:
+        """
+        Run C{f} over messages, away from the reactor thread: what IMAP
+        SEARCH (RFC 3501 6.4.4) needs to look at headers and body text.
+
+        C{f} is called in the store's threads, one message at a time, with
+        the message's RFC 5322 form (lines ending in CRLF, as L{read}
+        gives it); the store holds no more than one message's bytes (and
+        what C{f} returned) at a time for it.  The messages are taken in
+        batches, between which the store's other work (other sessions'
+        reads, flag changes) goes on, so a long scan delays no one for
+        long.
+
+        @param uids: the messages; each is done once, those not (or no
+            longer) in the folder are left out.
+        @param f: what to run on each message; it must not touch the
+            reactor.  What it raises fails the scan with that exception.
+        @param limit: when given, C{f} gets only the first C{limit} bytes
+            of each message (for work on headers: say, 64 KiB).
+        @return: a Deferred firing with C{(uid, f(message))} pairs in the
+            order of C{uids}; failing with
+            L{NoSuchFolder<gomail_twisted.maildir.errors.NoSuchFolder>}
+            if the view closes meanwhile (or the folder's UIDVALIDITY
+            changes), or with
+            L{StoreFailed<gomail_twisted.maildir.errors.StoreFailed>} when
+            a message cannot be read.
         """
 
     def setFlags(
