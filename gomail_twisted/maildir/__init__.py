@@ -11,12 +11,15 @@ implementation (L{MaildirStore}), compatible on disk with Dovecot and mutt.
 
 What a server needs of many messages' contents runs in the store's
 threads, in batches: L{IFolder.scan} runs a function over messages (IMAP
-SEARCH).
+SEARCH), L{IFolder.cachedData} computes data from each message once and
+keeps it, in memory and in the folder (IMAP ENVELOPE and BODYSTRUCTURE).
 
     hits = await folder.scan(uids, lambda m: b"urgent" in m, limit=64 * 1024)
+    structures = await folder.cachedData(uids, "imap4.structure.1", parse)
 """
 
 from gomail_twisted.maildir._store import (
+    DEFAULT_CACHE_MEMORY,
     DEFAULT_DISK_THREADS,
     MaildirStore,
     mailboxDirectoryName,
@@ -57,6 +60,7 @@ from gomail_twisted.maildir.interfaces import (
 
 __all__ = [
     "ANSWERED",
+    "DEFAULT_CACHE_MEMORY",
     "DEFAULT_DISK_THREADS",
     "DELETED",
     "DRAFT",

@@ -24,7 +24,9 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from gomail_twisted.maildir import _derived
+from gomail_twisted.maildir._cachefile import CacheFile
 from gomail_twisted.maildir._changes import Changes
+from gomail_twisted.maildir._derived import MemoryCache
 from gomail_twisted.maildir._disk import FolderDisk
 from gomail_twisted.maildir.errors import NoSuchFolder, NoSuchMessage, ReadOnlyFolder
 from gomail_twisted.maildir.interfaces import (
@@ -42,7 +44,11 @@ _T = TypeVar("_T")
 class FolderServices(Protocol):
     """
     What a folder's shared state needs from its store.
+
+    @ivar memoryCache: the store's derived data in memory.
     """
+
+    memoryCache: MemoryCache
 
     def inThread(self, f: Callable[..., _T], *args: Any) -> Deferred[_T]:
         """
@@ -72,6 +78,8 @@ class FolderState:
     @ivar views: the open views.
     @ivar infos: the messages by UID, ascending, as the views see them.
     @ivar gone: whether the folder was deleted or renamed.
+    @ivar cacheFile: its cache of derived data on disk, used with the lock
+        held.
     """
 
     _log = Logger()
@@ -86,6 +94,7 @@ class FolderState:
         self.name = name
         self.path = path
         self.disk = FolderDisk(path)
+        self.cacheFile = CacheFile(path)
         self.lock = DeferredLock()
         self.views: list[FolderView] = []
         self.infos: dict[int, MessageInfo] = {}
@@ -168,6 +177,7 @@ class FolderState:
             self.markGone()
             return
         if changes.reset:
+            self.store.memoryCache.forgetFolder(self)
             for view in list(self.views):
                 view.folderGone()
             self.views.clear()
@@ -176,6 +186,7 @@ class FolderState:
             changes.added.clear()
         infos = self.infos
         if changes.expunged:
+            self.store.memoryCache.forgetMessages(self, changes.expunged)
             for uid in changes.expunged:
                 infos.pop(uid, None)
             for view in self.views:
@@ -215,6 +226,7 @@ class FolderState:
         The folder was deleted or renamed: close every view.
         """
         self.gone = True
+        self.store.memoryCache.forgetFolder(self)
         self.unwatch()
         views, self.views = self.views, []
         for view in views:
@@ -343,6 +355,16 @@ class FolderView:
         See L{IFolder.scan}.
         """
         return self._check() or _derived.scan(self, self._state, uids, f, limit)
+
+    def cachedData(
+        self, uids: Sequence[int], kind: str, compute: Callable[[bytes], bytes]
+    ) -> Deferred[dict[int, bytes]]:
+        """
+        See L{IFolder.cachedData}.
+        """
+        return self._check() or _derived.cachedData(
+            self, self._state, uids, kind, compute
+        )
 
     def setFlags(
         self,

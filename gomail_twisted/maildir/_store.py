@@ -23,6 +23,7 @@ from zope.interface import implementer
 from gomail_twisted.address import normalizeDomain
 from gomail_twisted.maildir import _files
 from gomail_twisted.maildir._account import MaildirAccount, makeAccount
+from gomail_twisted.maildir._derived import DEFAULT_CACHE_MEMORY, MemoryCache
 from gomail_twisted.maildir._folder import FolderState
 from gomail_twisted.maildir.errors import (
     InvalidName,
@@ -93,6 +94,7 @@ class MaildirStore:
         threadPool: ThreadPool | None = None,
         diskThreads: int = DEFAULT_DISK_THREADS,
         pollInterval: float = 1.0,
+        cacheMemory: int = DEFAULT_CACHE_MEMORY,
     ) -> None:
         """
         @param root: the directory for the accounts; made when the first
@@ -109,6 +111,9 @@ class MaildirStore:
         @param pollInterval: how often, in seconds, to look for other
             processes' changes to folders with listeners where the platform
             cannot tell (no inotify).
+        @param cacheMemory: how many bytes of data derived from messages
+            (C{IFolder.cachedData}) to keep in memory, for all folders;
+            the rest is read from the folders' cache files.
         @raise ValueError: when C{diskThreads} is less than one.
         """
         if diskThreads < 1:
@@ -118,6 +123,8 @@ class MaildirStore:
         self._threadPool = threadPool
         self._diskThreads = diskThreads
         self._pollInterval = pollInterval
+        #: Derived data of all folders, in memory.
+        self.memoryCache = MemoryCache(cacheMemory)
         self._states: dict[Path, FolderState] = {}
         self._accountLocks: dict[Path, DeferredLock] = {}
         self._watcher: Any = None
@@ -361,6 +368,7 @@ def deliverToMaildirs(
 
 
 __all__ = [
+    "DEFAULT_CACHE_MEMORY",
     "DEFAULT_DISK_THREADS",
     "MaildirStore",
     "deliverToMaildirs",

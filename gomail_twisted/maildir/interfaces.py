@@ -291,6 +291,38 @@ class IFolder(Interface):
             a message cannot be read.
         """
 
+    def cachedData(
+        uids: Sequence[int], kind: str, compute: Callable[[bytes], bytes]
+    ) -> Deferred[dict[int, bytes]]:
+        """
+        Data derived from messages, computed once per message and kept by
+        the store: what IMAP needs for ENVELOPE and BODYSTRUCTURE (RFC 3501
+        7.4.2), which are to be computed once per message, not per FETCH.
+
+        For each message, the data of this C{kind} the store kept is
+        returned; when it has none, it reads the message in its threads
+        (in batches, as L{scan} does), calls C{compute} there with its RFC
+        5322 form, keeps the result and returns it.  The store keeps the
+        data as long as the message, across restarts when it can, and
+        drops it with the message; it may drop it sooner, to be computed
+        again.  Losing it never fails the call.
+
+        @param uids: the messages; those not (or no longer) in the folder
+            are left out.
+        @param kind: what the data is: a short name of printable ASCII
+            (no space), at most 64 characters, that names the caller's
+            format and its version (C{"imap4.structure.1"}), so that a new
+            format is computed anew rather than read in the old one.
+        @param compute: makes the data from the message; it must not touch
+            the reactor.  The same message's data may be computed more than
+            once when several callers ask at the same time.  What it raises
+            fails the call with that exception.
+        @return: a Deferred firing with each message's data, by UID, in
+            the order of C{uids}; failing with L{ValueError} for a bad
+            C{kind}, as L{scan} fails, or with L{TypeError} when C{compute}
+            returns something else than C{bytes}.
+        """
+
     def setFlags(
         uids: Iterable[int],
         flags: Iterable[str],
