@@ -43,6 +43,7 @@ from gomail_twisted.maildir.interfaces import IFolder, IFolderListener, MessageI
 SYSTEM_FLAGS = ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft")
 
 _UID = attrgetter("uid")
+_FLAGS = attrgetter("flags")
 
 
 @implementer(IFolderListener)
@@ -80,7 +81,7 @@ class SelectedMailbox:
         self.gone = False
         messages = folder.messages()
         self.uids: list[int] = list(map(_UID, messages))
-        inUse: frozenset[str] = frozenset().union(*(m.flags for m in messages))
+        inUse: frozenset[str] = frozenset().union(*map(_FLAGS, messages))
         self.keywords: set[str] = {
             f for f in inUse if not f.startswith("\\") and _isFlag(f)
         }
@@ -170,6 +171,8 @@ class SelectedMailbox:
         @param uids: UIDs, ascending.
         @return: for each, what the store knows of it, or L{None}.
         """
+        if not uids:
+            return []
         messages = self.folder.messages()
         found: list[MessageInfo | None] = []
         low, count = 0, len(messages)
@@ -286,6 +289,9 @@ class SelectedMailbox:
             return b""
         uids = self.uids
         indexes = [i for i in map(self._index, sorted(gone)) if i is not None]
+        if len(indexes) < len(gone) and self._added:
+            # Messages that came and went before they were numbered.
+            self._added = [uid for uid in self._added if uid not in gone]
         if not indexes:
             return b""
         # Each EXPUNGE lowers the numbers after it at once (RFC 3501
@@ -315,13 +321,16 @@ class SelectedMailbox:
         """
         if self.gone:
             return b""
+        new = self._takeAdded() if self._added else []
         out = [self._sendExpunges()] if expunge and self._expunged else []
         out.append(self.announceKeywords())
-        exists = bool(self._added) and self._takeAdded()
-        if exists:
+        if new:
+            self.uids += new
+            recent = self.folder.recent
+            self._recent.update(uid for uid in new if uid in recent)
             out.append(b"* %d EXISTS\r\n" % (len(self.uids),))
         recent = len(self._recent)
-        if exists or recent != self._recentTold:
+        if new or recent != self._recentTold:
             out.append(b"* %d RECENT\r\n" % (recent,))
             self._recentTold = recent
         if self._flagged:
@@ -332,11 +341,9 @@ class SelectedMailbox:
                     out.append(self.flagsResponse(number, flagged[uid], uid=False))
         return b"".join(out)
 
-    def _takeAdded(self) -> bool:
+    def _takeAdded(self) -> list[int]:
         """
-        Give the new messages their sequence numbers.
-
-        @return: whether there were any.
+        The new messages to number, ascending.
         """
         added, self._added = self._added, []
         last = self.uids[-1] if self.uids else 0
@@ -344,13 +351,12 @@ class SelectedMailbox:
         # A message added and expunged since the last command is never
         # told of.  A UID below the last known one cannot be given a
         # number without renumbering: the store hands out UIDs ascending.
-        new = sorted({uid for uid in added if uid > last and uid not in pending})
-        if not new:
-            return False
-        self.uids += new
-        recent = self.folder.recent
-        self._recent.update(uid for uid in new if uid in recent)
-        return True
+        fresh = {uid for uid in added if uid > last}
+        if pending:
+            gone = fresh & pending
+            pending -= gone
+            fresh -= gone
+        return sorted(fresh)
 
     def announceKeywords(self) -> bytes:
         """
