@@ -16,9 +16,20 @@ keeps it, in memory and in the folder (IMAP ENVELOPE and BODYSTRUCTURE).
 
     hits = await folder.scan(uids, lambda m: b"urgent" in m, limit=64 * 1024)
     structures = await folder.cachedData(uids, "imap4.structure.1", parse)
+
+A large message is appended a piece at a time, never held whole
+(L{IAccount.appendStream}, an L{IMessageWriter}):
+
+    writer = account.appendStream("Sent")
+    for piece in pieces:
+        paused = writer.write(piece)
+        if paused is not None:
+            await paused
+    result = await writer.finish([SEEN])
 """
 
 from gomail_twisted.maildir._store import (
+    DEFAULT_APPEND_BUFFER,
     DEFAULT_CACHE_MEMORY,
     DEFAULT_DISK_THREADS,
     MaildirStore,
@@ -55,11 +66,13 @@ from gomail_twisted.maildir.interfaces import (
     IFolder,
     IFolderListener,
     IMailStore,
+    IMessageWriter,
     MessageInfo,
 )
 
 __all__ = [
     "ANSWERED",
+    "DEFAULT_APPEND_BUFFER",
     "DEFAULT_CACHE_MEMORY",
     "DEFAULT_DISK_THREADS",
     "DELETED",
@@ -79,6 +92,7 @@ __all__ = [
     "IFolder",
     "IFolderListener",
     "IMailStore",
+    "IMessageWriter",
     "InvalidName",
     "MaildirStore",
     "MessageInfo",

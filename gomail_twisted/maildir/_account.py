@@ -35,6 +35,7 @@ from gomail_twisted.maildir._subscriptions import (
     readSubscriptions,
     writeSubscriptions,
 )
+from gomail_twisted.maildir._writer import MaildirMessageWriter
 from gomail_twisted.maildir.errors import (
     FolderExists,
     InvalidName,
@@ -49,6 +50,7 @@ from gomail_twisted.maildir.interfaces import (
     FolderStatus,
     IAccount,
     IFolder,
+    IMessageWriter,
 )
 
 _T = TypeVar("_T")
@@ -112,7 +114,12 @@ def _folderNames(path: Path) -> list[str]:
 class AccountServices(FolderServices, Protocol):
     """
     What an account needs from its store.
+
+    @ivar appendBuffer: how much of a message appended a piece at a time
+        may wait for the disk.
     """
+
+    appendBuffer: int
 
     def accountLock(self, path: Path) -> DeferredLock:
         """
@@ -382,13 +389,13 @@ class MaildirAccount:
                 raise NoSuchFolder(f"no folder {state.name}")
             return state.disk.append(message, wanted, date)
 
-        def appended(result: tuple[int, Changes]) -> CopyResult:
-            uid, changes = result
-            _giveRecent(state, changes)
-            state.apply(changes, None)
-            return CopyResult(state.uidValidity, (), (uid,))
+        return state.locked(append).addCallback(state.received)
 
-        return state.locked(append).addCallback(appended)
+    def appendStream(self, name: str) -> IMessageWriter:
+        """
+        See L{IAccount.appendStream}.
+        """
+        return MaildirMessageWriter(self._state(name), self.store.appendBuffer)
 
     def transfer(
         self,
@@ -423,7 +430,7 @@ class MaildirAccount:
             taken, new, changes, released = result
             if released is not None:
                 source.apply(released, view)
-            _giveRecent(target, changes)
+            target.giveRecent(changes)
             target.apply(changes, None)
             return CopyResult(target.uidValidity, tuple(taken), tuple(new))
 
@@ -447,15 +454,6 @@ def _checkGone(*states: FolderState) -> Deferred[CopyResult] | None:
         if state.gone:
             return _failed(NoSuchFolder(f"folder {state.name} is gone"))
     return None
-
-
-def _giveRecent(state: FolderState, changes: Changes) -> None:
-    """
-    Messages put in a folder are recent to its first writable view.
-    """
-    view = next((v for v in state.views if not v.readOnly), None)
-    if view is not None:
-        view.recent.update(info.uid for info in changes.added)
 
 
 def _failed(error: Exception) -> Deferred[Any]:

@@ -632,17 +632,39 @@ class FolderDisk:
         self, message: bytes, flags: frozenset[str], date: float
     ) -> tuple[int, Changes]:
         """
-        Store a new message: write it under C{tmp/}, fsync, rename into
-        C{cur/} with its flags, fsync C{cur/}, then give it a UID.
+        Store a new message: write it under C{tmp/} and fsync, then
+        L{publish} it.
         """
         data = _files.diskForm(message)
-        crlf = _files.crlfSize(data)
         unique = _files.uniqueName()
-        name = f"{_files.baseName(unique, len(data), crlf)}:2,{self._letters(flags)}"
-        before = self._statSub("cur")
+        _files.writeSynced(self.path / "tmp" / unique, data, date)
+        return self.publish(unique, len(data), _files.crlfSize(data), flags, date)
+
+    def publish(
+        self,
+        unique: str,
+        diskSize: int,
+        crlfSize: int,
+        flags: frozenset[str],
+        date: float,
+    ) -> tuple[int, Changes]:
+        """
+        Put a message written and fsynced as C{tmp/unique} into C{cur/}
+        with its flags, fsync C{cur/}, then give it a UID.  On failure the
+        message is removed, from C{tmp/} or from C{cur/}.
+
+        @param unique: its file's name in C{tmp/}, from L{_files.uniqueName}.
+        @param diskSize: the file's size.
+        @param crlfSize: the size of its CRLF form.
+        @param flags: its flags.
+        @param date: its internal date.
+        @return: its UID, and what changed.
+        """
         temporary = self.path / "tmp" / unique
-        _files.writeSynced(temporary, data, date)
         try:
+            letters = self._letters(flags)
+            name = f"{_files.baseName(unique, diskSize, crlfSize)}:2,{letters}"
+            before = self._statSub("cur")
             os.rename(temporary, self.path / "cur" / name)
         except BaseException:
             _files.unlinkQuietly(temporary)
@@ -653,7 +675,7 @@ class FolderDisk:
         except BaseException:
             _files.unlinkQuietly(self.path / "cur" / name)
             raise
-        [uid] = self._record([(name, unique, int(date), crlf)], changes)
+        [uid] = self._record([(name, unique, int(date), crlfSize)], changes)
         self._touched("cur", before)
         return uid, changes
 

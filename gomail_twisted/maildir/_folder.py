@@ -221,6 +221,26 @@ class FolderState:
                 lambda f: None
             ).addBoth(compacted)
 
+    def giveRecent(self, changes: Changes) -> None:
+        """
+        Messages put in the folder are recent to its first writable view.
+        """
+        view = next((v for v in self.views if not v.readOnly), None)
+        if view is not None:
+            view.recent.update(info.uid for info in changes.added)
+
+    def received(self, result: tuple[int, Changes]) -> CopyResult:
+        """
+        A message was appended through this process: make it recent, tell
+        every view, and say where it went.
+
+        @param result: its UID, and what its disk work changed.
+        """
+        uid, changes = result
+        self.giveRecent(changes)
+        self.apply(changes, None)
+        return CopyResult(self.uidValidity, (), (uid,))
+
     def markGone(self) -> None:
         """
         The folder was deleted or renamed: close every view.

@@ -25,6 +25,7 @@ from gomail_twisted.maildir import _files
 from gomail_twisted.maildir._account import MaildirAccount, makeAccount
 from gomail_twisted.maildir._derived import DEFAULT_CACHE_MEMORY, MemoryCache
 from gomail_twisted.maildir._folder import FolderState
+from gomail_twisted.maildir._writer import DEFAULT_APPEND_BUFFER
 from gomail_twisted.maildir.errors import (
     InvalidName,
     NameTooLong,
@@ -95,6 +96,7 @@ class MaildirStore:
         diskThreads: int = DEFAULT_DISK_THREADS,
         pollInterval: float = 1.0,
         cacheMemory: int = DEFAULT_CACHE_MEMORY,
+        appendBuffer: int = DEFAULT_APPEND_BUFFER,
     ) -> None:
         """
         @param root: the directory for the accounts; made when the first
@@ -114,10 +116,16 @@ class MaildirStore:
         @param cacheMemory: how many bytes of data derived from messages
             (C{IFolder.cachedData}) to keep in memory, for all folders;
             the rest is read from the folders' cache files.
-        @raise ValueError: when C{diskThreads} is less than one.
+        @param appendBuffer: how many bytes of a message being appended a
+            piece at a time (L{IAccount.appendStream}) may wait for the
+            disk before the writer asks its caller to pause.
+        @raise ValueError: when C{diskThreads} or C{appendBuffer} is less
+            than one.
         """
         if diskThreads < 1:
             raise ValueError("MaildirStore needs at least one disk thread")
+        if appendBuffer < 1:
+            raise ValueError("MaildirStore needs an append buffer")
         self.root = Path(os.path.abspath(root))
         self._reactor = reactor
         self._threadPool = threadPool
@@ -125,6 +133,8 @@ class MaildirStore:
         self._pollInterval = pollInterval
         #: Derived data of all folders, in memory.
         self.memoryCache = MemoryCache(cacheMemory)
+        #: How much of a message being appended may wait for the disk.
+        self.appendBuffer = appendBuffer
         self._states: dict[Path, FolderState] = {}
         self._accountLocks: dict[Path, DeferredLock] = {}
         self._watcher: Any = None
@@ -368,6 +378,7 @@ def deliverToMaildirs(
 
 
 __all__ = [
+    "DEFAULT_APPEND_BUFFER",
     "DEFAULT_CACHE_MEMORY",
     "DEFAULT_DISK_THREADS",
     "MaildirStore",

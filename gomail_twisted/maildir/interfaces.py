@@ -384,6 +384,61 @@ class IFolder(Interface):
         """
 
 
+class IMessageWriter(Interface):
+    """
+    A message on its way into a folder, a piece at a time (an IMAP APPEND
+    literal, RFC 3501 6.3.11): what is written goes to the store, never
+    held whole in memory.
+
+    Call L{write} with the message's bytes in order, then L{finish} to
+    store it, or L{abort} to drop it.
+    """
+
+    def write(data: bytes) -> Deferred[None] | None:
+        """
+        Take the next bytes of the message.  Line ends are CRLF, as sent
+        by a client; a CRLF may be split between two writes.
+
+        Writing never fails: after a failure, what follows is dropped and
+        L{finish} reports it.
+
+        @param data: the bytes.
+        @return: L{None} when the caller may write again at once; or,
+            when the writer holds more than it should, a Deferred that
+            fires (with L{None}) once it has caught up: the caller should
+            stop reading its peer until then.
+        @raise RuntimeError: when L{finish} was called.
+        """
+
+    def finish(
+        flags: Iterable[str] = (), internalDate: float | None = None
+    ) -> Deferred[CopyResult]:
+        """
+        Store the message written, durably before the Deferred fires, as
+        L{IAccount.append} does.  Called once.
+
+        @param flags: its flags.
+        @param internalDate: its internal date; now by default.
+        @return: a Deferred firing with its UID (C{sourceUIDs} is empty);
+            failing with
+            L{NoSuchFolder<gomail_twisted.maildir.errors.NoSuchFolder>}
+            when the folder does not exist (or went away meanwhile),
+            L{StoreFull<gomail_twisted.maildir.errors.StoreFull>} when the
+            disk or a quota is full,
+            L{TooManyKeywords<gomail_twisted.maildir.errors.TooManyKeywords>},
+            or L{StoreFailed<gomail_twisted.maildir.errors.StoreFailed>};
+            on failure nothing is stored and nothing is left behind.
+        """
+
+    def abort() -> None:
+        """
+        Drop the message (the peer went away, or the command was refused)
+        and whatever was written of it.  It may be called at any time and
+        more than once; once L{finish} was called it does nothing, and
+        L{finish}'s Deferred says what became of the message.
+        """
+
+
 class IAccount(Interface):
     """
     One user's folders.
@@ -466,6 +521,24 @@ class IAccount(Interface):
         @param flags: its flags.
         @param internalDate: its internal date; now by default.
         @return: a Deferred firing with its UID (C{sourceUIDs} is empty).
+        """
+
+    def appendStream(name: str) -> IMessageWriter:
+        """
+        Start adding a message to a folder a piece at a time (IMAP APPEND
+        of a large literal): see L{IMessageWriter}.
+
+        Whether the folder exists is known only from the store (not at
+        once): if it does not, the writer drops what is written and its
+        L{IMessageWriter.finish} fails with
+        L{NoSuchFolder<gomail_twisted.maildir.errors.NoSuchFolder>}.  A
+        server that must answer C{[TRYCREATE]} before it takes the message
+        asks L{folderStatus} first.
+
+        @param name: the folder's name.
+        @return: the writer.
+        @raise InvalidName: at once, for a name no folder can have
+            (L{gomail_twisted.maildir.errors.InvalidName}).
         """
 
 
