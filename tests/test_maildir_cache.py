@@ -35,6 +35,13 @@ from gomail_twisted.maildir._uidlist import FILE_NAME as UIDLIST
 from tests.test_maildir_store import USER, StoreTestCase, SyncPool, SyncReactor
 
 
+def _size(uid: int, message: bytes) -> int:
+    """
+    What a scan gives for a message in these tests: its size.
+    """
+    return len(message)
+
+
 class QueuedPool(ThreadPool):
     """
     A thread pool whose work waits, in order, until the test runs it.
@@ -171,15 +178,19 @@ class ScanTests(FolderTestCase):
 
     def test_wholeMessages(self) -> None:
         """
-        The function gets each message whole, as C{read} gives it; the
-        results come in the order of the UIDs asked for, each once.
+        The function gets each message's UID and the message whole, as
+        C{read} gives it; the results come in the order of the UIDs asked
+        for, each once.
         """
-        results = self.result(self.folder.scan([3, 1, 5, 3], lambda m: m))
+        results = self.result(self.folder.scan([3, 1, 5, 3], lambda uid, m: (uid, m)))
         self.assertEqual(
-            results,
+            [uid for uid, _ in results], [given for _, (given, _) in results]
+        )
+        self.assertEqual(
+            [(uid, m) for uid, (_, m) in results],
             [(3, self.messages[3]), (1, self.messages[1]), (5, self.messages[5])],
         )
-        for uid, data in results:
+        for uid, (_, data) in results:
             self.assertEqual(self.result(self.folder.read(uid)), data)
 
     def test_limit(self) -> None:
@@ -191,7 +202,8 @@ class ScanTests(FolderTestCase):
         self.result(self.folder.refresh())
         table = [(1, b"a"), (3, b"ab\r"), (4, b"ab\r\n"), (5, b"ab\r\nc"), (99, None)]
         for limit, expected in table:
-            results = dict(self.result(self.folder.scan([6, 2], lambda m: m, limit)))
+            scanned = self.folder.scan([6, 2], lambda uid, m: m, limit)
+            results = dict(self.result(scanned))
             self.assertEqual(results[6], expected or b"ab\r\ncd\r\nef\r\n", limit)
             self.assertEqual(results[2], self.messages[2][:limit], limit)
 
@@ -203,7 +215,7 @@ class ScanTests(FolderTestCase):
         cur = self.inbox / "cur"
         os.unlink(cur / self.fileOf(2))
         os.rename(cur / self.fileOf(3), cur / (self.fileOf(3) + "S"))
-        results = self.result(self.folder.scan([1, 2, 3, 99], len))
+        results = self.result(self.folder.scan([1, 2, 3, 99], _size))
         self.assertEqual(
             results, [(1, len(self.messages[1])), (3, len(self.messages[3]))]
         )
@@ -215,7 +227,7 @@ class ScanTests(FolderTestCase):
         What the function raises fails the scan with that very exception.
         """
 
-        def f(data: bytes) -> int:
+        def f(uid: int, data: bytes) -> int:
             if b"message 2" in data:
                 raise ZeroDivisionError("two")
             return 1
@@ -234,7 +246,7 @@ class ScanTests(FolderTestCase):
             raise OSError(errno.EIO, "I/O error")
 
         self.patch(_files, "readMessage", broken)
-        self.failureResultOf(self.folder.scan([1], len), StoreFailed)
+        self.failureResultOf(self.folder.scan([1], _size), StoreFailed)
         self.assertEqual(len(self.flushLoggedErrors(OSError)), 1)
 
     def test_batches(self) -> None:
@@ -248,14 +260,14 @@ class ScanTests(FolderTestCase):
         size = len(self.messages[1])
         self.patch(_derived, "BATCH_BYTES", 2 * size)
         pool.jobs = 0
-        self.assertEqual(len(self.result(folder.scan(range(1, 6), len))), 5)
+        self.assertEqual(len(self.result(folder.scan(range(1, 6), _size))), 5)
         self.assertEqual(pool.jobs, 3)
         pool.jobs = 0
-        self.result(folder.scan(range(1, 6), len, limit=size // 2))
+        self.result(folder.scan(range(1, 6), _size, limit=size // 2))
         self.assertEqual(pool.jobs, 2)
         self.patch(_derived, "BATCH_MESSAGES", 1)
         pool.jobs = 0
-        self.result(folder.scan(range(1, 6), len, limit=10))
+        self.result(folder.scan(range(1, 6), _size, limit=10))
         self.assertEqual(pool.jobs, 5)
 
     def test_otherWorkBetweenBatches(self) -> None:
@@ -269,7 +281,7 @@ class ScanTests(FolderTestCase):
         pool.runAll()
         folder = self.result(opened)
         self.patch(_derived, "BATCH_MESSAGES", 2)
-        scanned = folder.scan(range(1, 6), len)
+        scanned = folder.scan(range(1, 6), _size)
         read = folder.read(5)
         self.assertEqual(pool.runOne(), "job")
         self.assertEqual(pool.runOne(), "read")
@@ -293,12 +305,12 @@ class ScanTests(FolderTestCase):
         pool.runAll()
         folder = self.result(opened)
         self.patch(_derived, "BATCH_MESSAGES", 2)
-        scanned = folder.scan(range(1, 6), len)
+        scanned = folder.scan(range(1, 6), _size)
         pool.runOne()
         folder.close()
         pool.runAll()
         self.failureResultOf(scanned, NoSuchFolder)
-        self.failureResultOf(folder.scan([1], len), NoSuchFolder)
+        self.failureResultOf(folder.scan([1], _size), NoSuchFolder)
 
 
 class CachedDataTests(FolderTestCase):
@@ -721,7 +733,7 @@ class RealThreadsTests(TestCase):
         folder = await account.openFolder(INBOX)
         self.patch(_derived, "BATCH_MESSAGES", 7)
         uids = list(range(30, 0, -1))
-        scanned = await folder.scan(uids, lambda m: m.split(b"\r\n", 1)[0])
+        scanned = await folder.scan(uids, lambda uid, m: m.split(b"\r\n", 1)[0])
         self.assertEqual(scanned, [(i, b"Subject: message %d" % i) for i in uids])
         compute = Counter()
         cached = await folder.cachedData(uids, "test.subject.1", compute)

@@ -213,7 +213,7 @@ class _Reader:
 
 
 def scanJob(
-    disk: FolderDisk, uids: list[int], f: Callable[[bytes], _T], limit: int | None
+    disk: FolderDisk, uids: list[int], f: Callable[[int, bytes], _T], limit: int | None
 ) -> Outcome[_T]:
     """
     Run C{f} over one batch of messages; blocking.
@@ -226,7 +226,7 @@ def scanJob(
             if message is None:
                 continue
             try:
-                value = f(message)
+                value = f(uid, message)
             except Exception:
                 outcome.failure = Failure()
                 break
@@ -322,7 +322,7 @@ def scan(
     view: FolderView,
     state: FolderState,
     uids: Sequence[int],
-    f: Callable[[bytes], _T],
+    f: Callable[[int, bytes], _T],
     limit: int | None,
 ) -> Deferred[list[tuple[int, _T]]]:
     """

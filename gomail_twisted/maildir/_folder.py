@@ -368,7 +368,7 @@ class FolderView:
     def scan(
         self,
         uids: Sequence[int],
-        f: Callable[[bytes], _T],
+        f: Callable[[int, bytes], _T],
         limit: int | None = None,
     ) -> Deferred[list[tuple[int, _T]]]:
         """

@@ -262,14 +262,16 @@ class IFolder(Interface):
         """
 
     def scan(
-        uids: Sequence[int], f: Callable[[bytes], _T], limit: int | None = None
+        uids: Sequence[int],
+        f: Callable[[int, bytes], _T],
+        limit: int | None = None,
     ) -> Deferred[list[tuple[int, _T]]]:
         """
         Run C{f} over messages, away from the reactor thread: what IMAP
         SEARCH (RFC 3501 6.4.4) needs to look at headers and body text.
 
         C{f} is called in the store's threads, one message at a time, with
-        the message's RFC 5322 form (lines ending in CRLF, as L{read}
+        the message's UID and its RFC 5322 form (lines ending in CRLF, as L{read}
         gives it); the store holds no more than one message's bytes (and
         what C{f} returned) at a time for it.  The messages are taken in
         batches, between which the store's other work (other sessions'
@@ -282,7 +284,7 @@ class IFolder(Interface):
             reactor.  What it raises fails the scan with that exception.
         @param limit: when given, C{f} gets only the first C{limit} bytes
             of each message (for work on headers: say, 64 KiB).
-        @return: a Deferred firing with C{(uid, f(message))} pairs in the
+        @return: a Deferred firing with C{(uid, f(uid, message))} pairs in the
             order of C{uids}; failing with
             L{NoSuchFolder<gomail_twisted.maildir.errors.NoSuchFolder>}
             if the view closes meanwhile (or the folder's UIDVALIDITY
