@@ -11,6 +11,7 @@ comment says so, Dovecot 2.3 sends the same bytes for the same message.
 
 from __future__ import annotations
 
+import json
 import re
 
 from hypothesis import given, settings
@@ -37,8 +38,10 @@ from gomail_twisted.imap4._structure import (
     MESSAGE,
     MULTIPART,
     BodyPart,
+    MessageStructure,
     parseStructure,
 )
+from gomail_twisted.imap4._structurecodec import VERSION
 
 
 def _message(*lines: bytes) -> bytes:
@@ -1049,6 +1052,122 @@ class HeaderFieldsTests(SynchronousTestCase):
         self.assertEqual(headerValues(self.HEADER, "bad name"), [])
 
 
+class CodecTests(SynchronousTestCase):
+    """
+    The serialised form the store caches.
+    """
+
+    def test_roundTrip(self) -> None:
+        """
+        Every structure of the table reads back equal to itself.
+        """
+        for name, message, _, _ in STRUCTURES:
+            structure = parseStructure(message)
+            data = structure.encode()
+            self.assertEqual(data[0], VERSION)
+            self.assertEqual(MessageStructure.decode(data), structure, name)
+
+    def test_compact(self) -> None:
+        """
+        Fields a part lacks are left out of the form.
+        """
+        data = parseStructure(SIMPLE).encode()
+        self.assertEqual(json.loads(data[1:])[1][9:], [])
+
+    def corrupt(self, data: bytes) -> None:
+        """
+        Assert that C{data} is refused with L{ValueError}.
+        """
+        self.assertRaises(ValueError, MessageStructure.decode, data)
+
+    def form(self, message: bytes = FORWARD) -> list[object]:
+        loaded: list[object] = json.loads(parseStructure(message).encode()[1:])
+        return loaded
+
+    def encoded(self, form: object) -> bytes:
+        return bytes((VERSION,)) + json.dumps(form).encode()
+
+    def test_versionAndSyntax(self) -> None:
+        """
+        An empty form, an unknown version and bad JSON are refused.
+        """
+        data = parseStructure(SIMPLE).encode()
+        for bad in (
+            b"",
+            bytes((VERSION + 1,)) + data[1:],
+            data[:1],
+            data[:-1],
+            data + b"x",
+            data[:1] + b"\xff",
+            data[:1] + b"[" * 100_000 + b"]" * 100_000,
+            data[:1] + b"[1]",
+            data[:1] + b'{"a": 1}',
+        ):
+            self.corrupt(bad)
+
+    def test_badFields(self) -> None:
+        """
+        Offsets out of order or out of the message, wrong types, NUL, code
+        points past Latin-1 and kinds that disagree with their type are
+        refused.
+        """
+        mutations = [
+            lambda f: f[1].__setitem__(2, f[1][3] + 1),  # header end past body end
+            lambda f: f[1].__setitem__(3, f[0] + 1),  # body end past the message
+            lambda f: f.__setitem__(0, f[0] - 1),  # size
+            lambda f: f[1].__setitem__(0, 3),  # kind
+            lambda f: f[1].__setitem__(1, True),  # a bool for an int
+            lambda f: f[1].__setitem__(1, 0.0),  # a float for an int
+            lambda f: f[1].__setitem__(4, 10**6),  # lines past the size
+            lambda f: f[1].__setitem__(5, "te\u0000xt"),
+            lambda f: f[1].__setitem__(6, "\u0100"),
+            lambda f: f[1].__setitem__(5, "text"),  # a multipart that says text
+            lambda f: f[1].__setitem__(8, None),  # no envelope on the message
+            lambda f: f[1][7][0].__setitem__(8, f[1][8]),  # envelope on a part
+            lambda f: f[1][7][1].__setitem__(7, []),  # message without its child
+            lambda f: f[1][7][0].__setitem__(7, [f[1][7][1]]),  # leaf with children
+            lambda f: f[1].__setitem__(7, f[1][7][::-1]),  # parts out of order
+            lambda f: f[1].__setitem__(9, ["boundary"]),  # odd parameters
+            lambda f: f[1][8].__setitem__(2, ["a", "b", "c"]),  # short address
+            lambda f: f[1][8].__setitem__(2, "a"),
+            lambda f: f[1].__setitem__(1, -1),
+            lambda f: f[1].extend([None] * 18),  # too many fields
+            lambda f: f[1].__setitem__(slice(8, None), []),  # too few fields
+        ]
+        for mutation in mutations:
+            form = self.form()
+            mutation(form)
+            self.corrupt(self.encoded(form))
+
+    def test_limits(self) -> None:
+        """
+        A form with more parts or levels than a parse can give is refused.
+        """
+        envelope = [None, None, [], [], [], [], [], [], None, None]
+        leaf = [0, 0, 0, 0, 0, "text", "plain", [], None]
+
+        def wide(count: int) -> bytes:
+            root = [1, 0, 0, 0, 0, "multipart", "mixed", [leaf] * count, envelope]
+            return self.encoded([0, root])
+
+        self.assertEqual(
+            len(MessageStructure.decode(wide(MAX_PARTS - 1)).root.children),
+            MAX_PARTS - 1,
+        )
+        self.corrupt(wide(MAX_PARTS))
+
+        def deep(levels: int) -> bytes:
+            part: list[object] = [0, 0, 0, 0, 0, "text", "plain", [], envelope]
+            for _ in range(levels - 1):
+                part = [2, 0, 0, 0, 0, "message", "rfc822", [part], envelope]
+            return self.encoded([0, part])
+
+        self.assertIsInstance(
+            MessageStructure.decode(deep(MAX_NESTING)), MessageStructure
+        )
+        self.corrupt(deep(MAX_NESTING + 1))
+
+
 class BoundsTests(SynchronousTestCase):
     """
     Hostile structures are cut at L{MAX_NESTING} levels and
@@ -1089,6 +1208,7 @@ class BoundsTests(SynchronousTestCase):
         structure = parseStructure(message)
         self.assertEqual(_depth(structure.root), MAX_NESTING)
         _checkBody(_parse(bodyStructure(structure, True)), True)
+        MessageStructure.decode(structure.encode())
 
     def test_sameBoundaryNested(self) -> None:
         """
@@ -1118,6 +1238,7 @@ class BoundsTests(SynchronousTestCase):
         )
         self.assertEqual(message[last.bodyEnd :], b"\r\n--b--\r\nepilogue\r\n")
         _checkBody(_parse(bodyStructure(structure, False)), False)
+        self.assertEqual(MessageStructure.decode(structure.encode()), structure)
 
     def test_longFields(self) -> None:
         """
@@ -1183,6 +1304,7 @@ def _checkStructure(test: SynchronousTestCase, message: bytes) -> None:
     _checkEnvelope(_parse(envelope(structure)))
     _checkBody(_parse(bodyStructure(structure, False)), False)
     _checkBody(_parse(bodyStructure(structure, True)), True)
+    test.assertEqual(MessageStructure.decode(structure.encode()), structure)
     whole = BodySection(peek=True)
     test.assertEqual(sectionBytes(structure, whole, message), message)
 
@@ -1196,7 +1318,8 @@ class PropertyTests(SynchronousTestCase):
     @settings(max_examples=300, deadline=None)
     def test_anyBytes(self, message: bytes) -> None:
         """
-        Any octets parse, and give well-formed responses.
+        Any octets parse, and give well-formed responses and a form that
+        reads back.
         """
         _checkStructure(self, message)
 
@@ -1205,7 +1328,7 @@ class PropertyTests(SynchronousTestCase):
     def test_mimeLike(self, message: bytes) -> None:
         """
         Messages made of MIME pieces in any order parse, and give
-        well-formed responses.
+        well-formed responses and a form that reads back.
         """
         _checkStructure(self, message)
 
@@ -1221,3 +1344,19 @@ class PropertyTests(SynchronousTestCase):
             ranges = sectionRange(structure, section)
             for start, end in ranges or []:
                 self.assertTrue(0 <= start < end <= len(message))
+
+    @given(st.binary(max_size=500), st.integers(0, 400), st.binary(max_size=3))
+    @settings(max_examples=300, deadline=None)
+    def test_damagedForm(self, message: bytes, where: int, junk: bytes) -> None:
+        """
+        A damaged form is refused with L{ValueError} or reads back as a
+        structure whose responses are well formed.
+        """
+        data = parseStructure(message).encode()
+        damaged = data[:where] + junk + data[where + len(junk) :]
+        try:
+            structure = MessageStructure.decode(damaged)
+        except ValueError:
+            return
+        _checkEnvelope(_parse(envelope(structure)))
+        _checkBody(_parse(bodyStructure(structure, True)), True)

@@ -99,7 +99,7 @@ def _extension(part: BodyPart) -> bytes:
 def _body(part: BodyPart, extended: bool) -> bytes:
     """
     @param part: a part of a structure, nested at most as deep as
-        L{parseStructure} allows.
+        L{parseStructure} and L{MessageStructure.decode} allow.
     @return: its C{body} without the outer parentheses.
     """
     if part.kind == MULTIPART:

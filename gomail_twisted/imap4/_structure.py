@@ -6,7 +6,9 @@ answers C{FETCH ENVELOPE}, C{BODY}, C{BODYSTRUCTURE} and C{BODY[section]}
 
 L{parseStructure} finds every part's header and body as byte offsets into
 the message, so the server reads a section from the store with ranged
-reads (L{sectionRange}).
+reads (L{sectionRange}). L{MessageStructure.encode} and
+L{MessageStructure.decode} give a compact, versioned form for the store to
+cache.
 
 The MIME rules follow RFC 2045, 2046 and 2231, and Dovecot where they
 leave a choice, so that clients see what they see from Dovecot:
@@ -163,6 +165,28 @@ class MessageStructure:
         @return: the message's envelope.
         """
         return self.root.envelope or Envelope()
+
+    def encode(self) -> bytes:
+        """
+        @return: the compact serialised form, for the store to cache.
+        """
+        from gomail_twisted.imap4._structurecodec import encodeStructure
+
+        return encodeStructure(self)
+
+    @classmethod
+    def decode(cls, data: bytes) -> MessageStructure:
+        """
+        Read back the form L{encode} gave.
+
+        @param data: the serialised form.
+        @return: the structure.
+        @raise ValueError: C{data} is of an unknown version or malformed;
+            the caller parses the message again.
+        """
+        from gomail_twisted.imap4._structurecodec import decodeStructure
+
+        return decodeStructure(data)
 
 
 # The fields a part's header is read for; names are matched in any case,
