@@ -15,64 +15,19 @@ from pathlib import Path
 
 from twisted.internet.defer import Deferred, fail
 from twisted.trial.unittest import SynchronousTestCase
+from zope.interface import implementer
 
 from gomail_twisted.imap4._commands import Append, Command
 from gomail_twisted.imap4._mailboxes import canonicalName
-from gomail_twisted.maildir._account import MaildirAccount
-from gomail_twisted.maildir._names import checkFolderName
 from gomail_twisted.maildir.errors import NoSuchFolder, StoreFull
-from gomail_twisted.maildir.interfaces import CopyResult, FlagChange
+from gomail_twisted.maildir.interfaces import CopyResult, FlagChange, IMessageWriter
 from tests._imaphelpers import ALICE, Connection, StoreTestCase, tagged
-
-
-class _WholeWriter:
-    """
-    A message writer that gathers the message and appends it whole: what
-    the protocol streams APPEND to while the store has no
-    C{appendStream} of its own.
-    """
-
-    def __init__(self, account: MaildirAccount, name: str) -> None:
-        self.account = account
-        self.name = name
-        self.parts: list[bytes] = []
-
-    def write(self, data: bytes) -> None:
-        self.parts.append(data)
-
-    def finish(
-        self, flags: Iterable[str] = (), internalDate: float | None = None
-    ) -> Deferred[CopyResult]:
-        message = b"".join(self.parts)
-        return self.account.append(self.name, message, flags, internalDate)
-
-    def abort(self) -> None:
-        self.parts = []
-
-
-def withAppendStream(test: SynchronousTestCase) -> None:
-    """
-    Give the Maildir account an C{appendStream} when the store lacks it.
-    """
-    if hasattr(MaildirAccount, "appendStream"):
-        return
-
-    def appendStream(account: MaildirAccount, name: str) -> _WholeWriter:
-        checkFolderName(name)
-        return _WholeWriter(account, name)
-
-    MaildirAccount.appendStream = appendStream  # type: ignore[attr-defined]
-    test.addCleanup(delattr, MaildirAccount, "appendStream")
 
 
 class MailboxTestCase(StoreTestCase):
     """
     Alice's account on disk, and what is in it.
     """
-
-    def setUp(self) -> None:
-        super().setUp()
-        withAppendStream(self)
 
     @property
     def home(self) -> Path:
@@ -601,6 +556,7 @@ class StatusTests(MailboxTestCase):
         self.assertIn(b"MODSEQ (", c.command(b"b STORE 1 +FLAGS (\\Flagged)"))
 
 
+@implementer(IMessageWriter)
 class _Writer:
     """
     A message writer whose C{finish} gives a set outcome.
@@ -734,6 +690,46 @@ class AppendTests(MailboxTestCase):
             b"a NO [CANNOT] Invalid mailbox name: folder name with a dot"
             b" (the separator on disk)\r\n",
         )
+
+    def test_streamedInPieces(self) -> None:
+        """
+        A message larger than the store's buffers, arriving in pieces that
+        split its line ends, is stored whole, in the store's form (LF line
+        ends), and counted in its CRLF form.
+        """
+        line = b"x" * 98 + b"\r\n"
+        message = b"Subject: big\r\n\r\n" + line * 5000
+        c = self.login()
+        self.assertEqual(
+            c.send(b"a APPEND Archive {%d}\r\n" % (len(message),)),
+            b"+ Ready for literal data\r\n",
+        )
+        answers = [c.send(message[i : i + 4099]) for i in range(0, len(message), 4099)]
+        self.assertEqual(b"".join(answers), b"")
+        validity = self.folder("Archive").uidValidity
+        self.assertEqual(
+            c.send(b"\r\n"),
+            b"a OK [APPENDUID %d 1] APPEND completed\r\n" % (validity,),
+        )
+        [path] = self.files("Archive")
+        self.assertEqual(path.read_bytes(), message.replace(b"\r\n", b"\n"))
+        self.assertEqual(
+            c.command(b"s STATUS Archive (MESSAGES SIZE)"),
+            b"* STATUS Archive (MESSAGES 1 SIZE %d)\r\n"
+            b"s OK STATUS completed\r\n" % (len(message),),
+        )
+
+    def test_connectionLostMidMessage(self) -> None:
+        """
+        A client that goes away in the middle of its message leaves
+        nothing behind: no message, no temporary file.
+        """
+        c = self.login()
+        c.send(b"a APPEND Archive {1000}\r\n")
+        c.send(b"Subject: cut\r\n\r\n" + b"y" * 100)
+        c.lose()
+        self.assertEqual(self.files("Archive"), [])
+        self.assertEqual(list((self.directory("Archive") / "tmp").iterdir()), [])
 
     def test_emptyRefused(self) -> None:
         """

@@ -23,7 +23,6 @@ leaves a choice, the answers are Dovecot's:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from twisted.internet.defer import Deferred, gatherResults, succeed
 from twisted.python.failure import Failure
@@ -48,6 +47,7 @@ from gomail_twisted.maildir.interfaces import (
     FolderInfo,
     FolderStatus,
     IAccount,
+    IMessageWriter,
 )
 
 #: The answer to NAMESPACE (RFC 2342 5): one personal namespace without
@@ -255,10 +255,8 @@ class MailboxCommands(ServerBase):
                 return EMPTY_MESSAGE
             d = self.account.append(arguments.mailbox, message, arguments.flags, date)
         else:
-            # The store's writer the protocol streamed the literal to
-            # (IAccount.appendStream).
-            writer: Any = message
-            d = writer.finish(arguments.flags, date)
+            # The store's writer the protocol streamed the literal to.
+            d = IMessageWriter(message).finish(arguments.flags, date)
 
         def appended(result: CopyResult) -> IMAPStatus:
             uid = E.number(result.destinationUIDs[0])
