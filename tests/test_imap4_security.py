@@ -1,0 +1,1007 @@
+# -*- test-case-name: tests.test_imap4_security -*-
+"""
+Bad input against the IMAP4 server, over the real server and a real
+L{MaildirStore}: each case gets a clear tagged reply or a clean close
+(C{* BYE}), nothing lands on disk that should not, no command pays per
+number a sequence set spans, no nesting reaches the stack's limit, and the
+server serves the next connection normally.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import tracemalloc
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import TypeVar
+
+from gomail_twisted.imap4._state import COMMANDS, State, refusal
+from tests._imaphelpers import (
+    ALICE,
+    Connection,
+    StoreTestCase,
+    tagged,
+)
+
+_T = TypeVar("_T")
+
+MESSAGES = (
+    b"From: a@example.com\r\nSubject: one\r\n\r\nfirst\r\n",
+    b"From: b@example.com\r\nSubject: two\r\n\r\nsecond\r\n",
+    b"From: c@example.com\r\nSubject: three\r\n\r\nthird\r\n",
+)
+
+#: The folders every new account has, as directories on disk.
+DEFAULT_FOLDERS = {".Archive", ".Drafts", ".Junk", ".Sent", ".Trash"}
+
+
+def plain(user: str, password: str) -> bytes:
+    """
+    A SASL PLAIN response without an authorization identity, base64.
+    """
+    return base64.b64encode(f"\0{user}\0{password}".encode())
+
+
+def measured(action: Callable[[], _T]) -> tuple[_T, int]:
+    """
+    Run C{action}, tracing Python's allocations.
+
+    @return: what it returned, and the most memory allocated while it ran
+        above what was allocated when it started, in octets.
+    """
+    tracemalloc.start()
+    try:
+        result = action()
+        most = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    return result, most
+
+
+class SecurityTestCase(StoreTestCase):
+    """
+    Alice's INBOX holds three messages; the error budget is large unless a
+    test says otherwise, so that a table of bad commands runs on one
+    connection.  After each test a new connection logs in, selects INBOX
+    and is answered: the server still serves.
+    """
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.factory = self.makeFactory(maxErrors=1000, maxConnectionsPerPeer=1000)
+        self.deliver(*MESSAGES)
+
+    def tearDown(self) -> None:
+        c = Connection(self.factory)
+        self.addCleanup(c.lose)
+        answer = c.command(b'z LOGIN alice@example.com "correct horse"')
+        self.assertTrue(tagged(answer, b"z").startswith(b"z OK"), answer)
+        answer = c.command(b"y SELECT INBOX")
+        self.assertTrue(tagged(answer, b"y").startswith(b"y OK [READ-WRITE]"), answer)
+        self.assertEqual(c.command(b"x NOOP"), b"x OK NOOP completed\r\n")
+
+    def accountPath(self, user: str = ALICE) -> Path:
+        return self.root / user
+
+    def folderDirectories(self) -> set[str]:
+        """
+        The folder directories in Alice's account on disk.
+        """
+        account = self.accountPath()
+        return {p.name for p in account.iterdir() if p.name.startswith(".")}
+
+    def assertNothingOutsideAccounts(self) -> None:
+        """
+        Every file and directory under the store's root is inside an
+        account's directory.
+        """
+        accounts = {self.accountPath().resolve()}
+        for directory, dirs, files in os.walk(self.root):
+            for name in dirs + files:
+                path = (Path(directory) / name).resolve()
+                self.assertTrue(
+                    path in accounts or any(a in path.parents for a in accounts),
+                    path,
+                )
+        # The store's root is the only thing in its temporary directory.
+        self.assertEqual(os.listdir(self.root.parent), [self.root.name])
+
+
+class LiteralTests(SecurityTestCase):
+    """
+    Literals (RFC 3501 4.3, RFC 7888) whose announced size passes a limit,
+    or that never end.
+    """
+
+    def test_announcedTooLarge(self) -> None:
+        """
+        A synchronizing literal over the limit is refused with no C{+} and
+        the session goes on; a non-synchronizing one is refused, then
+        C{BYE} and close, since its octets are on their way (RFC 7888 4):
+        before and after login, for APPEND's message and for other
+        commands.
+        """
+        tooBig = b"BAD [TOOBIG] Command too large"
+        tooLarge = b"NO [TOOBIG] Message too large (at most 52428800 octets)"
+        bye = b"* BYE [TOOBIG] Literal too large"
+        cases = [
+            # (logged in, command, expected tagged reply)
+            (False, b"t LOGIN {8193", tooBig),
+            (False, b"t LOGIN alice {8180", tooBig),
+            (False, b"t ID ({8190", tooBig),
+            (False, b"t LOGIN {4294967295", tooBig),
+            (True, b"t CREATE {1048577", tooBig),
+            (True, b"t LIST {4294967295", tooBig),
+            (True, b"t APPEND INBOX {52428801", tooLarge),
+            (True, b"t APPEND INBOX (\\Seen) {4294967295", tooLarge),
+            (True, b't APPEND INBOX "1-Jan-2024 00:00:00 +0000" {99999999', tooLarge),
+            (True, b"t APPEND Nowhere {52428801", tooLarge),
+        ]
+        for loggedIn, line, reply in cases:
+            c = self.login() if loggedIn else self.connect()
+            self.assertEqual(c.lines(line + b"}"), [b"t " + reply], line)
+            self.assertEqual(c.lines(b"n NOOP"), [b"n OK NOOP completed"])
+            c = self.login() if loggedIn else self.connect()
+            self.assertEqual(c.lines(line + b"+}"), [b"t " + reply, bye], line)
+            self.assertTrue(c.closed, line)
+            # Nothing sent after it is read.
+            self.assertEqual(c.command(b"n NOOP"), b"")
+        self.assertEqual(len(self.folder().messages()), 3)
+
+    def test_sizeOutOfRangeSynchronizing(self) -> None:
+        """
+        A synchronizing literal announced as 4294967296 octets or with 30
+        digits, before or after login, is BAD with no C{+}; the session
+        goes on.
+        """
+        for size in (b"4294967296", b"9" * 30, b"0" * 11 + b"1"):
+            for c in (self.connect(), self.login()):
+                for line in (b"t LOGIN {%s}", b"t APPEND INBOX {%s}"):
+                    [reply] = c.lines(line % size)
+                    self.assertTrue(reply.startswith(b"t BAD "), reply)
+                    self.assertEqual(c.lines(b"n NOOP"), [b"n OK NOOP completed"])
+
+    def test_appendBeforeLoginNeverContinued(self) -> None:
+        """
+        APPEND before login is refused with no C{+}, whatever the size
+        announced, and nothing is stored.
+        """
+        c = self.connect()
+        for size in (b"5", b"8193", b"52428801"):
+            [reply] = c.lines(b"t APPEND INBOX {" + size + b"}")
+            self.assertTrue(reply.startswith((b"t BAD ", b"t NO ")), reply)
+        self.assertEqual(c.lines(b"n NOOP"), [b"n OK NOOP completed"])
+        self.assertEqual(len(self.folder().messages()), 3)
+
+    def test_manySmallLiteralsAddUp(self) -> None:
+        """
+        Literals each under the limit, but adding up past it in one
+        command, end the command: C{BAD [TOOBIG]} with no C{+} for a
+        synchronizing one, C{BYE} for a non-synchronizing one; before login
+        the smaller limit applies.
+        """
+        self.factory = self.makeFactory(
+            maxErrors=1000,
+            maxConnectionsPerPeer=1000,
+            maxLineLength=1024,
+            maxCommandSize=4096,
+            maxLoginCommandSize=2048,
+        )
+        for loggedIn, limit in ((False, 2048), (True, 4096)):
+            c = self.login() if loggedIn else self.connect()
+            c.send(b"t LOGIN")
+            sent = 7
+            while sent + 300 < limit:
+                self.assertEqual(
+                    c.send(b" {100}\r\n"), b"+ Ready for literal data\r\n", sent
+                )
+                c.send(b"x" * 100)
+                sent += 108
+            self.assertEqual(c.lines(b" {300}"), [b"t BAD [TOOBIG] Command too large"])
+            self.assertEqual(c.lines(b"n NOOP"), [b"n OK NOOP completed"])
+            c = self.login() if loggedIn else self.connect()
+            answer = c.send(b"t LOGIN")
+            for _ in range(limit // 100):
+                answer += c.send(b" {100+}\r\n" + b"x" * 100)
+            self.assertEqual(
+                answer,
+                b"t BAD [TOOBIG] Command too large\r\n"
+                b"* BYE [TOOBIG] Literal too large\r\n",
+            )
+            self.assertTrue(c.closed)
+
+    def test_emptyLiteralsAddUp(self) -> None:
+        """
+        Empty literals cost their announcements: thousands of C{{0+}} in
+        one command end it with C{BYE}.
+        """
+        c = self.connect()
+        answer = c.send(b"t LOGIN" + b" {0+}\r\n" * 5000)
+        self.assertEqual(
+            answer,
+            b"t BAD [TOOBIG] Command too large\r\n* BYE [TOOBIG] Literal too large\r\n",
+        )
+        self.assertTrue(c.closed)
+
+    def test_literalNeverEnds(self) -> None:
+        """
+        A client that stops sending in the middle of a literal is closed by
+        the idle timeout (C{* BYE}); the server held no more than was sent,
+        not the size announced.
+        """
+        c = self.login()
+        self.assertEqual(
+            c.command(b"t CREATE {1000000}"), b"+ Ready for literal data\r\n"
+        )
+        _, held = measured(partial(c.send, b"x" * 1000))
+        self.assertLess(held, 64 * 1024)
+        self.reactor.advance(30 * 60 - 1)
+        self.assertFalse(c.closed)
+        self.reactor.advance(1)
+        self.assertEqual(c.read(), b"* BYE Disconnected for inactivity\r\n")
+        self.assertTrue(c.closed)
+        self.assertEqual(c.send(b"x" * 999000 + b"\r\nn NOOP\r\n"), b"")
+
+    def test_appendNeverEnds(self) -> None:
+        """
+        An APPEND whose message stops half way is closed by the idle
+        timeout; once the connection is gone, nothing of it is left in the
+        mailbox or in its C{tmp} directory.
+        """
+        c = self.login()
+        self.assertEqual(
+            c.command(b"t APPEND INBOX {100000}"), b"+ Ready for literal data\r\n"
+        )
+        c.send(b"Subject: partial\r\n\r\n" + b"y" * 50000)
+        self.reactor.advance(30 * 60)
+        self.assertEqual(c.read(), b"* BYE Disconnected for inactivity\r\n")
+        self.assertTrue(c.closed)
+        c.lose()
+        self.assertEqual(len(self.folder().messages()), 3)
+        self.assertEqual(os.listdir(self.accountPath() / "tmp"), [])
+
+    def test_literalTrickledStaysOpen(self) -> None:
+        """
+        A literal sent a few octets a minute is not cut off: each octet
+        starts the idle clock over.
+        """
+        c = self.login()
+        c.command(b"t APPEND INBOX {28}")
+        for octet in b"Subject: slow\r\n\r\nslow body\r\n":
+            self.reactor.advance(29 * 60)
+            self.assertEqual(c.send(bytes([octet])), b"")
+        answer = c.command(b"")
+        self.assertTrue(tagged(answer, b"t").startswith(b"t OK [APPENDUID "), answer)
+        self.assertEqual(len(self.folder().messages()), 4)
+
+
+#: A well-formed example of each command of the state table, as sent after
+#: its tag; the UID forms share their command's states.
+SAMPLES: list[tuple[str, bytes]] = [
+    ("CAPABILITY", b"CAPABILITY"),
+    ("NOOP", b"NOOP"),
+    ("LOGOUT", b"LOGOUT"),
+    ("ID", b'ID ("name" "test")'),
+    ("STARTTLS", b"STARTTLS"),
+    ("AUTHENTICATE", b"AUTHENTICATE PLAIN " + plain(ALICE, "wrong")),
+    ("LOGIN", b"LOGIN alice@example.com wrong"),
+    ("ENABLE", b"ENABLE CONDSTORE"),
+    ("SELECT", b"SELECT INBOX"),
+    ("EXAMINE", b"EXAMINE INBOX"),
+    ("CREATE", b"CREATE Projects"),
+    ("DELETE", b"DELETE Junk"),
+    ("RENAME", b"RENAME Archive Old"),
+    ("SUBSCRIBE", b"SUBSCRIBE Projects"),
+    ("UNSUBSCRIBE", b"UNSUBSCRIBE Trash"),
+    ("LIST", b'LIST "" *'),
+    ("LSUB", b'LSUB "" *'),
+    ("STATUS", b"STATUS INBOX (MESSAGES UIDNEXT)"),
+    ("APPEND", b"APPEND INBOX {7+}\r\nhello\r\n"),
+    ("NAMESPACE", b"NAMESPACE"),
+    ("IDLE", b"IDLE"),
+    ("CHECK", b"CHECK"),
+    ("CLOSE", b"CLOSE"),
+    ("UNSELECT", b"UNSELECT"),
+    ("EXPUNGE", b"EXPUNGE"),
+    ("EXPUNGE", b"UID EXPUNGE 1:*"),
+    ("SEARCH", b"SEARCH ALL"),
+    ("SEARCH", b"UID SEARCH ALL"),
+    ("FETCH", b"FETCH 1 FLAGS"),
+    ("FETCH", b"UID FETCH 1 FLAGS"),
+    ("STORE", b"STORE 1 +FLAGS (\\Flagged)"),
+    ("STORE", b"UID STORE 1 +FLAGS (\\Flagged)"),
+    ("COPY", b"COPY 1 Trash"),
+    ("COPY", b"UID COPY 1 Trash"),
+    ("MOVE", b"MOVE 1 Trash"),
+    ("MOVE", b"UID MOVE 1 Trash"),
+]
+
+
+class StateTests(SecurityTestCase):
+    """
+    Every command in every state (RFC 3501 3, 6), from the state table.
+    """
+
+    def inState(self, state: State) -> Connection:
+        if state is State.NOT_AUTHENTICATED:
+            return self.connect()
+        if state is State.AUTHENTICATED:
+            return self.login()
+        return self.selected()
+
+    def test_everyCommandSampled(self) -> None:
+        """
+        The samples cover every command of the state table.
+        """
+        self.assertEqual({name for name, _ in SAMPLES}, set(COMMANDS))
+
+    def test_refusedInWrongState(self) -> None:
+        """
+        A command sent in a state where it is not allowed gets exactly the
+        state table's C{BAD}, and changes nothing: no folder is made, no
+        message stored, the state stays.
+        """
+        before = self.folderDirectories()
+        for state in (State.NOT_AUTHENTICATED, State.AUTHENTICATED, State.SELECTED):
+            c = self.inState(state)
+            for i, (name, line) in enumerate(SAMPLES):
+                expected = refusal(name, state)
+                if expected is None:
+                    continue
+                tag = b"t%d" % (i,)
+                self.assertEqual(
+                    c.command(tag + b" " + line),
+                    expected.format(tag.decode()),
+                    (state, line),
+                )
+            self.assertEqual(c.protocol.state, state)
+            self.assertEqual(c.lines(b"n NOOP"), [b"n OK NOOP completed"])
+        self.assertEqual(self.folderDirectories(), before)
+        self.assertEqual(len(self.folder().messages()), 3)
+
+    def test_nothingAfterLogout(self) -> None:
+        """
+        After LOGOUT no command is answered or run, whether it came in the
+        same read or later: no folder is made and no message stored.
+        """
+        before = self.folderDirectories()
+        for state in (State.NOT_AUTHENTICATED, State.AUTHENTICATED, State.SELECTED):
+            c = self.inState(state)
+            pipelined = b"".join(b"p " + line + b"\r\n" for _, line in SAMPLES)
+            answer = c.send(b"t LOGOUT\r\n" + pipelined)
+            self.assertTrue(
+                answer.endswith(b"* BYE Logging out\r\nt OK Logout completed\r\n"),
+                answer,
+            )
+            self.assertNotIn(b"\r\np ", b"\r\n" + answer)
+            self.assertTrue(c.closed)
+            self.assertEqual(c.send(pipelined), b"")
+            self.assertEqual(c.protocol.state, State.LOGOUT)
+        self.assertEqual(self.folderDirectories(), before)
+        self.assertEqual(len(self.folder().messages()), 3)
+
+
+class SequenceSetTests(SecurityTestCase):
+    """
+    Malformed and huge sequence sets (RFC 3501 9, C{sequence-set}) on a
+    mailbox of three messages, by message number and by UID.
+    """
+
+    def test_malformed(self) -> None:
+        """
+        Zero, numbers past 2^32-1, and (by message number) numbers past the
+        last message are BAD; a reversed range is its reverse, C{*} the
+        last message, and UIDs of no message name nothing (RFC 3501 6.4.8).
+        SEARCH matches no message for a number past the last, as Dovecot
+        does.
+        """
+        zero = b"BAD Invalid sequence set: 0 is not a message number"
+        past = b"BAD Invalid message sequence number"
+        big = b"BAD Invalid sequence set: 4294967296 is too large"
+        huge = b"BAD Invalid sequence set: 999999999999999999999999999999 is too large"
+        allThree = b"* SEARCH 1 2 3"
+        cases = [
+            # (set, STORE, UID STORE (flagged UIDs), SEARCH, UID SEARCH UID)
+            (b"0", zero, zero, zero, zero),
+            (b"0:5", zero, zero, zero, zero),
+            (b"3:0", zero, zero, zero, zero),
+            (b"5:1", past, b"1 2 3", allThree, allThree),
+            (b"*:1", b"1 2 3", b"1 2 3", allThree, allThree),
+            (b"1:4294967295", past, b"1 2 3", allThree, allThree),
+            (b"4294967295", past, b"", b"* SEARCH", b"* SEARCH"),
+            (b"4", past, b"", b"* SEARCH", b"* SEARCH"),
+            (b"4:*", past, b"3", b"* SEARCH 3", b"* SEARCH 3"),
+            (b"2,4294967296", big, big, big, big),
+            (b"1:4294967296", big, big, big, big),
+            (b"9" * 30, huge, huge, huge, huge),
+        ]
+        c = self.selected()
+        for numbers, store, uidStore, search, uidSearch in cases:
+            for line, expected in (
+                (b"STORE %s +FLAGS (x)", store),
+                (b"UID STORE %s +FLAGS (y)", uidStore),
+                (b"SEARCH %s", search),
+                (b"UID SEARCH UID %s", uidSearch),
+            ):
+                answer = c.command(b"t " + line % numbers)
+                if expected.startswith(b"BAD"):
+                    self.assertEqual(answer, b"t " + expected + b"\r\n", line)
+                elif expected.startswith(b"* SEARCH"):
+                    self.assertEqual(
+                        answer,
+                        expected + b"\r\nt OK SEARCH completed\r\n",
+                        line % numbers,
+                    )
+                else:
+                    fetched = [
+                        x.split(b" ")[1]
+                        for x in answer.split(b"\r\n")
+                        if x.startswith(b"* ") and b" FETCH " in x
+                    ]
+                    self.assertEqual(
+                        b" ".join(fetched), expected, (line % numbers, answer)
+                    )
+                    self.assertTrue(answer.endswith(b"t OK STORE completed\r\n"))
+
+    def test_copyAndExpungeByHugeSets(self) -> None:
+        """
+        COPY, MOVE and UID EXPUNGE with sets spanning every UID act on the
+        three messages only; by message number, the same sets are BAD and
+        nothing moves.
+        """
+        c = self.selected()
+        self.assertEqual(
+            c.lines(b"t COPY 1:4294967295 Trash"),
+            [b"t BAD Invalid message sequence number"],
+        )
+        answer = c.command(b"t UID COPY 1:4294967295 Trash")
+        self.assertRegex(tagged(answer, b"t"), rb"^t OK \[COPYUID \d+ 1:3 1:3\] ")
+        self.assertEqual(len(self.folder("Trash").messages()), 3)
+        c.command(b"t STORE 2 +FLAGS (\\Deleted)")
+        self.assertEqual(
+            c.command(b"t UID EXPUNGE 1:4294967295,2,*:1"),
+            b"* 2 EXPUNGE\r\n* 2 RECENT\r\nt OK EXPUNGE completed\r\n",
+        )
+        answer = c.command(b"t UID MOVE *:4294967295 Trash")
+        self.assertIn(b"* 2 EXPUNGE\r\n", answer)
+        self.assertEqual(len(self.folder().messages()), 1)
+        self.assertEqual(len(self.folder("Trash").messages()), 4)
+
+    def test_hugeRangeCostsNothingPerNumber(self) -> None:
+        """
+        C{UID STORE 1:4294967295} and C{UID SEARCH UID 1:4294967295} are
+        answered for the three messages with well under a megabyte of
+        memory: nothing is made per number the range spans.
+        """
+        c = self.selected()
+        for line in (
+            b"t UID STORE 1:4294967295 +FLAGS (x)",
+            b"t UID SEARCH UID 1:4294967295",
+            b"t UID SEARCH NOT UID 1:4294967295",
+            b"t UID COPY 1:4294967295 Trash",
+            b"t STORE *:1 -FLAGS (x)",
+        ):
+            answer, most = measured(partial(c.command, line))
+            self.assertLess(most, 512 * 1024, line)
+            self.assertTrue(tagged(answer, b"t").startswith(b"t OK"), answer)
+
+    def test_tenThousandRanges(self) -> None:
+        """
+        A set of 10,000 comma-separated ranges (a line of 110 kB, with the
+        line limit raised for it) is answered with a bounded amount of
+        memory: the ranges are kept, the numbers they span are not.
+        """
+        self.factory = self.makeFactory(
+            maxErrors=1000, maxConnectionsPerPeer=1000, maxLineLength=1024 * 1024
+        )
+        c = self.selected()
+        ranges = b",".join(b"%d:%d" % (i * 3 + 1, i * 3 + 2) for i in range(10000))
+        spanning = b",".join([b"1:4294967295"] * 10000)
+        for line, expected in (
+            (b"t UID STORE " + ranges + b" +FLAGS (x)", b"t OK STORE completed\r\n"),
+            (
+                b"t UID SEARCH UID " + ranges,
+                b"* SEARCH 1 2\r\nt OK SEARCH completed\r\n",
+            ),
+            (b"t SEARCH " + spanning, b"* SEARCH 1 2 3\r\nt OK SEARCH completed\r\n"),
+            (
+                b"t UID SEARCH UID " + spanning,
+                b"* SEARCH 1 2 3\r\nt OK SEARCH completed\r\n",
+            ),
+            (b"t UID STORE " + spanning + b" -FLAGS (x)", b"t OK STORE completed\r\n"),
+        ):
+            answer, most = measured(partial(c.command, line))
+            self.assertLess(most, 8 * 1024 * 1024, line[:30])
+            self.assertTrue(answer.endswith(expected), answer[-200:])
+
+
+class NestingTests(SecurityTestCase):
+    """
+    Deep nesting: SEARCH keys and parenthesised lists elsewhere.  Each is
+    refused with a plain C{BAD}, never by the interpreter's recursion
+    limit, and the connection goes on.
+    """
+
+    def setUp(self) -> None:
+        super().setUp()
+        # Room for 10,000 levels of OR on one line.
+        self.factory = self.makeFactory(
+            maxErrors=1000, maxConnectionsPerPeer=1000, maxLineLength=256 * 1024
+        )
+
+    def assertRefused(self, c: Connection, line: bytes, text: bytes) -> None:
+        self.assertEqual(c.lines(b"t " + line), [b"t BAD " + text], line[:40])
+        self.assertEqual(c.lines(b"n NOOP"), [b"n OK NOOP completed"])
+
+    def test_deepSearch(self) -> None:
+        """
+        NOT, parentheses and OR 10,000 deep, nested either way, are BAD
+        C{Too deeply nested}.
+        """
+        depth = 10000
+        c = self.selected()
+        for key in (
+            b"NOT " * depth + b"ALL",
+            b"(" * depth + b"ALL" + b")" * depth,
+            b"OR " * depth + b"ALL " * depth + b"ALL",
+            b"OR ALL " * depth + b"ALL",
+            b"(NOT " * depth + b"ALL" + b")" * depth,
+            b"OR (" * depth + b"ALL" + b") ALL" * depth,
+            b"CHARSET UTF-8 " + b"NOT " * depth + b"SUBJECT x",
+        ):
+            for command in (b"SEARCH ", b"UID SEARCH "):
+                self.assertRefused(c, command + key, b"Too deeply nested")
+
+    def test_searchJustWithinDepth(self) -> None:
+        """
+        Nesting a client really sends, 60 levels, is searched; a list of
+        10,000 keys side by side is no nesting at all.
+        """
+        c = self.selected()
+        self.assertEqual(
+            c.lines(b"t SEARCH " + b"NOT " * 60 + b"SUBJECT two"),
+            [b"* SEARCH 2", b"t OK SEARCH completed"],
+        )
+        self.assertEqual(
+            c.lines(b"t SEARCH " + b"(" * 30 + b"SUBJECT two" + b")" * 30),
+            [b"* SEARCH 2", b"t OK SEARCH completed"],
+        )
+        self.assertEqual(
+            c.lines(b"t SEARCH (" + b"UNDELETED " * 10000 + b"SUBJECT o)"),
+            [b"* SEARCH 1 2", b"t OK SEARCH completed"],
+        )
+
+    def test_deepListsElsewhere(self) -> None:
+        """
+        Parenthesised lists 10,000 deep where a flat list stands (FETCH
+        items, APPEND and STORE flags, ID, STATUS items, LIST options,
+        SELECT parameters, ENABLE) are BAD.
+        """
+        deep = b"(" * 10000 + b")" * 10000
+        c = self.selected()
+        for line in (
+            b"FETCH 1 " + deep,
+            b"FETCH 1 (" + b"(" * 10000 + b"FLAGS" + b")" * 10001,
+            b"FETCH 1 (BODY[HEADER.FIELDS " + deep + b"])",
+            b"UID FETCH 1 " + deep,
+            b"STORE 1 +FLAGS " + deep,
+            b"STORE 1 (UNCHANGEDSINCE " + deep + b") +FLAGS x",
+            b"ID " + deep,
+            b'ID ("a" ' + deep + b")",
+            b"STATUS INBOX " + deep,
+            b"LIST " + deep + b' "" *',
+            b'LIST "" ' + deep,
+            b'LIST "" * RETURN ' + deep,
+            b"SELECT INBOX " + deep,
+            b"ENABLE " + deep,
+            b"SEARCH CHARSET " + deep,
+        ):
+            [reply] = c.lines(b"t " + line)
+            self.assertTrue(reply.startswith(b"t BAD "), (line[:40], reply))
+            self.assertLess(len(reply), 200)
+            self.assertEqual(c.lines(b"n NOOP"), [b"n OK NOOP completed"])
+        c.lines(b"s SELECT INBOX")
+        [reply] = c.lines(b"t APPEND INBOX " + deep + b" {5+}\r\nhello")
+        self.assertTrue(reply.startswith(b"t BAD "), reply)
+        self.assertEqual(c.lines(b"n NOOP"), [b"n OK NOOP completed"])
+        self.assertEqual(len(self.folder().messages()), 3)
+
+
+#: Mailbox names no command may accept, as sent (literals non-synchronizing),
+#: and the start of the reply each gets.
+BAD_NAMES: list[tuple[bytes, bytes]] = [
+    (b"..", b"NO [CANNOT] Invalid mailbox name"),
+    (b"a/../b", b"NO [CANNOT] Invalid mailbox name"),
+    (b"INBOX/../x", b"NO [CANNOT] Invalid mailbox name"),
+    (b"../x", b"NO [CANNOT] Invalid mailbox name"),
+    (b"x/./y", b"NO [CANNOT] Invalid mailbox name"),
+    (b".hidden", b"NO [CANNOT] Invalid mailbox name"),
+    (b"~x", b"NO [CANNOT] Invalid mailbox name"),
+    (b"/", b"NO [CANNOT] Invalid mailbox name"),
+    (b"/x", b"NO [CANNOT] Invalid mailbox name"),
+    (b"a//b", b"NO [CANNOT] Invalid mailbox name"),
+    (b"x//", b"NO [CANNOT] Invalid mailbox name"),
+    (b'""', b"NO [CANNOT] Invalid mailbox name"),
+    (b"/".join([b"l"] * 17), b"NO [CANNOT] Invalid mailbox name"),
+    (b"x" * 300, b"NO [CANNOT] Invalid mailbox name"),
+    (b"{10000+}\r\n" + b"y" * 10000, b"NO [CANNOT] Invalid mailbox name"),
+    (b'"a%b"', b"NO [CANNOT] Invalid mailbox name"),
+    (b'"a*b"', b"NO [CANNOT] Invalid mailbox name"),
+    (b"%", b"BAD Invalid "),
+    (b"*", b"BAD Invalid "),
+    (b"{3+}\r\na\x00b", b"BAD NUL in literal"),
+    (b"{3+}\r\na\rb", b"BAD "),
+    (b"{3+}\r\na\nb", b"BAD "),
+    (b"{4+}\r\na\r\nb", b"BAD "),
+    (b"&", b"BAD "),
+    (b"&AGE", b"BAD "),
+    (b"&AGEA-", b"BAD "),
+    (b"&AGE-", b"BAD "),
+    (b'"caf\xc3\xa9"', b"BAD 8-bit characters in quoted string"),
+    (b"{5+}\r\ncaf\xc3\xa9", b"BAD "),
+]
+
+#: The commands that take a mailbox name, with where the name goes.
+NAME_COMMANDS = [
+    b"CREATE %s",
+    b"DELETE %s",
+    b"RENAME %s Other",
+    b"RENAME Trash %s",
+    b"RENAME INBOX %s",
+    b"SELECT %s",
+    b"EXAMINE %s",
+    b"STATUS %s (MESSAGES)",
+    b"APPEND %s {5+}\r\nhello",
+    b"COPY 1 %s",
+    b"MOVE 1 %s",
+    b"UID COPY 1:* %s",
+    b"SUBSCRIBE %s",
+    b"UNSUBSCRIBE %s",
+]
+
+
+class MailboxNameTests(SecurityTestCase):
+    """
+    Mailbox names that could escape the account's directory, break a line,
+    or are not valid modified UTF-7 (RFC 3501 5.1, 5.1.3).
+    """
+
+    def subscriptions(self) -> bytes:
+        return (self.accountPath() / "subscriptions").read_bytes()
+
+    def test_badNames(self) -> None:
+        """
+        Every command that takes a mailbox name refuses each bad name, with
+        C{NO [CANNOT]} when it is well formed but not allowed, C{BAD} when
+        it is not well formed; nothing is made, moved or subscribed, and
+        nothing appears outside the account's directory.
+        """
+        c = self.selected()
+        subscribed = self.subscriptions()
+        for name, reply in BAD_NAMES:
+            for command in NAME_COMMANDS:
+                answer = c.command(b"t " + command % name)
+                self.assertTrue(
+                    tagged(answer, b"t").startswith(b"t " + reply),
+                    (command, name[:20], answer),
+                )
+                if command.startswith((b"SELECT", b"EXAMINE")):
+                    # A failed SELECT leaves no mailbox selected.
+                    c.command(b"s SELECT INBOX")
+        self.assertEqual(self.folderDirectories(), DEFAULT_FOLDERS)
+        self.assertEqual(len(self.folder().messages()), 3)
+        self.assertEqual(len(self.folder("Trash").messages()), 0)
+        self.assertEqual(self.subscriptions(), subscribed)
+        self.assertNothingOutsideAccounts()
+
+    def test_appendToBadNameNeverContinued(self) -> None:
+        """
+        APPEND to a bad name with a synchronizing literal is refused before
+        the client sends the message: no C{+}.
+        """
+        c = self.login()
+        for name, reply in BAD_NAMES:
+            if name.startswith(b"{") or name in (b"%", b"*"):
+                # A literal is sent first; a bare wildcard is no mailbox
+                # at all, so the line is no APPEND the server can see.
+                continue
+            self.assertEqual(
+                c.lines(b"t APPEND " + name + b" {100000}")[0][: len(reply) + 2],
+                b"t " + reply,
+                name[:20],
+            )
+        self.assertEqual(len(self.folder().messages()), 3)
+
+    def test_namesThatAreFine(self) -> None:
+        """
+        Names that look odd but are valid are taken as what they say:
+        C{&-} is C{&}, a trailing delimiter names the folder without it,
+        and C{new}, C{cur} and C{tmp} are folders like any other, beside
+        INBOX's own directories, not inside them.
+        """
+        c = self.login()
+        for name in (
+            b"&-",
+            b"x/",
+            b"new",
+            b"cur",
+            b"tmp",
+            b"INBOX/new",
+            b"&AOk-t&AOk-",
+        ):
+            self.assertEqual(c.lines(b"t CREATE " + name), [b"t OK CREATE completed"])
+        self.assertEqual(
+            self.folderDirectories() - DEFAULT_FOLDERS,
+            {".&-", ".x", ".new", ".cur", ".tmp", ".INBOX.new", ".&AOk-t&AOk-"},
+        )
+        self.assertEqual(
+            c.lines(b'u LIST "" "&AOk-t&AOk-"'),
+            [b'* LIST (\\HasNoChildren) "/" &AOk-t&AOk-', b"u OK LIST completed"],
+        )
+        # INBOX's own directories hold only what they held.
+        self.assertEqual(os.listdir(self.accountPath() / "tmp"), [])
+        self.assertEqual(len(os.listdir(self.accountPath() / "new")), 3)
+        self.assertNothingOutsideAccounts()
+
+
+class AuthenticateTests(SecurityTestCase):
+    """
+    AUTHENTICATE (RFC 3501 6.2.2) with oversized and cancelled exchanges.
+    """
+
+    def assertNotLoggedIn(self, c: Connection) -> None:
+        self.assertEqual(
+            c.lines(b"n CREATE Mine"), [b"n BAD CREATE needs a login first"]
+        )
+
+    def test_hugeResponseLine(self) -> None:
+        """
+        A SASL response line of 1 MiB of base64 passes the line limit:
+        C{BYE [TOOBIG]} and close, as the answer to a challenge or as an
+        initial response.
+        """
+        response = base64.b64encode(b"\0alice\0" + b"x" * (1024 * 1024)) + b"\r\n"
+        for first in (b"t AUTHENTICATE PLAIN\r\n", b"t AUTHENTICATE PLAIN "):
+            c = self.connect()
+            c.send(first)
+            self.assertEqual(
+                c.send(response), b"* BYE [TOOBIG] Command line too long\r\n"
+            )
+            self.assertTrue(c.closed)
+            self.assertEqual(c.protocol.state, State.NOT_AUTHENTICATED)
+
+    def test_cancel(self) -> None:
+        """
+        C{*} in answer to any challenge cancels: C{BAD}, no login, and the
+        session goes on.
+        """
+        c = self.connect()
+        user = base64.b64encode(ALICE.encode())
+        for steps in (
+            [b"t AUTHENTICATE PLAIN"],
+            [b"t AUTHENTICATE LOGIN"],
+            [b"t AUTHENTICATE LOGIN", user],
+        ):
+            for step in steps:
+                self.assertTrue(c.command(step).startswith(b"+ "), step)
+            self.assertEqual(c.lines(b"*"), [b"t BAD Authentication cancelled"])
+            self.assertNotLoggedIn(c)
+        self.assertEqual(c.lines(b"n NOOP"), [b"n OK NOOP completed"])
+
+    def test_responseIsNeverACommandOrLiteral(self) -> None:
+        """
+        The line after a challenge is a SASL response, whatever it looks
+        like: a literal's announcement gets no C{+}, and a command in its
+        place is not run.
+        """
+        c = self.connect()
+        for line in (b"{5}", b"{5+}", b"a LOGIN alice@example.com x", b"a LOGOUT"):
+            c.command(b"t AUTHENTICATE PLAIN")
+            [reply] = c.lines(line)
+            self.assertTrue(reply.startswith(b"t BAD Cannot decode response"), reply)
+        self.assertFalse(c.closed)
+        self.assertNotLoggedIn(c)
+
+    def test_silentDuringExchange(self) -> None:
+        """
+        A client that never answers a challenge is closed by the idle
+        timeout.
+        """
+        c = self.connect()
+        c.command(b"t AUTHENTICATE LOGIN")
+        self.reactor.advance(30 * 60)
+        self.assertEqual(c.read(), b"* BYE Disconnected for inactivity\r\n")
+        self.assertTrue(c.closed)
+
+
+class AbuseTests(SecurityTestCase):
+    """
+    The error budget, and floods of logins.
+    """
+
+    def test_everyKindOfErrorCounts(self) -> None:
+        """
+        Each kind of C{BAD} counts toward C{maxErrors}: garbage, a missing
+        tag, an unknown command, a malformed one, one in the wrong state, a
+        refused literal, a cancelled AUTHENTICATE, IDLE ended by other
+        than DONE; at the limit the client is told and closed.
+        """
+        errors = [
+            b"\x00\xff\xfe garbage",
+            b"",
+            b"t FROB",
+            b"t LOGIN",
+            b"t SELECT INBOX",
+            b"t LOGIN {99999}",
+        ]
+        self.factory = self.makeFactory(
+            maxErrors=len(errors) + 2, maxConnectionsPerPeer=1000
+        )
+        c = self.connect()
+        for line in errors:
+            [reply] = c.lines(line)
+            self.assertIn(b" BAD ", reply)
+        c.command(b"t AUTHENTICATE PLAIN")
+        self.assertEqual(c.lines(b"*"), [b"t BAD Authentication cancelled"])
+        self.assertFalse(c.closed)
+        c.command(b'l LOGIN alice@example.com "correct horse"')
+        c.command(b"i IDLE")
+        self.assertEqual(
+            c.lines(b"NOT DONE"),
+            [b"i BAD Expected DONE", b"* BYE Too many invalid commands"],
+        )
+        self.assertTrue(c.closed)
+
+    def test_noRepliesDoNotCount(self) -> None:
+        """
+        C{NO} replies are no protocol errors: a client meeting forty of
+        them (missing mailboxes, expunged messages) is not closed.
+        """
+        self.factory = self.makeFactory(maxErrors=3, maxConnectionsPerPeer=1000)
+        c = self.selected()
+        for i in range(20):
+            reply = tagged(c.command(b"t SELECT Missing%d" % (i,)), b"t")
+            self.assertTrue(reply.startswith(b"t NO [NONEXISTENT]"), reply)
+            c.lines(b"s SELECT INBOX")
+            [reply] = c.lines(b"t STATUS Missing (MESSAGES)")
+            self.assertTrue(reply.startswith(b"t NO"), reply)
+        self.assertFalse(c.closed)
+
+    def test_loginFloodBounded(self) -> None:
+        """
+        Logins arriving faster than passwords are checked wait in a bounded
+        queue: past it they are refused at once with C{NO [UNAVAILABLE]};
+        one connection pipelining logins holds one place in it; once the
+        checks are done every login was answered, and a real one works.
+        """
+        from gomail_twisted.imap4.backend import StoreBackend
+        from gomail_twisted.users import PasswordHashing, UsersChecker
+        from tests._imaphelpers import HASHER
+        from tests.test_smtp_maildir import _ThreadPool
+
+        checks = _ThreadPool(now=False)
+        hashing = PasswordHashing(
+            self.reactor, hasher=HASHER, threadPool=checks, maxQueued=8
+        )
+        self.backend = StoreBackend(UsersChecker(self.users, hashing), self.store)
+        self.factory = self.makeFactory(maxConnectionsPerPeer=1000)
+        greedy = self.connect()
+        self.assertEqual(
+            greedy.send(
+                b"".join(b"g%d LOGIN alice wrong\r\n" % (i,) for i in range(100))
+            ),
+            b"",
+        )
+        waiting = [self.connect() for _ in range(7)]
+        for c in waiting:
+            self.assertEqual(c.command(b"t LOGIN alice@example.com wrong"), b"")
+        refused = [self.connect() for _ in range(20)]
+        for c in refused:
+            self.assertEqual(
+                c.lines(b"t LOGIN alice@example.com wrong"),
+                [b"t NO [UNAVAILABLE] Temporary server failure, try again later"],
+            )
+        for _ in range(200):
+            if not checks.pending:
+                break
+            checks.runAll()
+        failed = b"NO [AUTHENTICATIONFAILED] Authentication failed\r\n"
+        for c in waiting:
+            self.assertEqual(c.read(), b"t " + failed)
+        self.assertEqual(
+            greedy.read(), b"".join(b"g%d " % (i,) + failed for i in range(100))
+        )
+        checks.now = True
+        self.assertTrue(self.login().command(b"n NOOP").startswith(b"n OK"))
+
+
+class TimeoutTests(SecurityTestCase):
+    """
+    The idle timer (RFC 3501 5.4: at least 30 minutes), and a client that
+    sends one octet at a time.
+    """
+
+    def test_idleBeforeLogin(self) -> None:
+        """
+        A client that connects and says nothing, or half a command, is
+        told and closed after 30 minutes.
+        """
+        for first in (b"", b"t LOG"):
+            c = self.connect()
+            c.send(first)
+            self.reactor.advance(30 * 60 - 1)
+            self.assertFalse(c.closed)
+            self.reactor.advance(1)
+            self.assertEqual(c.read(), b"* BYE Disconnected for inactivity\r\n")
+            self.assertTrue(c.closed)
+
+    def test_idleCommandDoesNotKeepSilentClient(self) -> None:
+        """
+        In IDLE, what the server sends does not restart the clock: a client
+        that says nothing for 30 minutes is closed even while messages
+        arrive; one that sends DONE and IDLE again in time stays
+        (RFC 2177 3).
+        """
+        c = self.selected()
+        self.assertEqual(c.command(b"i IDLE"), b"+ idling\r\n")
+        self.reactor.advance(20 * 60)
+        self.deliver(b"Subject: new\r\n\r\nnew\r\n")
+        self.assertEqual(c.read(), b"* 4 EXISTS\r\n* 4 RECENT\r\n")
+        self.reactor.advance(10 * 60)
+        self.assertEqual(c.read(), b"* BYE Disconnected for inactivity\r\n")
+        self.assertTrue(c.closed)
+        c = self.selected()
+        for _ in range(5):
+            self.assertEqual(c.command(b"i IDLE"), b"+ idling\r\n")
+            self.reactor.advance(29 * 60)
+            self.assertEqual(c.command(b"DONE"), b"i OK IDLE terminated\r\n")
+        self.assertFalse(c.closed)
+
+    def test_clockStopsWhileServerWorks(self) -> None:
+        """
+        While a command waits on the store the client is not idle: the
+        timer starts once the answer is sent.
+        """
+        c = self.login()
+        self.pool.now = False
+        self.assertEqual(c.command(b"t CREATE Slow"), b"")
+        self.reactor.advance(60 * 60)
+        self.assertFalse(c.closed)
+        self.pool.runAll()
+        self.assertEqual(c.read(), b"t OK CREATE completed\r\n")
+        self.pool.now = True
+        self.reactor.advance(30 * 60)
+        self.assertTrue(c.closed)
+
+    def test_oneOctetAtATime(self) -> None:
+        """
+        A session sent one octet at a time, ten seconds apart, is served as
+        if sent at once: logins, literals, pipelining and all.
+        """
+        session = (
+            b"a LOGIN {17}\r\nalice@example.com {13+}\r\ncorrect horse\r\n"
+            b"b SELECT INBOX\r\n"
+            b"c APPEND INBOX (\\Seen) {23}\r\nSubject: slow\r\n\r\nslow\r\n\r\n"
+            b"d SEARCH SUBJECT slow\r\ne UID STORE 1:* +FLAGS (\\Flagged)\r\n"
+            b"f LOGOUT\r\n"
+        )
+        c = self.connect()
+        answer = b""
+        for octet in session:
+            self.reactor.advance(10)
+            answer += c.send(bytes([octet]))
+        tags = [
+            line.split(b" ")[:2]
+            for line in answer.split(b"\r\n")
+            if line[:1] in b"abcdef" and line[:2] != b""
+        ]
+        self.assertEqual(
+            tags,
+            [[t, b"OK"] for t in (b"a", b"b", b"c", b"d", b"e", b"f")],
+        )
+        self.assertEqual(answer.count(b"+ Ready for literal data\r\n"), 2)
+        self.assertIn(b"* SEARCH 4\r\n", answer)
+        self.assertTrue(c.closed)
+        self.assertEqual(len(self.folder().messages()), 4)
