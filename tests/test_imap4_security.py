@@ -11,21 +11,46 @@ from __future__ import annotations
 
 import base64
 import os
+import socket
+import ssl
 import tracemalloc
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
+from twisted.internet import reactor
+from twisted.internet.defer import Deferred, inlineCallbacks
+from twisted.internet.endpoints import SSL4ServerEndpoint, TCP4ServerEndpoint
+from twisted.internet.interfaces import IListeningPort
+from twisted.internet.task import Clock
+from twisted.internet.threads import deferToThread
+from twisted.trial.unittest import TestCase
+from zope.interface import implementer
+
+from gomail_twisted.connection import LineServerProtocol
 from gomail_twisted.imap4._state import COMMANDS, State, refusal
+from gomail_twisted.imap4._values import IMAPCredentials
+from gomail_twisted.imap4.backend import StoreBackend
+from gomail_twisted.imap4.factory import IMAP4ServerFactory
+from gomail_twisted.imap4.interfaces import IIMAPBackend
+from gomail_twisted.maildir import MaildirStore
+from gomail_twisted.tls import selfSignedCertificate, serverContextFactory
+from gomail_twisted.users import PasswordHashing, UsersChecker, UsersDatabase
 from tests._imaphelpers import (
     ALICE,
+    HASHER,
+    USERS,
     Connection,
     StoreTestCase,
     tagged,
 )
+from tests.test_smtp_maildir import _Reactor, _ThreadPool
 
 _T = TypeVar("_T")
+
+#: How long a real-socket test waits for anything.
+WAIT = 10.0
 
 MESSAGES = (
     b"From: a@example.com\r\nSubject: one\r\n\r\nfirst\r\n",
@@ -876,11 +901,6 @@ class AbuseTests(SecurityTestCase):
         one connection pipelining logins holds one place in it; once the
         checks are done every login was answered, and a real one works.
         """
-        from gomail_twisted.imap4.backend import StoreBackend
-        from gomail_twisted.users import PasswordHashing, UsersChecker
-        from tests._imaphelpers import HASHER
-        from tests.test_smtp_maildir import _ThreadPool
-
         checks = _ThreadPool(now=False)
         hashing = PasswordHashing(
             self.reactor, hasher=HASHER, threadPool=checks, maxQueued=8
@@ -1005,3 +1025,280 @@ class TimeoutTests(SecurityTestCase):
         self.assertIn(b"* SEARCH 4\r\n", answer)
         self.assertTrue(c.closed)
         self.assertEqual(len(self.folder().messages()), 4)
+
+
+class _ObservedFactory(IMAP4ServerFactory):
+    """
+    An IMAP4 server factory that says when its connections come and go.
+    """
+
+    _waiters: list[tuple[Callable[[], bool], Deferred[None]]] = []
+
+    def admit(self, protocol: LineServerProtocol) -> Any:
+        refusal = super().admit(protocol)
+        self._changed()
+        return refusal
+
+    def connectionClosed(self, protocol: LineServerProtocol) -> None:
+        super().connectionClosed(protocol)
+        self._changed()
+
+    def _changed(self) -> None:
+        waiting, self._waiters = self._waiters, []
+        for condition, waiter in waiting:
+            if condition():
+                # Later, so the test never runs inside the server's code.
+                reactor.callLater(0, waiter.callback, None)
+            else:
+                self._waiters.append((condition, waiter))
+
+    def _when(self, condition: Callable[[], bool]) -> Deferred[None]:
+        waiter: Deferred[None] = Deferred()
+        self._waiters = [*self._waiters, (condition, waiter)]
+        self._changed()
+        return waiter.addTimeout(WAIT, reactor)
+
+    def whenOpen(self, count: int) -> Deferred[None]:
+        """
+        @return: fires once at least C{count} connections are open.
+        """
+        return self._when(lambda: self.openConnections >= count)
+
+    def whenClosed(self) -> Deferred[None]:
+        """
+        @return: fires once no connection is open.
+        """
+        return self._when(lambda: self.openConnections == 0)
+
+
+class _Client:
+    """
+    A blocking client over a real socket, run in a thread, that sends
+    exactly the bytes it is given.
+    """
+
+    def __init__(self, port: int, implicitTLS: bool = False) -> None:
+        sock = socket.create_connection(("127.0.0.1", port), timeout=WAIT)
+        self.sock: socket.socket = sock
+        if implicitTLS:
+            self.startTLS()
+        self.buffer = b""
+
+    def startTLS(self) -> None:
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        self.sock = context.wrap_socket(self.sock)
+        self.buffer = b""
+
+    def line(self) -> bytes:
+        """
+        @return: the next line without its CRLF, or C{b"(closed)"}.
+        """
+        while b"\r\n" not in self.buffer:
+            try:
+                data = self.sock.recv(65536)
+            except (ConnectionError, ssl.SSLError):
+                data = b""
+            if not data:
+                return b"(closed)"
+            self.buffer += data
+        line, self.buffer = self.buffer.split(b"\r\n", 1)
+        return line
+
+    def command(self, line: bytes) -> list[bytes]:
+        """
+        Send a command; return the lines up to its tagged reply.
+        """
+        self.sock.sendall(line + b"\r\n")
+        tag = line.split(b" ", 1)[0] + b" "
+        lines = [self.line()]
+        while not lines[-1].startswith((tag, b"(closed)")):
+            lines.append(self.line())
+        return lines
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class TLSTests(TestCase):
+    """
+    STARTTLS and implicit TLS over real loopback sockets (RFC 3501 6.2.1,
+    RFC 8314); the server's timers on a L{Clock}.
+    """
+
+    timeout = 60
+
+    def setUp(self) -> None:
+        # The store and the password checks work at once, on the reactor's
+        # thread; only the sockets are real.
+        self.root = Path(self.mktemp())
+        usersFile = Path(self.mktemp())
+        usersFile.write_text(USERS)
+        pool = _ThreadPool()
+        store = MaildirStore(self.root, reactor=_Reactor(), threadPool=pool)
+        hashing = PasswordHashing(_Reactor(), hasher=HASHER, threadPool=pool)
+        checker = UsersChecker(UsersDatabase(usersFile), hashing)
+        backend = StoreBackend(checker, store)
+        self.clock = Clock()
+        self.logins: list[str] = []
+        logins = self.logins
+
+        @implementer(IIMAPBackend)
+        class Recording:
+            def newSession(self, info: object) -> object:
+                session = backend.newSession(info)
+                login = session.login
+
+                def recorded(credentials: IMAPCredentials) -> object:
+                    logins.append(credentials.login)
+                    return login(credentials)
+
+                session.login = recorded
+                return session
+
+        key, cert = selfSignedCertificate("127.0.0.1")
+        self.context = serverContextFactory(key, cert)
+        self.backend = Recording()
+
+    def listen(self, implicitTLS: bool, **options: Any) -> Deferred[None]:
+        self.implicitTLS = implicitTLS
+        self.factory = _ObservedFactory(
+            self.backend,
+            hostname="imap.example.com",
+            tls=None if implicitTLS else self.context,
+            reactor=self.clock,
+            **options,
+        )
+        endpoint: Any
+        if implicitTLS:
+            endpoint = SSL4ServerEndpoint(
+                reactor, 0, self.context, interface="127.0.0.1"
+            )
+        else:
+            endpoint = TCP4ServerEndpoint(reactor, 0, interface="127.0.0.1")
+
+        def listening(port: IListeningPort) -> None:
+            self.port = port
+            self.addCleanup(port.stopListening)
+            self.addCleanup(self.factory.abortAll)
+
+        return endpoint.listen(self.factory).addCallback(listening)
+
+    def client(self, implicitTLS: bool | None = None) -> _Client:
+        if implicitTLS is None:
+            implicitTLS = self.implicitTLS
+        client = _Client(self.port.getHost().port, implicitTLS)  # type: ignore[attr-defined]
+        self.addCleanup(client.close)
+        return client
+
+    def inThread(self, f: Callable[[], _T]) -> Deferred[_T]:
+        return deferToThread(f).addTimeout(WAIT, reactor)
+
+    def serves(self) -> Deferred[list[bytes]]:
+        """
+        A new client (after STARTTLS, unless on implicit TLS) logs in.
+        """
+
+        def session() -> list[bytes]:
+            client = self.client()
+            greeting = client.line()
+            if not self.implicitTLS:
+                client.command(b"s STARTTLS")
+                client.startTLS()
+            login = client.command(b'l LOGIN alice@example.com "correct horse"')
+            return [greeting, login[-1], client.command(b"o LOGOUT")[-1]]
+
+        return self.inThread(session)
+
+    @inlineCallbacks
+    def test_startTLSInjection(self) -> Any:
+        """
+        A command sent in the same packet as STARTTLS is discarded: it is
+        never answered nor run, inside TLS or out, and the session after
+        the handshake starts over, not logged in (RFC 3501 6.2.1).
+        """
+        yield self.listen(implicitTLS=False)
+
+        def scenario() -> list[list[bytes]]:
+            client = self.client()
+            greeting = client.line()
+            client.sock.sendall(
+                b"a STARTTLS\r\n"
+                b'b LOGIN alice@example.com "correct horse"\r\n'
+                b"c CREATE Injected\r\n"
+            )
+            started = client.line()
+            client.startTLS()
+            return [
+                [greeting, started],
+                client.command(b"d CAPABILITY"),
+                client.command(b"e CREATE Mine"),
+                client.command(b'f LOGIN alice@example.com "correct horse"'),
+                client.command(b"g LOGOUT"),
+            ]
+
+        greeting, capability, create, login, logout = yield self.inThread(scenario)
+        self.assertIn(b"STARTTLS LOGINDISABLED", greeting[0])
+        self.assertEqual(greeting[1], b"a OK Begin TLS negotiation now")
+        self.assertEqual(len(capability), 2, capability)
+        self.assertIn(b" AUTH=PLAIN", capability[0])
+        self.assertNotIn(b"STARTTLS", capability[0])
+        self.assertEqual(capability[1], b"d OK CAPABILITY completed")
+        self.assertEqual(create, [b"e BAD CREATE needs a login first"])
+        self.assertTrue(login[-1].startswith(b"f OK [CAPABILITY "), login)
+        self.assertEqual(logout, [b"* BYE Logging out", b"g OK Logout completed"])
+        self.assertEqual(self.logins, [ALICE])
+        account = self.root / ALICE
+        self.assertFalse((account / ".Injected").exists())
+        self.assertFalse((account / ".Mine").exists())
+
+    @inlineCallbacks
+    def test_handshakeNeverStarted(self) -> Any:
+        """
+        On an implicit TLS port, a client that connects and sends nothing,
+        or half a ClientHello, is dropped after the handshake timeout.
+        """
+        yield self.listen(implicitTLS=True, tlsHandshakeTimeout=5)
+        hello = ssl.create_default_context().wrap_bio(
+            ssl.MemoryBIO(), outgoing := ssl.MemoryBIO()
+        )
+        with self.assertRaises(ssl.SSLWantReadError):
+            hello.do_handshake()
+        half = outgoing.read()[:40]
+        silent = [self.client(implicitTLS=False) for _ in range(2)]
+        silent[1].sock.sendall(half)
+        yield self.factory.whenOpen(2)
+        self.clock.advance(4)
+        self.assertEqual(self.factory.openConnections, 2)
+        self.clock.advance(1)
+        yield self.factory.whenClosed()
+        ends = yield self.inThread(lambda: [c.line() for c in silent])
+        self.assertEqual(ends, [b"(closed)", b"(closed)"])
+        out = yield self.serves()
+        self.assertTrue(out[0].startswith(b"* OK [CAPABILITY IMAP4rev1 "), out)
+        self.assertTrue(out[1].startswith(b"l OK "), out)
+
+    @inlineCallbacks
+    def test_handshakeNeverStartedAfterSTARTTLS(self) -> Any:
+        """
+        A client that asks for STARTTLS and then sends no ClientHello is
+        dropped after the handshake timeout, and is not told the idle
+        timeout's BYE in the clear.
+        """
+        yield self.listen(implicitTLS=False, tlsHandshakeTimeout=5)
+        client = self.client()
+
+        def startTLS() -> list[bytes]:
+            return [client.line(), *client.command(b"a STARTTLS")]
+
+        out = yield self.inThread(startTLS)
+        self.assertEqual(out[1], b"a OK Begin TLS negotiation now")
+        self.clock.advance(4)
+        self.assertEqual(self.factory.openConnections, 1)
+        self.clock.advance(1)
+        yield self.factory.whenClosed()
+        end = yield self.inThread(client.line)
+        self.assertEqual(end, b"(closed)")
+        out = yield self.serves()
+        self.assertTrue(out[1].startswith(b"l OK "), out)
