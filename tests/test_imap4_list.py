@@ -31,8 +31,6 @@ from gomail_twisted.imap4._listing import (
     parents,
 )
 from gomail_twisted.imap4._mailboxes import subscriptions
-from gomail_twisted.maildir._account import MaildirAccount
-from gomail_twisted.maildir._subscriptions import readSubscriptions
 from gomail_twisted.maildir.errors import StoreFailed
 from gomail_twisted.maildir.interfaces import FolderInfo
 from tests._imaphelpers import StoreTestCase, tagged
@@ -636,22 +634,6 @@ class ExtendedListTests(SynchronousTestCase):
         self.assertEqual(answer("", "", returns=["CHILDREN"]), [])
 
 
-def withSubscriptionList(test: SynchronousTestCase) -> None:
-    """
-    Give the Maildir account the C{listSubscriptions} LIST uses to find
-    subscriptions to names that are no folders, when the store lacks it.
-    """
-    if hasattr(MaildirAccount, "listSubscriptions"):
-        return
-
-    def listSubscriptions(account: MaildirAccount) -> Deferred[list[str]]:
-        d: Deferred[list[str]] = account.store.inThread(readSubscriptions, account.path)
-        return d
-
-    MaildirAccount.listSubscriptions = listSubscriptions  # type: ignore[attr-defined]
-    test.addCleanup(delattr, MaildirAccount, "listSubscriptions")
-
-
 class ListCommandTests(StoreTestCase):
     """
     LIST and LSUB on the wire, over the Maildir store.
@@ -721,7 +703,6 @@ class ListCommandTests(StoreTestCase):
         LSUB and C{LIST (SUBSCRIBED)} list subscribed names that are no
         folders, from the store's list of subscriptions.
         """
-        withSubscriptionList(self)
         c = self.login()
         c.command(b"c SUBSCRIBE gone/child")
         self.assertEqual(

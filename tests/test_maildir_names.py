@@ -38,6 +38,7 @@ _GOOD = [
     ("Archive/2024", "Archive/2024", ".Archive.2024"),
     ("Archive/inbox", "Archive/inbox", ".Archive.inbox"),
     ("INBOXES", "INBOXES", ".INBOXES"),
+    ("\u0131nbox", "\u0131nbox", ".&ATE-nbox"),
     ("Entw\u00fcrfe", "Entw\u00fcrfe", ".Entw&APw-rfe"),
     (
         "\u53f0\u5317/\u65e5\u672c\u8a9e",

@@ -280,6 +280,10 @@ class AccountTests(StoreTestCase):
         folders = {f.name: f.subscribed for f in self.result(account.listFolders())}
         self.assertEqual(folders["Junk"], False)
         self.assertEqual(folders["Sent"], True)
+        subscribed = self.result(account.listSubscriptions())
+        self.assertIn("Lists/Café", subscribed)
+        self.assertIn("Sent", subscribed)
+        self.assertNotIn("Junk", subscribed)
 
     def test_dovecotSubscriptions(self) -> None:
         """

@@ -43,6 +43,7 @@ EXTENSIONS = (
     "SPECIAL-USE",
     "LIST-EXTENDED",
     "LIST-STATUS",
+    "STATUS=SIZE",
     "CONDSTORE",
 )
 #: The extensions announced before a login: those a client needs to log in.

@@ -144,7 +144,8 @@ class IMAP4Server(
         ask for it if the client waits, and read it raw.
         """
         factory = self.factory
-        message = appendMessageNext(self._lines, self._literals)
+        # An empty message is read as a literal, for APPEND to refuse.
+        message = size > 0 and appendMessageNext(self._lines, self._literals)
         tag = self._tag()
         if message:
             limit = factory.maxAppendSize

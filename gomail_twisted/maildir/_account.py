@@ -304,6 +304,12 @@ class MaildirAccount:
 
         return self._inLock(change)
 
+    def listSubscriptions(self) -> Deferred[Sequence[str]]:
+        """
+        See L{IAccount.listSubscriptions}.
+        """
+        return self._inLock(lambda: readSubscriptions(self.path))
+
     def subscribe(self, name: str) -> Deferred[None]:
         """
         See L{IAccount.subscribe}.

@@ -116,7 +116,7 @@ def checkFolderName(name: str) -> str:
             raise InvalidName("folder name with an empty level")
         if level.startswith("~"):
             raise InvalidName("folder name with a level starting with ~")
-    if levels[0].upper() == INBOX:
+    if levels[0].isascii() and levels[0].upper() == INBOX:
         levels[0] = INBOX
     canonical = SEPARATOR.join(levels)
     if len(folderDirectoryName(canonical).encode("ascii")) > MAX_DIRECTORY_NAME:

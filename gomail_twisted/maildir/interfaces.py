@@ -482,6 +482,12 @@ class IAccount(Interface):
         @param new: its new name, which must not exist.
         """
 
+    def listSubscriptions() -> Deferred[Sequence[str]]:
+        """
+        @return: a Deferred firing with the names subscribed to (RFC 3501
+            6.3.9), whether folders have them or not.
+        """
+
     def subscribe(name: str) -> Deferred[None]:
         """
         Subscribe to a folder name (RFC 3501 6.3.6); it need not exist.
