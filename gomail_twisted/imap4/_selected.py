@@ -410,17 +410,14 @@ class SelectedMailbox:
         An untagged C{FETCH} of a message's flags, with its UID when asked
         for (a UID command) or when CONDSTORE is on, and its MODSEQ when
         CONDSTORE is on (RFC 7162 3.1: both in every FETCH response once
-        it is on).  A flag change of another session still to be told
-        that this one supersedes is dropped.
+        it is on).  See L{flagsTold}.
 
         @param number: its sequence number.
         @param info: the message.
         @param uid: include the UID.
         @return: the response line.
         """
-        pending = self._flagged.get(info.uid)
-        if pending is not None and pending.modSeq <= info.modSeq:
-            del self._flagged[info.uid]
+        self.flagsTold(info)
         items = []
         if uid or self.condstore:
             items.append(b"UID %d" % (info.uid,))
@@ -428,6 +425,18 @@ class SelectedMailbox:
         if self.condstore:
             items.append(b"MODSEQ (%d)" % (info.modSeq,))
         return b"* %d FETCH (%s)\r\n" % (number, b" ".join(items))
+
+    def flagsTold(self, info: MessageInfo) -> None:
+        """
+        The client was just sent a message's flags as they are in C{info}
+        (a FETCH of C{FLAGS}): a flag change of another session still to
+        be told that this supersedes is dropped.
+
+        @param info: the message as sent.
+        """
+        pending = self._flagged.get(info.uid)
+        if pending is not None and pending.modSeq <= info.modSeq:
+            del self._flagged[info.uid]
 
     def flagList(self, uid: int, flags: Iterable[str]) -> bytes:
         """
