@@ -12,14 +12,17 @@ gathered here as they come (the view's L{IFolderListener}), and sent by
 L{SelectedMailbox.updates} where the protocol allows.
 
 Until then such a message is a ghost: the client still names it, the store
-no longer has it (L{SelectedMailbox.isExpunged}).  What a command does with
-a ghost follows RFC 2180 4: STORE stores the other messages and ends with
-C{NO [EXPUNGEISSUED]} (C{OK [EXPUNGEISSUED]} with C{.SILENT}); COPY and MOVE
-copy nothing and end with C{NO [EXPUNGEISSUED]} (4.4.1); FETCH (4.1.3, as
-Dovecot does) answers the other messages, gives the ghost's data as
-C{NIL}, and ends with C{OK [EXPUNGEISSUED]}.  A UID command sends the
-pending C{EXPUNGE}s first (L{SelectedMailbox.flushExpunges}), after which
-the ghosts' UIDs name nothing (RFC 3501 6.4.8).
+no longer has it, nor its flags (L{SelectedMailbox.isExpunged}).  What a
+command does with a ghost follows RFC 2180 4: STORE stores the other
+messages and ends with C{NO [EXPUNGEISSUED]} (4.2.2, 4.2.3; C{OK
+[EXPUNGEISSUED]} with C{.SILENT}, 4.2.1); COPY and MOVE copy nothing and
+end with C{NO [EXPUNGEISSUED]} (4.4.1, as Dovecot does).  FETCH, which
+cannot keep a ghost readable (4.1.1), answers the other messages, sends
+nothing for the ghost, and ends with C{OK [EXPUNGEISSUED]} (RFC 5530 3):
+Dovecot, which keeps a ghost's flags in its index, ends so too, its body
+parts given as C{NIL} (4.1.3).  A UID command sends the pending
+C{EXPUNGE}s first (L{SelectedMailbox.flushExpunges}), after which the
+ghosts' UIDs name nothing (RFC 3501 6.4.8).
 
 The work of a command that finds no change is constant: nothing here walks
 the whole mailbox except selecting it, and sending C{EXPUNGE}s (one copy of
