@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 import socket
 import ssl
 import tracemalloc
@@ -19,6 +20,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred, inlineCallbacks
 from twisted.internet.endpoints import SSL4ServerEndpoint, TCP4ServerEndpoint
@@ -1302,3 +1305,147 @@ class TLSTests(TestCase):
         self.assertEqual(end, b"(closed)")
         out = yield self.serves()
         self.assertTrue(out[1].startswith(b"l OK "), out)
+
+
+#: Commands for the fuzzer: C{%s} is where a fresh tag goes.
+_FUZZ_COMMANDS = [
+    b'%s LOGIN alice@example.com "correct horse"\r\n',
+    b"%s LOGIN alice@example.com wrong\r\n",
+    b"%s LOGIN {17}\r\nalice@example.com {13+}\r\ncorrect horse\r\n",
+    b"%s AUTHENTICATE PLAIN " + plain(ALICE, "correct horse") + b"\r\n",
+    b"%s AUTHENTICATE PLAIN\r\n",
+    b"%s SELECT INBOX\r\n",
+    b"%s EXAMINE INBOX\r\n",
+    b"%s CREATE Box\r\n",
+    b"%s DELETE Box\r\n",
+    b"%s RENAME Box Other\r\n",
+    b"%s SUBSCRIBE Box\r\n",
+    b'%s LIST "" *\r\n',
+    b"%s STATUS INBOX (MESSAGES UIDNEXT UNSEEN)\r\n",
+    b"%s APPEND INBOX {20}\r\nSubject: x\r\n\r\nbody\r\n\r\n",
+    b"%s APPEND Box (\\Seen) {20+}\r\nSubject: y\r\n\r\nbody\r\n\r\n",
+    b"%s NAMESPACE\r\n",
+    b"%s ID NIL\r\n",
+    b"%s ENABLE CONDSTORE\r\n",
+    b"%s IDLE\r\n",
+    b"%s CHECK\r\n",
+    b"%s CLOSE\r\n",
+    b"%s UNSELECT\r\n",
+    b"%s EXPUNGE\r\n",
+    b"%s SEARCH OR SEEN NOT (DELETED SUBJECT two)\r\n",
+    b"%s UID SEARCH 2:*\r\n",
+    b"%s STORE 1:* +FLAGS (\\Deleted)\r\n",
+    b"%s UID STORE 1:* -FLAGS.SILENT (\\Deleted)\r\n",
+    b"%s COPY 1:* Box\r\n",
+    b"%s UID MOVE 2 Box\r\n",
+    b"%s UID EXPUNGE 1:*\r\n",
+    b"%s NOOP\r\n",
+    b"%s CAPABILITY\r\n",
+    b"%s STARTTLS\r\n",
+    b"%s LOGOUT\r\n",
+]
+
+#: Lines that are not commands: continuations and noise.
+_FUZZ_LINES = [b"DONE\r\n", b"*\r\n", plain(ALICE, "wrong") + b"\r\n", b"\r\n", b"\n"]
+
+#: Sizes a fuzzed literal announces.
+_FUZZ_SIZES = [0, 1, 7, 100, 2000, 5000, 2**32 - 1, 2**32, 10**30]
+
+
+@st.composite
+def _fuzzStream(draw: st.DrawFn) -> tuple[bytes, list[bytes]]:
+    """
+    A stream of commands, continuations, literals of random announced
+    sizes and random octets; with the tags of its commands.
+    """
+    stream: list[bytes] = []
+    tags: list[bytes] = []
+    # Most streams start logged in, many with INBOX selected.
+    start = draw(st.sampled_from([0, 1, 2, 2]))
+    if start:
+        stream.append(_FUZZ_COMMANDS[0] % (b"p1",))
+    if start == 2:
+        stream.append(b"p2 SELECT INBOX\r\n")
+    for _ in range(draw(st.integers(0, 25))):
+        kind = draw(st.integers(0, 7))
+        if kind <= 4:
+            tag = b"t%d" % (len(tags),)
+            tags.append(tag)
+            stream.append(draw(st.sampled_from(_FUZZ_COMMANDS)) % (tag,))
+        elif kind == 5:
+            stream.append(draw(st.sampled_from(_FUZZ_LINES)))
+        elif kind == 6:
+            tag = b"t%d" % (len(tags),)
+            tags.append(tag)
+            size = draw(st.sampled_from(_FUZZ_SIZES))
+            plus = draw(st.sampled_from([b"", b"+"]))
+            stream.append(b"%s LOGIN {%d%s}\r\n" % (tag, size, plus))
+            stream.append(draw(st.binary(max_size=min(size, 120))))
+        else:
+            # No "t" in the noise, so that it never makes one of the tags.
+            stream.append(draw(st.binary(max_size=40)).replace(b"t", b"x"))
+    return b"".join(stream), tags
+
+
+_REPLY = re.compile(rb"(\*|\+|[^ ]+ (OK|NO|BAD)) ")
+
+
+class FuzzTests(StoreTestCase):
+    """
+    A fuzz target over the whole protocol, with a store on disk.
+    """
+
+    @settings(
+        max_examples=150,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+    @given(
+        stream=_fuzzStream(),
+        cuts=st.lists(st.integers(1, 200), max_size=30),
+        maxErrors=st.sampled_from([3, 1000, 1000]),
+    )
+    def test_anyInput(
+        self, stream: tuple[bytes, list[bytes]], cuts: list[int], maxErrors: int
+    ) -> None:
+        """
+        Whatever arrives, in whatever pieces: nothing is raised out of
+        C{dataReceived} or logged as an error, every reply line is a
+        status, an untagged response or a continuation, each command gets
+        at most one tagged reply, and at the end the connection answers a
+        NOOP or was closed with a C{BYE}.
+        """
+        self.setUp()
+        self.deliver(*MESSAGES)
+        factory = self.makeFactory(
+            maxErrors=maxErrors,
+            maxLineLength=8192,
+            maxCommandSize=8192,
+            maxLoginCommandSize=2048,
+            maxAppendSize=2048,
+        )
+        c = Connection(factory)
+        data, tags = stream
+        start = 0
+        for cut in cuts:
+            c.protocol.dataReceived(data[start : start + cut])
+            start += cut
+        c.protocol.dataReceived(data[start:])
+        # End any literal (none accepted is over 5000 octets), SASL
+        # exchange or IDLE, then ask.
+        c.protocol.dataReceived(b"x" * 5000 + b"\r\nzz NOOP\r\n")
+        out = c.read()
+        c.lose()
+        lines = out.split(b"\r\n")
+        self.assertEqual(lines[-1], b"", lines[-3:])
+        for line in lines[:-1]:
+            self.assertRegex(line, _REPLY)
+        for tag in tags:
+            self.assertLessEqual(
+                sum(line.startswith(tag + b" ") for line in lines), 1, tag
+            )
+        if c.closed:
+            self.assertTrue(any(line.startswith(b"* BYE ") for line in lines))
+        else:
+            self.assertEqual(tagged(out, b"zz"), b"zz OK NOOP completed")
+        self.assertEqual(self.flushLoggedErrors(), [])
