@@ -356,6 +356,21 @@ class CopyTests(MailboxTestCase):
             )
         self.assertEqual(list(self.stored()), [1])
 
+    def test_copyIntoSelected(self) -> None:
+        """
+        COPY into the selected mailbox itself: the copies are new messages
+        there, announced with EXISTS and RECENT before the tagged OK.
+        """
+        self.fill(2)
+        connection = self.selected()
+        self.assertEqual(
+            connection.command(b"c COPY 1:2 INBOX"),
+            b"* 4 EXISTS\r\n* 4 RECENT\r\n"
+            b"c OK [COPYUID %d 1:2 3:4] COPY completed\r\n"
+            % (self.uidValidity("INBOX"),),
+        )
+        self.assertEqual(list(self.stored()), [1, 2, 3, 4])
+
     def test_copyFromReadOnly(self) -> None:
         """
         A mailbox opened with EXAMINE may be copied from.

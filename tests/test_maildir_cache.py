@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 import struct
 import zlib
 from collections.abc import Callable
@@ -311,6 +312,30 @@ class ScanTests(FolderTestCase):
         pool.runAll()
         self.failureResultOf(scanned, NoSuchFolder)
         self.failureResultOf(folder.scan([1], _size), NoSuchFolder)
+
+
+class DeletedUnderWorkTests(FolderTestCase):
+    """
+    A folder deleted on disk while work on it waits for a thread.
+    """
+
+    def test_noSuchFolder(self) -> None:
+        """
+        Work that finds its folder gone fails with L{NoSuchFolder}, not a
+        logged disk failure.
+        """
+        pool = QueuedPool()
+        store = self.storeWith(pool)
+        opening = store.openAccount(USER)
+        pool.runAll()
+        opened = self.result(opening).openFolder(INBOX)
+        pool.runAll()
+        folder = self.result(opened)
+        flagged = folder.setFlags([1], [SEEN], FlagChange.ADD)
+        shutil.rmtree(self.inbox / "cur")
+        pool.runAll()
+        self.failureResultOf(flagged, NoSuchFolder)
+        self.assertEqual(self.flushLoggedErrors(), [])
 
 
 class CachedDataTests(FolderTestCase):

@@ -440,12 +440,12 @@ class MaildirAccount:
             target.apply(changes, None)
             return CopyResult(target.uidValidity, tuple(taken), tuple(new))
 
+        if same:
+            return source.locked(work).addCallback(done)
+
         # Both folders' locks, always in the same order, lest two transfers
         # in opposite directions wait for each other.
         first, second = sorted({source, target}, key=lambda s: str(s.path))
-
-        if same:
-            return source.locked(work).addCallback(done)
 
         def inSecond() -> Deferred[CopyResult]:
             return _checkGone(source, target) or self.store.inThread(work).addCallback(

@@ -122,10 +122,22 @@ class FolderState:
         Run C{work(*args)} in the disk pool while holding the folder's lock.
         """
 
+        path = self.path
+
+        def guarded() -> _T:
+            try:
+                return work(*args)
+            except FileNotFoundError:
+                # The folder was deleted under the queued work (by another
+                # session, or another process).
+                if not (path / "cur").is_dir():
+                    raise NoSuchFolder(f"folder {self.name} is gone") from None
+                raise
+
         def run() -> Deferred[_T]:
             if self.gone and not ignoreGone:
                 return fail(NoSuchFolder(f"folder {self.name} is gone"))
-            return self.store.inThread(work, *args)
+            return self.store.inThread(guarded)
 
         return self.lock.run(run)
 
