@@ -14,6 +14,7 @@ no test asks the DNS.
 from __future__ import annotations
 
 import ast
+import imaplib
 import os
 import re
 import shlex
@@ -28,6 +29,8 @@ from twisted.internet.defer import Deferred, succeed
 from twisted.trial.unittest import SynchronousTestCase
 
 from gomail_twisted.dkim import DKIMStatus, verify
+from gomail_twisted.maildir import MaildirStore
+from tests._certs import testCA
 from tests._twistd import (
     DEADLINE,
     LISTENING,
@@ -98,6 +101,7 @@ class BlocksTests(SynchronousTestCase):
             ("python", "Smarthost("),
             ("sh", "users domain add"),
             ("sh", "gomail-smtp --users"),
+            ("sh", "gomail-imap4 --listen"),
             ("sh", "gomail_twisted.dkim keygen"),
             ("python", "DKIMSettings("),
             ("python", "reactor.run()"),
@@ -301,6 +305,59 @@ class UsersTests(SynchronousTestCase):
         )
         [message] = delivered(cwd / "maildir", "alice@example.com")
         self.assertTrue(message.endswith(b"\nSubject: users\n\nhello\n"), message)
+
+
+class IMAPTests(SynchronousTestCase):
+    """
+    The IMAP section: its command serves the users file's users.
+    """
+
+    def test_imapServer(self) -> None:
+        """
+        The command, on system-chosen ports and with a certificate made
+        here as C{key.pem} and C{cert.pem}, serves Alice's mail over
+        implicit TLS and over STARTTLS, and refuses her password in clear
+        text.
+        """
+        cwd = Path(self.mktemp()).resolve()
+        cwd.mkdir()
+        for line in block("sh", "users domain add").splitlines():
+            command = line.replace(".venv/bin/python", shlex.quote(binary("python")))
+            result = run(["sh", "-c", command], cwd)
+            self.assertEqual(result.returncode, 0, (line, result.stderr))
+        key, cert = testCA().issue("localhost")
+        (cwd / "key.pem").write_bytes(key)
+        (cwd / "cert.pem").write_bytes(cert)
+        store = MaildirStore(cwd / "maildir")
+        self.addCleanup(store.close)
+        store.deliver(["alice@example.com"], b"Subject: over IMAP\r\n\r\nhi\r\n")
+        # The shell joins the lines ending in a backslash.
+        words = shlex.split(block("sh", "gomail-imap4 --listen").replace("\\\n", " "))
+        self.assertEqual(words[:3], [".venv/bin/twistd", "-n", "gomail-imap4"])
+        local = "tcp:0:interface=127.0.0.1"
+        words = [
+            w.replace("tcp:143", local).replace("ssl:993", "ssl:0:interface=127.0.0.1")
+            for w in words
+        ]
+        process = spawn([*twistd(), *words[1:]], cwd)
+        self.addCleanup(stop, process)
+        assert process.stdout is not None
+        output = Output(process.stdout)
+        ports = {
+            "ssl" if "(ssl:" in m.string else "tcp": int(m.group(2))
+            for m in (output.waitFor(LISTENING, DEADLINE) for _ in range(2))
+        }
+        context = ssl.create_default_context(cadata=testCA().certPEM.decode())
+        with imaplib.IMAP4_SSL(
+            "localhost", ports["ssl"], ssl_context=context, timeout=DEADLINE
+        ) as client:
+            client.login("alice@example.com", "a long passphrase")
+            self.assertEqual(client.select("INBOX"), ("OK", [b"1"]))
+        with imaplib.IMAP4("localhost", ports["tcp"], timeout=DEADLINE) as client:
+            self.assertIn("LOGINDISABLED", client.capabilities)
+            client.starttls(ssl_context=context)
+            client.login("alice@example.com", "a long passphrase")
+            self.assertEqual(client.select("INBOX"), ("OK", [b"1"]))
 
 
 class EmbeddingTests(SynchronousTestCase):
