@@ -304,8 +304,13 @@ class IMAPServerTestCase(TestCase):
         Put messages in a user's INBOX through the store, with the
         internal dates of L{DATES}.
         """
+        account = None
         for message, date in zip(messages, DATES[: len(messages)], strict=True):
             await self.store.deliver([user], message, date)
+            # Look at the folder after each, so that its UIDs follow the
+            # order of delivery whatever the files' names.
+            account = account or await self.store.openAccount(user)
+            await account.folderStatus("INBOX")
 
     def smtpServer(self, store: MaildirStore | None = None) -> int:
         """
@@ -927,3 +932,323 @@ class SelectedTests(IMAPServerTestCase):
             await self.call(client.status, "INBOX", "(MESSAGES)"),
             ("OK", [b"INBOX (MESSAGES 2)"]),
         )
+
+
+class SearchTests(IMAPServerTestCase):
+    """
+    SEARCH and UID SEARCH over three messages, one seen and flagged, one
+    with a keyword.
+    """
+
+    async def mailbox(self) -> imaplib.IMAP4:
+        """
+        Alice's INBOX selected, holding L{GREETINGS} (unseen), L{REPORT}
+        (C{\\Seen \\Flagged}) and L{LUNCH} (C{$Work}).
+        """
+        await self.deliver(GREETINGS, REPORT, LUNCH)
+        client = await self.login(select="INBOX")
+        await self.call(client.store, "2", "+FLAGS.SILENT", "(\\Seen \\Flagged)")
+        await self.call(client.store, "3", "+FLAGS.SILENT", "($Work)")
+        return client
+
+    async def test_criteria(self) -> None:
+        """
+        Each criterion, and their combinations, finds the messages it
+        names.
+        """
+        client = await self.mailbox()
+        cases: list[tuple[tuple[str, ...], bytes]] = [
+            (("ALL",), b"1 2 3"),
+            (("SEEN",), b"2"),
+            (("UNSEEN",), b"1 3"),
+            (("FLAGGED",), b"2"),
+            (("UNFLAGGED",), b"1 3"),
+            (("KEYWORD", "$Work"), b"3"),
+            (("UNKEYWORD", "$Work"), b"1 2"),
+            (("NEW",), b"1 3"),
+            (("RECENT",), b"1 2 3"),
+            (("OLD",), b""),
+            (("FROM", "bob"), b"2"),
+            (("TO", "alice@example.com"), b"1 2 3"),
+            (("CC", "CAROL"), b"2"),
+            (("SUBJECT", '"quarterly REPORT"'), b"2"),
+            (("SUBJECT", "lunch"), b"3"),
+            (("HEADER", "Message-ID", "<report@example.com>"), b"2"),
+            (("HEADER", "Cc", '""'), b"2"),
+            (("BODY", "usual"), b"3"),
+            (("BODY", "Lunch"), b""),
+            (("TEXT", "Lunch"), b"3"),
+            (("BEFORE", "15-Nov-2023"), b"1"),
+            (("ON", "16-Nov-2023"), b"2"),
+            (("SINCE", "17-Nov-2023"), b"3"),
+            (("SENTON", "15-Nov-2023"), b"2"),
+            (("SENTBEFORE", "15-Nov-2023"), b"1"),
+            (("SENTSINCE", "16-Nov-2023"), b"3"),
+            (("LARGER", str(len(REPORT) - 1)), b"2"),
+            (("SMALLER", str(len(LUNCH) + 1)), b"3"),
+            (("OR", "FROM", "bob", "FROM", "carol"), b"2 3"),
+            (("NOT", "SEEN"), b"1 3"),
+            (("(FROM bob SUBJECT report)",), b"2"),
+            (("UNDELETED", "SINCE", "16-Nov-2023"), b"2 3"),
+            (("2:*",), b"2 3"),
+            (("UID", "1,3"), b"1 3"),
+        ]
+        for criteria, expected in cases:
+            self.assertEqual(
+                await self.call(client.search, None, *criteria),
+                ("OK", [expected]),
+                criteria,
+            )
+
+    async def test_utf8Literal(self) -> None:
+        """
+        With C{CHARSET UTF-8} a non-ASCII string goes as a literal (imaplib
+        sends C{imap.literal}); it matches the decoded subject and the
+        body in their charset, without regard to case.
+        """
+        client = await self.mailbox()
+        cases = [
+            ("SUBJECT", "Grüße", b"1"),
+            ("SUBJECT", "GRÜSSE AUS KÖLN", b"1"),
+            ("SUBJECT", "Köln", b"1"),
+            ("SUBJECT", "Schöne", b""),
+            ("BODY", "schöne grüße", b"1"),
+            ("TEXT", "KÖLN", b"1"),
+            ("BODY", "Zürich", b""),
+        ]
+        for key, text, expected in cases:
+            client.literal = text.encode("utf-8")
+            self.assertEqual(
+                await self.call(client.search, "UTF-8", key),
+                ("OK", [expected]),
+                (key, text),
+            )
+        self.assertEqual(
+            await self.call(client.search, "US-ASCII", "SUBJECT", "lunch"),
+            ("OK", [b"3"]),
+        )
+
+    async def test_uidSearch(self) -> None:
+        """
+        UID SEARCH answers with UIDs, which no longer match sequence
+        numbers once a message is expunged.
+        """
+        client = await self.mailbox()
+        await self.call(client.store, "1", "+FLAGS.SILENT", "(\\Deleted)")
+        await self.call(client.expunge)
+        self.assertEqual(await self.call(client.search, None, "ALL"), ("OK", [b"1 2"]))
+        self.assertEqual(await self.call(client.uid, "SEARCH", "ALL"), ("OK", [b"2 3"]))
+        self.assertEqual(
+            await self.call(client.uid, "SEARCH", "KEYWORD", "$Work"), ("OK", [b"3"])
+        )
+        self.assertEqual(
+            await self.call(client.uid, "SEARCH", "UID", "1:2"), ("OK", [b"2"])
+        )
+
+
+def flagsOnDisk(root: Path, name: str = "INBOX") -> dict[bytes, str]:
+    """
+    The flag letters of each message file of a folder, by its content.
+    """
+    return {p.read_bytes(): diskFlags(p) for p in messageFiles(root, name)}
+
+
+class StoreAndCopyTests(IMAPServerTestCase):
+    """
+    STORE, COPY and MOVE, by sequence number and by UID: the responses,
+    and the files' names and places on disk.
+    """
+
+    async def test_store(self) -> None:
+        """
+        STORE adds (C{+FLAGS}), removes (C{-FLAGS}) and replaces
+        (C{FLAGS}) flags, answering each message's flags (C{\\Recent} in
+        the session that has it), and nothing with C{.SILENT}; the
+        letters in the files' names follow.  A new keyword is announced
+        with C{FLAGS}; an unknown system flag is BAD.
+        """
+        await self.deliver(GREETINGS, REPORT, LUNCH)
+        client = await self.login(select="INBOX")
+        cases = [
+            (
+                ("1", "+FLAGS", "(\\Flagged \\Answered)"),
+                [b"1 (FLAGS (\\Answered \\Flagged \\Recent))"],
+            ),
+            (
+                ("1:2", "+FLAGS", "(\\Seen)"),
+                [
+                    b"1 (FLAGS (\\Answered \\Flagged \\Seen \\Recent))",
+                    b"2 (FLAGS (\\Seen \\Recent))",
+                ],
+            ),
+            (
+                ("1", "-FLAGS", "(\\Flagged \\Draft)"),
+                [b"1 (FLAGS (\\Answered \\Seen \\Recent))"],
+            ),
+            (("3", "FLAGS.SILENT", "(\\Draft $Todo)"), [None]),
+            (("2", "FLAGS", "()"), [b"2 (FLAGS (\\Recent))"]),
+        ]
+        for arguments, expected in cases:
+            self.assertEqual(
+                await self.call(client.store, *arguments), ("OK", expected), arguments
+            )
+        self.assertEqual(
+            client.response("FLAGS")[1][-1],
+            b"(\\Answered \\Flagged \\Deleted \\Seen \\Draft $Todo)",
+        )
+        keywords = (self.root / ALICE / "dovecot-keywords").read_text().split()
+        todo = chr(ord("a") + int(keywords[keywords.index("$Todo") - 1]))
+        self.assertEqual(
+            flagsOnDisk(self.root),
+            {stored(GREETINGS): "RS", stored(REPORT): "", stored(LUNCH): "D" + todo},
+        )
+        text = await self.call(
+            refusal, lambda: client.store("1", "+FLAGS", "(\\Bogus)")
+        )
+        self.assertIn("Flag \\\\Bogus cannot be stored", text)
+
+    async def test_copy(self) -> None:
+        """
+        COPY answers C{[COPYUID]} and leaves copies, flags and all, in the
+        other folder's directory and the originals where they were; a
+        missing folder is C{[TRYCREATE]}.
+        """
+        await self.deliver(GREETINGS, REPORT, LUNCH)
+        client = await self.login(select="INBOX")
+        await self.call(client.store, "2", "+FLAGS.SILENT", "(\\Flagged)")
+        typ, data = await self.call(client.copy, "2:3", "Archive")
+        self.assertEqual(typ, "OK")
+        self.assertRegex(data[0], rb"^\[COPYUID \d+ 2:3 1:2\] COPY completed$")
+        self.assertEqual(
+            flagsOnDisk(self.root, "Archive"),
+            {stored(REPORT): "F", stored(LUNCH): ""},
+        )
+        self.assertEqual(len(messageFiles(self.root)), 3)
+        self.assertEqual(
+            await self.call(client.copy, "1", "Nowhere"),
+            ("NO", [b"[TRYCREATE] Mailbox does not exist"]),
+        )
+        self.assertEqual(
+            await self.call(client.status, "Archive", "(MESSAGES UIDNEXT)"),
+            ("OK", [b"Archive (MESSAGES 2 UIDNEXT 3)"]),
+        )
+
+    async def test_uidCommands(self) -> None:
+        """
+        UID STORE, UID COPY, UID MOVE and UID EXPUNGE take UIDs: once the
+        first message is expunged, UID 3 is message 2.  UID MOVE answers
+        C{[COPYUID]} untagged and C{EXPUNGE}; UID EXPUNGE removes only the
+        C{\\Deleted} messages it names.
+        """
+        await self.deliver(GREETINGS, REPORT, LUNCH)
+        client = await self.login(select="INBOX")
+        await self.call(client.store, "1", "+FLAGS.SILENT", "(\\Deleted)")
+        await self.call(client.expunge)
+
+        self.assertEqual(
+            await self.call(client.uid, "STORE", "3", "+FLAGS", "(\\Flagged)"),
+            ("OK", [b"2 (UID 3 FLAGS (\\Flagged \\Recent))"]),
+        )
+        typ, _ = await self.call(client.uid, "COPY", "2:3", "Archive")
+        self.assertEqual(typ, "OK")
+        self.assertEqual(
+            flagsOnDisk(self.root, "Archive"), {stored(REPORT): "", stored(LUNCH): "F"}
+        )
+
+        typ, _ = await self.call(client.uid, "MOVE", "2", "Trash")
+        self.assertEqual(typ, "OK")
+        # imaplib keeps UID COPY's tagged [COPYUID] too; MOVE's comes last.
+        copyUIDs = client.response("COPYUID")[1]
+        self.assertRegex(copyUIDs[0], rb"^\d+ 2:3 1:2$")
+        self.assertRegex(copyUIDs[1], rb"^\d+ 2 1$")
+        self.assertEqual(client.response("EXPUNGE"), ("EXPUNGE", [b"1"]))
+        self.assertEqual(flagsOnDisk(self.root, "Trash"), {stored(REPORT): ""})
+        self.assertEqual(flagsOnDisk(self.root), {stored(LUNCH): "F"})
+
+        await self.call(client.append, "INBOX", "(\\Deleted)", None, GREETINGS)
+        await self.call(client.uid, "STORE", "3", "+FLAGS.SILENT", "(\\Deleted)")
+        typ, _ = await self.call(client.uid, "EXPUNGE", "4")
+        self.assertEqual(typ, "OK")
+        self.assertEqual(client.response("EXPUNGE"), ("EXPUNGE", [b"2"]))
+        self.assertEqual(flagsOnDisk(self.root), {stored(LUNCH): "FT"})
+        self.assertEqual(await self.call(client.uid, "SEARCH", "ALL"), ("OK", [b"3"]))
+
+    async def test_move(self) -> None:
+        """
+        MOVE by sequence number (RFC 6851) moves the files to the other
+        folder's directory and answers C{EXPUNGE} for each message.
+        """
+        await self.deliver(GREETINGS, REPORT, LUNCH)
+        client = await self.login(select="INBOX")
+        typ, data = await self.call(client._simple_command, "MOVE", "1:2", "Junk")
+        self.assertEqual((typ, data), ("OK", [b"MOVE completed"]))
+        self.assertEqual(client.response("EXPUNGE"), ("EXPUNGE", [b"1", b"1"]))
+        [copyUID] = client.response("COPYUID")[1]
+        self.assertRegex(copyUID, rb"^\d+ 1:2 1:2$")
+        self.assertEqual(
+            flagsOnDisk(self.root, "Junk"), {stored(GREETINGS): "", stored(REPORT): ""}
+        )
+        self.assertEqual(flagsOnDisk(self.root), {stored(LUNCH): ""})
+        self.assertEqual(await self.call(client.search, None, "ALL"), ("OK", [b"1"]))
+
+
+class ChangesTests(IMAPServerTestCase):
+    """
+    Changes made elsewhere (by another session on the mailbox, by the SMTP
+    server): a session is told at its next NOOP.
+    """
+
+    async def test_expungeSeenAtNoop(self) -> None:
+        """
+        A message one session expunges is named in an C{EXPUNGE} at the
+        other's next NOOP, after which its sequence numbers follow.
+        """
+        await self.deliver(GREETINGS, REPORT, LUNCH)
+        first = await self.login(select="INBOX")
+        second = await self.login(select="INBOX")
+        await self.call(first.store, "2", "+FLAGS.SILENT", "(\\Deleted)")
+        self.assertEqual(await self.call(first.expunge), ("OK", [b"2"]))
+        self.assertEqual(await self.call(second.noop), ("OK", [b"NOOP completed"]))
+        self.assertEqual(second.response("EXPUNGE"), ("EXPUNGE", [b"2"]))
+        self.assertEqual(await self.call(second.search, None, "ALL"), ("OK", [b"1 2"]))
+        self.assertEqual(await self.call(second.uid, "SEARCH", "ALL"), ("OK", [b"1 3"]))
+
+    async def test_flagsSeenAtNoop(self) -> None:
+        """
+        Flags one session sets are shown to the other at its next NOOP, in
+        an untagged FETCH of the message's flags; a message delivered
+        meanwhile is counted in C{EXISTS}.
+        """
+        await self.deliver(GREETINGS, REPORT)
+        first = await self.login(select="INBOX")
+        second = await self.login(select="INBOX")
+        await self.call(first.store, "1", "+FLAGS.SILENT", "(\\Answered $Done)")
+        await self.store.deliver([ALICE], LUNCH)
+        self.assertEqual(await self.call(second.noop), ("OK", [b"NOOP completed"]))
+        self.assertEqual(
+            second.response("FETCH"), ("FETCH", [b"1 (FLAGS ($Done \\Answered))"])
+        )
+        self.assertEqual(second.response("EXISTS")[1][-1], b"3")
+        self.assertEqual(
+            second.response("FLAGS")[1][-1],
+            b"(\\Answered \\Flagged \\Deleted \\Seen \\Draft $Done)",
+        )
+
+    async def test_smtpDeliverySeenAtNoop(self) -> None:
+        """
+        A message the SMTP server delivers over the same store is counted
+        in C{EXISTS} at the next NOOP of a session with INBOX selected,
+        and is on disk with the C{Return-Path:} of the final delivery.
+        """
+        client = await self.login(select="INBOX")
+        await self.sendMail(self.smtpServer(), LUNCH)
+        self.assertEqual(await self.call(client.noop), ("OK", [b"NOOP completed"]))
+        self.assertEqual(client.response("EXISTS")[1][-1], b"1")
+        self.assertEqual(client.response("RECENT")[1][-1], b"1")
+        self.assertEqual(
+            await self.call(client.search, None, "FROM", "carol"), ("OK", [b"1"])
+        )
+        [path] = messageFiles(self.root)
+        content = path.read_bytes()
+        self.assertTrue(content.startswith(b"Return-Path: <sender@example.net>\n"))
+        self.assertTrue(content.endswith(stored(LUNCH)), content)
