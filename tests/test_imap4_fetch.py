@@ -708,6 +708,13 @@ class CondstoreTests(FetchTestCase):
             % (after,),
         )
         self.assertEqual(
+            connection.command(
+                b"a UID FETCH 1:* (FLAGS) (CHANGEDSINCE %d)" % (before,)
+            ),
+            b"* 2 FETCH (UID 2 FLAGS (\\Flagged) MODSEQ (%d))\r\n"
+            b"a OK FETCH completed\r\n" % (after,),
+        )
+        self.assertEqual(
             connection.command(b"a UID FETCH 1:* (FLAGS) (CHANGEDSINCE %d)" % (after,)),
             b"a OK FETCH completed\r\n",
         )
