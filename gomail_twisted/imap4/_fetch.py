@@ -9,11 +9,14 @@ transport is past its high-water mark (L{ServerBase.whenWritable}), so
 a client that does not read holds the server to about one chunk beyond
 it.  Items that need only the store's listing (C{UID}, C{FLAGS},
 C{RFC822.SIZE}, ...) are made in one loop with no Deferred per message.
-Messages are otherwise taken in batches: their structures from the
-store's cache (L{IFolder.cachedData}, computed once per message), then
-the octets their C{BODY[...]} items need, read for many messages at once
-in the store's threads (L{IFolder.scan}); an item larger than a chunk
-is read and sent a piece at a time (L{IFolder.read}).
+Messages are otherwise taken in batches: what FETCH keeps of them
+(L{FetchData}: C{ENVELOPE}, C{BODYSTRUCTURE}, ... as sent, and the
+structure), from the store's cache, computed once per message
+(L{IFolder.cachedData}); then the octets their C{BODY[...]} items need,
+read for many messages at once in the store's threads (L{IFolder.scan});
+an item larger than a chunk is read and sent a piece at a time
+(L{IFolder.read}), in pieces that grow with it, since the store reads a
+range from the message's start.
 
 C{BODY[...]} (not C{PEEK}), C{RFC822} and C{RFC822.TEXT} set C{\\Seen}
 on a read-write mailbox (RFC 3501 6.4.5): with one store call for the
@@ -274,6 +277,10 @@ class _FetchAnswer:
     # Items from the listing alone.
 
     async def _sendInfos(self) -> None:
+        """
+        Answer items that need only the listing: one loop making lines,
+        a write each chunk.
+        """
         makers: list[Callable[[MessageInfo], bytes]] = [
             maker for _, maker in self.plan.steps
         ]
@@ -322,6 +329,11 @@ class _FetchAnswer:
         return found
 
     async def _sendBatch(self, batch: list[tuple[int, MessageInfo]]) -> None:
+        """
+        Answer a batch of messages: their cached data loaded at once, then
+        runs of messages with small items read together, and each message
+        with a large item on its own.
+        """
         plan = self.plan
         loaded = await self._load(batch) if plan.needs != INFO else {}
         chunk = self.chunkSize
@@ -458,9 +470,17 @@ class _FetchAnswer:
             await self._drain()
 
     def _piece(self, item: Extract) -> int:
+        """
+        @return: how much of a large item to read at once.
+        """
         return max(self.chunkSize, min(MAX_PIECE, item.size // 16))
 
     async def _read(self, uid: int, start: int, length: int) -> bytes:
+        """
+        Read octets of a message.
+
+        @raise NoSuchMessage: the message is gone, or shorter than it was.
+        """
         data: bytes = await self._check(self.folder.read(uid, start, length))
         if len(data) != length:
             # The message is shorter than the store said.
@@ -468,6 +488,9 @@ class _FetchAnswer:
         return data
 
     async def _readSmall(self, uid: int, item: Extract) -> bytes:
+        """
+        Read a small item of a message on its own.
+        """
         pieces = [
             await self._read(uid, start, end - start) for start, end in item.ranges
         ]

@@ -2,20 +2,27 @@
 """
 What FETCH sends for each data item (RFC 3501 6.4.5, 7.4.2; RFC 7162
 3.1.4), without I/O: the plan of a command's items, the values made from
-what the store knows of a message (L{MessageInfo}) or from its structure
-(L{MessageStructure}), and the octets of its C{BODY[section]} items.
+what the store knows of a message, and where its C{BODY[section]} items
+lie in it.
 
 Items fall in three kinds, by what they need:
 
-  - from the store's listing alone: C{UID}, C{FLAGS}, C{INTERNALDATE},
-    C{RFC822.SIZE}, C{MODSEQ};
-  - from the message's structure, computed once and cached by the store:
-    C{ENVELOPE}, C{BODY}, C{BODYSTRUCTURE}, and every C{BODY[section]}
-    but the whole message (a part, C{HEADER}, C{HEADER.FIELDS}, C{TEXT},
-    C{MIME}; so C{RFC822.HEADER} and C{RFC822.TEXT} too);
-  - from the message's octets: the C{BODY[section]} items, C{RFC822},
-    C{RFC822.HEADER}, C{RFC822.TEXT}.  Where they lie (L{Extract}) is
-    worked out first, so that only those octets are read.
+  - the store's listing (L{MessageInfo}) alone: C{UID}, C{FLAGS},
+    C{INTERNALDATE}, C{RFC822.SIZE}, C{MODSEQ};
+  - what FETCH keeps of each message (L{FetchData}), computed once from
+    its structure and cached by the store: C{ENVELOPE}, C{BODY} and
+    C{BODYSTRUCTURE} as sent, and where the header ends, for
+    C{BODY[HEADER]}, C{BODY[TEXT]}, C{BODY[HEADER.FIELDS ...]} (so
+    C{RFC822.HEADER} and C{RFC822.TEXT}); the sections of parts need the
+    whole structure, which it holds too;
+  - the message's octets, for every C{BODY[section]} item and C{RFC822}:
+    where they lie (L{Extract}) is worked out first, so that only those
+    octets are read.
+
+Keeping the values as sent, rather than the structure alone, spares
+every later FETCH of a mailbox's structures the work of reading the
+structure back and writing it out: what a client that lists a mailbox
+does most.
 
 The octets go out as literals (C{{n}}), always, as Dovecot sends them;
 a section that does not exist is C{{0}}.  A NUL octet, which no literal
@@ -54,7 +61,6 @@ __all__ = [
     "extract",
     "extractBytes",
     "internalDate",
-    "parseFetchData",
     "planFetch",
 ]
 
@@ -216,17 +222,6 @@ def computeFetchData(message: bytes) -> bytes:
     @return: the encoded L{FetchData}.
     """
     return FetchData.fromStructure(parseStructure(message)).encode()
-
-
-def parseFetchData(uid: int, message: bytes) -> FetchData:
-    """
-    L{FetchData} of a message whose cached form could not be read back
-    (for L{IFolder.scan}).  Run in the store's threads.
-
-    @param uid: the message's UID.
-    @param message: its octets.
-    """
-    return FetchData.fromStructure(parseStructure(message))
 
 
 def internalDate(timestamp: float) -> bytes:
