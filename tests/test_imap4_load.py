@@ -1,8 +1,9 @@
 # -*- test-case-name: tests.test_imap4_load -*-
 """
 The IMAP4 server under many connections: thousands of sessions on one
-mailbox all told of a delivery, what each costs in memory, the connection
-limits, and the idle timer closing them all.
+mailbox all told of a delivery, what each costs in memory, the idle timer
+closing them all, a login flood, the connection limits, and a client that
+never reads a large FETCH.
 """
 
 from __future__ import annotations
@@ -13,8 +14,11 @@ import tracemalloc
 from twisted.internet.address import IPv4Address
 from twisted.internet.testing import StringTransport
 
+from gomail_twisted.imap4.backend import StoreBackend
 from gomail_twisted.imap4.server import IMAP4Server
-from tests._imaphelpers import LOCAL, Connection, StoreTestCase
+from gomail_twisted.users import PasswordHashing, UsersChecker
+from tests._imaphelpers import HASHER, LOCAL, PEER, Connection, StoreTestCase
+from tests.test_smtp_maildir import _ThreadPool
 
 #: How many sessions the load tests open.
 SESSIONS = 2000
@@ -33,6 +37,39 @@ def peerConnection(factory: object, host: str) -> Connection:
     protocol.makeConnection(connection.transport)
     connection.greeting = connection.read()
     return connection
+
+
+class _NonReadingTransport(StringTransport):
+    """
+    A transport whose peer reads nothing until told: past its high-water
+    mark it pauses its producer, as Twisted's TCP transport does, and
+    resumes it when drained.
+
+    @ivar most: the most it ever held.
+    """
+
+    highWater = 64 * 1024
+    paused = False
+    most = 0
+
+    def write(self, data: bytes) -> None:
+        super().write(data)
+        held = len(self.io.getvalue())
+        self.most = max(self.most, held)
+        if held > self.highWater and not self.paused and self.producer is not None:
+            self.paused = True
+            self.producer.pauseProducing()
+
+    def drain(self) -> bytes:
+        """
+        The peer reads everything held; return it.
+        """
+        data = self.value()
+        self.clear()
+        if self.paused and self.producer is not None:
+            self.paused = False
+            self.producer.resumeProducing()
+        return data
 
 
 class ManySessionsTests(StoreTestCase):
@@ -89,6 +126,54 @@ class ManySessionsTests(StoreTestCase):
             self.assertTrue(c.closed)
             c.lose()
         self.assertEqual(self.factory.openConnections, 0)
+
+
+class LoginFloodTests(StoreTestCase):
+    """
+    More logins than passwords can be checked.
+    """
+
+    def test_loginFloodBounded(self) -> None:
+        """
+        Logins arriving faster than passwords are checked wait in a bounded
+        queue: past it they are refused at once with C{NO [UNAVAILABLE]};
+        one connection pipelining logins holds one place in it; once the
+        checks are done every login was answered, and a real one works.
+        """
+        checks = _ThreadPool(now=False)
+        hashing = PasswordHashing(
+            self.reactor, hasher=HASHER, threadPool=checks, maxQueued=8
+        )
+        self.backend = StoreBackend(UsersChecker(self.users, hashing), self.store)
+        self.factory = self.makeFactory(maxConnectionsPerPeer=1000)
+        greedy = self.connect()
+        self.assertEqual(
+            greedy.send(
+                b"".join(b"g%d LOGIN alice wrong\r\n" % (i,) for i in range(100))
+            ),
+            b"",
+        )
+        waiting = [self.connect() for _ in range(7)]
+        for c in waiting:
+            self.assertEqual(c.command(b"t LOGIN alice@example.com wrong"), b"")
+        refused = [self.connect() for _ in range(20)]
+        for c in refused:
+            self.assertEqual(
+                c.lines(b"t LOGIN alice@example.com wrong"),
+                [b"t NO [UNAVAILABLE] Temporary server failure, try again later"],
+            )
+        for _ in range(200):
+            if not checks.pending:
+                break
+            checks.runAll()
+        failed = b"NO [AUTHENTICATIONFAILED] Authentication failed\r\n"
+        for c in waiting:
+            self.assertEqual(c.read(), b"t " + failed)
+        self.assertEqual(
+            greedy.read(), b"".join(b"g%d " % (i,) + failed for i in range(100))
+        )
+        checks.now = True
+        self.assertTrue(self.login().command(b"n NOOP").startswith(b"n OK"))
 
 
 class ConnectionLimitTests(StoreTestCase):
@@ -151,3 +236,54 @@ class ConnectionLimitTests(StoreTestCase):
             c.lose()
         self.assertEqual(factory.openConnections, 1)
         self.assertEqual(kept.command(b"n NOOP"), b"n OK NOOP completed\r\n")
+
+
+class NonReaderTests(StoreTestCase):
+    """
+    A client that sends FETCH and does not read the answer.
+    """
+
+    def test_fetchHeldToAChunk(self) -> None:
+        """
+        FETCH 1:* BODY[] of twenty 1 MiB messages to a client that reads
+        nothing leaves no more than the high-water mark and one chunk in
+        the transport, and holds well under 2 MiB in all; once the client
+        reads, every message arrives whole, in order.
+        """
+        message = b"Subject: big\r\n\r\n" + (b"x" * 1022 + b"\r\n") * 1024
+        self.deliver(*[message] * 20)
+        transport = _NonReadingTransport(hostAddress=LOCAL, peerAddress=PEER)
+        protocol = self.factory.buildProtocol(PEER)
+        assert protocol is not None
+        protocol.makeConnection(transport)
+        self.addCleanup(protocol.connectionLost, None)
+        protocol.dataReceived(
+            b'a LOGIN alice@example.com "correct horse"\r\nb SELECT INBOX\r\n'
+        )
+        transport.drain()
+        gc.collect()
+        tracemalloc.start()
+        try:
+            protocol.dataReceived(b"c FETCH 1:* BODY[]\r\n")
+            for _ in range(10):
+                self.reactor.advance(60)
+            held = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        self.assertTrue(transport.paused)
+        chunk = self.factory.chunkSize
+        self.assertLess(transport.most, transport.highWater + chunk + 1024)
+        self.assertLess(held, 2 * 1024 * 1024)
+        received = [transport.drain()]
+        for _ in range(10000):
+            if not (transport.paused or transport.value()):
+                break
+            received.append(transport.drain())
+        answer = b"".join(received)
+        self.assertLess(transport.most, transport.highWater + chunk + 1024)
+        expected = b"".join(
+            b"* %d FETCH (BODY[] {%d}\r\n%s FLAGS (\\Seen \\Recent))\r\n"
+            % (n, len(message), message)
+            for n in range(1, 21)
+        )
+        self.assertEqual(answer, expected + b"c OK FETCH completed\r\n")
