@@ -19,9 +19,14 @@ from gomail_twisted.imap4._fetchbody import (
     internalDate,
 )
 from gomail_twisted.imap4._structure import MessageStructure, parseStructure
+from gomail_twisted.imap4.backend import StoreBackend
 from gomail_twisted.maildir import MaildirStore
+from gomail_twisted.users import UsersChecker
 from tests._imaphelpers import Connection, tagged
 from tests.test_imap4_select import MailboxTestCase
+
+#: Alice's Maildir, under the store's root.
+ALICE_DIRECTORY = "alice@example.com"
 
 #: The message of RFC 3501 7.4.2's example FETCH response, with a short
 #: body.
@@ -392,10 +397,20 @@ class StructureTests(FetchTestCase):
         self.assertEqual(len(parsed), 2)
         cache = self.root / ALICE_DIRECTORY / "gomail-cache"
         self.assertIn(FETCH_DATA_KIND.encode("ascii"), cache.read_bytes())
-        self.store = MaildirStore(self.root, reactor=self.reactor, threadPool=self.pool)
-        self.backend.store = self.store
-        self.assertEqual(self.selected().command(b"a FETCH 1:2 BODYSTRUCTURE"), first)
-        self.assertEqual(len(parsed), 2)
+        for expected in (2, 4):
+            # A new process: its own memory, the same disk; then without the
+            # file.
+            self.store = MaildirStore(
+                self.root, reactor=self.reactor, threadPool=self.pool
+            )
+            self.backend = StoreBackend(
+                UsersChecker(self.users, self.hashing), self.store
+            )
+            self.factory = self.makeFactory()
+            answer = self.selected().command(b"a FETCH 1:2 BODYSTRUCTURE")
+            self.assertEqual(answer, first)
+            self.assertEqual(len(parsed), expected)
+            cache.unlink()
 
     def test_damagedCacheEntry(self) -> None:
         """
@@ -412,9 +427,6 @@ class StructureTests(FetchTestCase):
         self.assertEqual(
             connection.command(b"a FETCH 1 (BODYSTRUCTURE BODY.PEEK[1.2])"), expected
         )
-
-
-ALICE_DIRECTORY = "alice@example.com"
 
 
 class SectionTests(FetchTestCase):
