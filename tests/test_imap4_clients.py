@@ -16,6 +16,7 @@ import imaplib
 import re
 import smtplib
 import ssl
+import time
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
@@ -1192,63 +1193,213 @@ class StoreAndCopyTests(IMAPServerTestCase):
         self.assertEqual(await self.call(client.search, None, "ALL"), ("OK", [b"1"]))
 
 
-class ChangesTests(IMAPServerTestCase):
+class FetchTests(IMAPServerTestCase):
     """
-    Changes made elsewhere (by another session on the mailbox, by the SMTP
-    server): a session is told at its next NOOP.
+    FETCH and UID FETCH: each data item as imaplib parses it, and the
+    C{\\Seen} flag that reading a body sets, on the wire and on disk.
     """
 
-    async def test_expungeSeenAtNoop(self) -> None:
+    async def test_attributes(self) -> None:
         """
-        A message one session expunges is named in an C{EXPUNGE} at the
-        other's next NOOP, after which its sequence numbers follow.
-        """
-        await self.deliver(GREETINGS, REPORT, LUNCH)
-        first = await self.login(select="INBOX")
-        second = await self.login(select="INBOX")
-        await self.call(first.store, "2", "+FLAGS.SILENT", "(\\Deleted)")
-        self.assertEqual(await self.call(first.expunge), ("OK", [b"2"]))
-        self.assertEqual(await self.call(second.noop), ("OK", [b"NOOP completed"]))
-        self.assertEqual(second.response("EXPUNGE"), ("EXPUNGE", [b"2"]))
-        self.assertEqual(await self.call(second.search, None, "ALL"), ("OK", [b"1 2"]))
-        self.assertEqual(await self.call(second.uid, "SEARCH", "ALL"), ("OK", [b"1 3"]))
-
-    async def test_flagsSeenAtNoop(self) -> None:
-        """
-        Flags one session sets are shown to the other at its next NOOP, in
-        an untagged FETCH of the message's flags; a message delivered
-        meanwhile is counted in C{EXISTS}.
+        FLAGS, INTERNALDATE (the file's time), RFC822.SIZE (with CRLF line
+        ends), ENVELOPE, BODYSTRUCTURE and BODY of a two-part message.
         """
         await self.deliver(GREETINGS, REPORT)
-        first = await self.login(select="INBOX")
-        second = await self.login(select="INBOX")
-        await self.call(first.store, "1", "+FLAGS.SILENT", "(\\Answered $Done)")
-        await self.store.deliver([ALICE], LUNCH)
-        self.assertEqual(await self.call(second.noop), ("OK", [b"NOOP completed"]))
+        client = await self.login(select="INBOX")
+        typ, data = await self.call(client.fetch, "2", "(INTERNALDATE RFC822.SIZE)")
         self.assertEqual(
-            second.response("FETCH"), ("FETCH", [b"1 (FLAGS ($Done \\Answered))"])
+            (typ, data),
+            (
+                "OK",
+                [
+                    b'2 (INTERNALDATE "16-Nov-2023 12:00:00 +0000" RFC822.SIZE %d)'
+                    % (len(REPORT),)
+                ],
+            ),
         )
-        self.assertEqual(second.response("EXISTS")[1][-1], b"3")
+        self.assertEqual(time.mktime(imaplib.Internaldate2tuple(data[0])), DATES[1])
+        bob = b'(("Bob" NIL "bob" "example.com"))'
+        text = b'"text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 25 0'
+        csv = (
+            b'"text" "csv" ("name" "q3.csv" "charset" "us-ascii") NIL NIL "base64" 24 0'
+        )
+        cases = [
+            ("(FLAGS)", b"2 (FLAGS (\\Recent))"),
+            (
+                "(ENVELOPE)",
+                b'2 (ENVELOPE ("Wed, 15 Nov 2023 09:00:00 +0100" "Quarterly report" '
+                + b" ".join([bob] * 3)
+                + b' (("Alice" NIL "alice" "example.com"))'
+                b' (("Carol" NIL "carol" "example.org")) NIL NIL'
+                b' "<report@example.com>"))',
+            ),
+            (
+                "(BODYSTRUCTURE)",
+                b"2 (BODYSTRUCTURE (("
+                + text
+                + b" NIL NIL NIL NIL)("
+                + csv
+                + b' NIL ("attachment" ("filename" "q3.csv")) NIL NIL)'
+                b' "mixed" ("boundary" "b1") NIL NIL NIL))',
+            ),
+            ("(BODY)", b"2 (BODY ((" + text + b")(" + csv + b') "mixed"))'),
+        ]
+        for items, expected in cases:
+            self.assertEqual(
+                await self.call(client.fetch, "2", items), ("OK", [expected]), items
+            )
         self.assertEqual(
-            second.response("FLAGS")[1][-1],
-            b"(\\Answered \\Flagged \\Deleted \\Seen \\Draft $Done)",
+            await self.call(client.fetch, "1", "(BODYSTRUCTURE)"),
+            (
+                "OK",
+                [
+                    b'1 (BODYSTRUCTURE ("text" "plain" ("charset" "utf-8") NIL NIL'
+                    b' "8bit" 28 1 NIL NIL NIL NIL))'
+                ],
+            ),
         )
 
-    async def test_smtpDeliverySeenAtNoop(self) -> None:
+    async def test_bodySections(self) -> None:
         """
-        A message the SMTP server delivers over the same store is counted
-        in C{EXISTS} at the next NOOP of a session with INBOX selected,
-        and is on disk with the C{Return-Path:} of the final delivery.
+        BODY.PEEK gives the whole message, header fields, a part's MIME
+        header and partial ranges (empty past the end) without setting
+        C{\\Seen}; BODY[1] gives the first part's body and sets C{\\Seen},
+        which the response says and the file's name shows.
         """
+        await self.deliver(REPORT)
         client = await self.login(select="INBOX")
-        await self.sendMail(self.smtpServer(), LUNCH)
-        self.assertEqual(await self.call(client.noop), ("OK", [b"NOOP completed"]))
-        self.assertEqual(client.response("EXISTS")[1][-1], b"1")
-        self.assertEqual(client.response("RECENT")[1][-1], b"1")
+        header, _, body = REPORT.partition(b"\r\n\r\n")
+        cases = [
+            ("BODY.PEEK[]", b"BODY[]", REPORT),
+            (
+                "BODY.PEEK[HEADER.FIELDS (SUBJECT)]",
+                b"BODY[HEADER.FIELDS (SUBJECT)]",
+                b"Subject: Quarterly report\r\n\r\n",
+            ),
+            ("RFC822.HEADER", b"RFC822.HEADER", header + b"\r\n\r\n"),
+            (
+                "BODY.PEEK[2.MIME]",
+                b"BODY[2.MIME]",
+                b'Content-Type: text/csv; name="q3.csv"\r\n'
+                b'Content-Disposition: attachment; filename="q3.csv"\r\n'
+                b"Content-Transfer-Encoding: base64\r\n\r\n",
+            ),
+            ("BODY.PEEK[2]", b"BODY[2]", b"cXVhcnRlcixzYWxlcwozLDQy"),
+            ("BODY.PEEK[]<0.20>", b"BODY[]<0>", REPORT[:20]),
+            ("BODY.PEEK[TEXT]<5.10>", b"BODY[TEXT]<5>", body[5:15]),
+            ("BODY.PEEK[]<10000.10>", b"BODY[]<10000>", b""),
+        ]
+        for item, label, expected in cases:
+            self.assertEqual(
+                await self.call(client.fetch, "1", f"({item})"),
+                ("OK", [(b"1 (%s {%d}" % (label, len(expected)), expected), b")"]),
+                item,
+            )
+        [path] = messageFiles(self.root)
+        self.assertEqual(diskFlags(path), "")
         self.assertEqual(
-            await self.call(client.search, None, "FROM", "carol"), ("OK", [b"1"])
+            await self.call(client.fetch, "1", "(BODY[1])"),
+            (
+                "OK",
+                [
+                    (b"1 (BODY[1] {25}", b"The numbers are attached."),
+                    b" FLAGS (\\Seen \\Recent))",
+                ],
+            ),
         )
         [path] = messageFiles(self.root)
-        content = path.read_bytes()
-        self.assertTrue(content.startswith(b"Return-Path: <sender@example.net>\n"))
-        self.assertTrue(content.endswith(stored(LUNCH)), content)
+        self.assertEqual(diskFlags(path), "S")
+
+    async def test_uidFetch(self) -> None:
+        """
+        UID FETCH names messages by UID and answers with their sequence
+        numbers and UIDs; FETCH of several messages answers each.
+        """
+        await self.deliver(GREETINGS, REPORT, LUNCH)
+        client = await self.login(select="INBOX")
+        await self.call(client.store, "1", "+FLAGS.SILENT", "(\\Deleted)")
+        await self.call(client.expunge)
+        self.assertEqual(
+            await self.call(client.uid, "FETCH", "3:*", "(FLAGS)"),
+            ("OK", [b"2 (UID 3 FLAGS (\\Recent))"]),
+        )
+        self.assertEqual(
+            await self.call(
+                client.uid, "FETCH", "1:*", "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])"
+            ),
+            (
+                "OK",
+                [
+                    (
+                        b"1 (UID 2 BODY[HEADER.FIELDS (SUBJECT)] {29}",
+                        b"Subject: Quarterly report\r\n\r\n",
+                    ),
+                    b")",
+                    (
+                        b"2 (UID 3 BODY[HEADER.FIELDS (SUBJECT)] {18}",
+                        b"Subject: Lunch\r\n\r\n",
+                    ),
+                    b")",
+                ],
+            ),
+        )
+        self.assertEqual(
+            await self.call(client.fetch, "1:2", "(UID RFC822.SIZE)"),
+            (
+                "OK",
+                [
+                    b"1 (UID 2 RFC822.SIZE %d)" % (len(REPORT),),
+                    b"2 (UID 3 RFC822.SIZE %d)" % (len(LUNCH),),
+                ],
+            ),
+        )
+
+    async def test_examineDoesNotSetSeen(self) -> None:
+        """
+        A body read in a mailbox opened with EXAMINE leaves C{\\Seen}
+        unset.
+        """
+        await self.deliver(GREETINGS)
+        client = await self.login()
+        await self.call(client.select, "INBOX", True)
+        self.assertEqual(
+            await self.call(client.fetch, "1", "(BODY[TEXT])"),
+            (
+                "OK",
+                [
+                    (
+                        b"1 (BODY[TEXT] {28}",
+                        "Schöne Grüße vom Rhein.\r\n".encode(),
+                    ),
+                    b")",
+                ],
+            ),
+        )
+        self.assertEqual(
+            await self.call(client.fetch, "1", "(FLAGS)"), ("OK", [b"1 (FLAGS ())"])
+        )
+        [path] = messageFiles(self.root)
+        self.assertEqual(diskFlags(path), "")
+
+    async def test_largeMessageOverTLS(self) -> None:
+        """
+        A message of several hundred kilobytes, appended and fetched over
+        implicit TLS, comes back octet for octet.
+        """
+        lines = b"".join(
+            b"line %06d of a long message\r\n" % (n,) for n in range(12000)
+        )
+        message = b"From: Bob <bob@example.com>\r\nSubject: big\r\n\r\n" + lines
+        client = await self.connect(
+            self.serve(implicitTLS=True, plainText=False), implicitTLS=True
+        )
+        await self.call(client.login, ALICE, PASSWORD)
+        typ, _ = await self.call(client.append, "INBOX", None, None, message)
+        self.assertEqual(typ, "OK")
+        await self.call(client.select)
+        self.assertEqual(
+            await self.call(client.fetch, "1", "(BODY.PEEK[])"),
+            ("OK", [(b"1 (BODY[] {%d}" % (len(message),), message), b")"]),
+        )
+        [path] = messageFiles(self.root)
+        self.assertEqual(path.read_bytes(), stored(message))

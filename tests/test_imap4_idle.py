@@ -1,11 +1,13 @@
 # -*- test-case-name: tests.test_imap4_idle -*-
 """
-Tests of IMAP IDLE (RFC 2177) with a real client: an imaplib session
-in IDLE, over a loopback socket, is told of a message the SMTP server
-delivers (through the same store, or through another store on the same
-root and the directory watcher) and of what another session does, without
-sending a command.  Python's imaplib has no IDLE, so the client sends it
-and reads the responses line by line, with a bounded wait for each.
+Tests of what an IMAP4 session hears of changes made elsewhere, with a
+real client: imaplib over loopback sockets, against the server over a
+real Maildir store.  Another session's flags and expunges, and a message
+the SMTP server delivers, are told at the next NOOP, and to a session in
+IDLE (RFC 2177) at once, without a command: through the same store, or
+through another store on the same root and the directory watcher.
+Python's imaplib has no IDLE, so the client sends it and reads the
+responses line by line, with a bounded wait for each.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from tests.test_imap4_clients import (
     ALICE,
     GREETINGS,
     LUNCH,
+    PASSWORD,
     REPORT,
     IMAPServerTestCase,
     messageFiles,
@@ -78,6 +81,68 @@ class Idling:
         """
         self.client.send(line + b"\r\n")
         return self.waitFor(re.escape(self.tag) + rb" .*\r\n", PROMPT)
+
+
+class NoopTests(IMAPServerTestCase):
+    """
+    Changes made elsewhere (by another session on the mailbox, by the SMTP
+    server): a session is told at its next NOOP.
+    """
+
+    async def test_expungeSeenAtNoop(self) -> None:
+        """
+        A message one session expunges is named in an C{EXPUNGE} at the
+        other's next NOOP, after which its sequence numbers follow.
+        """
+        await self.deliver(GREETINGS, REPORT, LUNCH)
+        first = await self.login(select="INBOX")
+        second = await self.login(select="INBOX")
+        await self.call(first.store, "2", "+FLAGS.SILENT", "(\\Deleted)")
+        self.assertEqual(await self.call(first.expunge), ("OK", [b"2"]))
+        self.assertEqual(await self.call(second.noop), ("OK", [b"NOOP completed"]))
+        self.assertEqual(second.response("EXPUNGE"), ("EXPUNGE", [b"2"]))
+        self.assertEqual(await self.call(second.search, None, "ALL"), ("OK", [b"1 2"]))
+        self.assertEqual(await self.call(second.uid, "SEARCH", "ALL"), ("OK", [b"1 3"]))
+
+    async def test_flagsSeenAtNoop(self) -> None:
+        """
+        Flags one session sets are shown to the other at its next NOOP, in
+        an untagged FETCH of the message's flags; a message delivered
+        meanwhile is counted in C{EXISTS}.
+        """
+        await self.deliver(GREETINGS, REPORT)
+        first = await self.login(select="INBOX")
+        second = await self.login(select="INBOX")
+        await self.call(first.store, "1", "+FLAGS.SILENT", "(\\Answered $Done)")
+        await self.store.deliver([ALICE], LUNCH)
+        self.assertEqual(await self.call(second.noop), ("OK", [b"NOOP completed"]))
+        self.assertEqual(
+            second.response("FETCH"), ("FETCH", [b"1 (FLAGS ($Done \\Answered))"])
+        )
+        self.assertEqual(second.response("EXISTS")[1][-1], b"3")
+        self.assertEqual(
+            second.response("FLAGS")[1][-1],
+            b"(\\Answered \\Flagged \\Deleted \\Seen \\Draft $Done)",
+        )
+
+    async def test_smtpDeliverySeenAtNoop(self) -> None:
+        """
+        A message the SMTP server delivers over the same store is counted
+        in C{EXISTS} at the next NOOP of a session with INBOX selected,
+        and is on disk with the C{Return-Path:} of the final delivery.
+        """
+        client = await self.login(select="INBOX")
+        await self.sendMail(self.smtpServer(), LUNCH)
+        self.assertEqual(await self.call(client.noop), ("OK", [b"NOOP completed"]))
+        self.assertEqual(client.response("EXISTS")[1][-1], b"1")
+        self.assertEqual(client.response("RECENT")[1][-1], b"1")
+        self.assertEqual(
+            await self.call(client.search, None, "FROM", "carol"), ("OK", [b"1"])
+        )
+        [path] = messageFiles(self.root)
+        content = path.read_bytes()
+        self.assertTrue(content.startswith(b"Return-Path: <sender@example.net>\n"))
+        self.assertTrue(content.endswith(stored(LUNCH)), content)
 
 
 class IdleTests(IMAPServerTestCase):
@@ -170,7 +235,7 @@ class IdleTests(IMAPServerTestCase):
         """
         port = self.serve(implicitTLS=True, plainText=False)
         client = await self.connect(port, implicitTLS=True)
-        await self.call(client.login, ALICE, "correct horse")
+        await self.call(client.login, ALICE, PASSWORD)
         await self.call(client.select)
         idling = Idling(client)
         self.assertEqual(await self.call(idling.start), b"+ idling\r\n")
