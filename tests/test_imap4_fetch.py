@@ -13,6 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gomail_twisted.imap4 import _fetchbody
+from gomail_twisted.imap4._bodystructure import sectionBytes
+from gomail_twisted.imap4._commands import BodySection
 from gomail_twisted.imap4._fetchbody import (
     FETCH_DATA_KIND,
     FetchData,
@@ -482,6 +484,73 @@ class SectionTests(FetchTestCase):
                 (b"[2.1.1]", b""),
             ],
         )
+
+    def test_sameAsReference(self) -> None:
+        """
+        Every section of every part path, whole or partial, is sent as the
+        structure module's reference (L{sectionBytes}) gives it, read with
+        the other items or on its own in pieces.
+        """
+        self.deliver(MULTI)
+        self.view()
+        for chunkSize in (65536, 7):
+            self.factory = self.makeFactory(chunkSize=chunkSize)
+            self.assertSameAsReference(self.selected())
+
+    def assertSameAsReference(self, connection: Connection) -> None:
+        """
+        The sections of message 1, C{MULTI}, are those of the reference,
+        asked one by one and together.
+        """
+        structure = parseStructure(MULTI)
+        together = [
+            BodySection(True, (), "HEADER.FIELDS", ("SUBJECT",)),
+            BodySection(True, (), "TEXT"),
+            BodySection(True, (1, 1), partial=(0, 5)),
+            BodySection(True, (3,), "TEXT"),
+            BodySection(True, (2,)),
+            BodySection(True, (9,)),
+        ]
+        self.assertEqual(
+            connection.command(
+                b"a FETCH 1 (UID BODY.PEEK[HEADER.FIELDS (SUBJECT)] BODY.PEEK[TEXT]"
+                b" BODY.PEEK[1.1]<0.5> BODY.PEEK[3.TEXT] BODY.PEEK[2] BODY.PEEK[9]"
+                b" RFC822.SIZE)"
+            ),
+            b"* 1 FETCH (UID 1 %s RFC822.SIZE %d)\r\na OK FETCH completed\r\n"
+            % (
+                b" ".join(
+                    section.label()
+                    + b" "
+                    + literal(sectionBytes(structure, section, MULTI))
+                    for section in together
+                ),
+                len(MULTI),
+            ),
+        )
+        paths = [(), (1,), (2,), (3,), (4,), (1, 1), (1, 2), (1, 3), (3, 1)]
+        paths += [(3, 1, 1), (2, 1), (2, 1, 1), (1, 1, 1)]
+        specifiers = [("", ()), ("HEADER", ()), ("TEXT", ()), ("MIME", ())]
+        specifiers += [("HEADER.FIELDS", ("SUBJECT", "FROM"))]
+        specifiers += [("HEADER.FIELDS.NOT", ("SUBJECT",))]
+        for path in paths:
+            for specifier, fields in specifiers:
+                if specifier == "MIME" and not path:
+                    continue
+                for partial in (None, (3, 7)):
+                    section = BodySection(True, path, specifier, fields, partial)
+                    command = b"a FETCH 1 BODY.PEEK" + section.label()[4:]
+                    if partial is not None:
+                        command = command.rsplit(b"<", 1)[0] + b"<3.7>"
+                    self.assertEqual(
+                        connection.command(command),
+                        b"* 1 FETCH (%s %s)\r\na OK FETCH completed\r\n"
+                        % (
+                            section.label(),
+                            literal(sectionBytes(structure, section, MULTI)),
+                        ),
+                        command,
+                    )
 
     def test_headerFields(self) -> None:
         """
