@@ -287,3 +287,28 @@ class NonReaderTests(StoreTestCase):
             for n in range(1, 21)
         )
         self.assertEqual(answer, expected + b"c OK FETCH completed\r\n")
+
+    def test_stalledReaderDropped(self) -> None:
+        """
+        A client that reads nothing of its FETCH answer for 30 minutes is
+        dropped: nothing can be said in the middle of a message.
+        """
+        message = b"Subject: big\r\n\r\n" + (b"x" * 1022 + b"\r\n") * 1024
+        self.deliver(*[message] * 5)
+        transport = _NonReadingTransport(hostAddress=LOCAL, peerAddress=PEER)
+        protocol = self.factory.buildProtocol(PEER)
+        assert protocol is not None
+        protocol.makeConnection(transport)
+        protocol.dataReceived(
+            b'a LOGIN alice@example.com "correct horse"\r\nb SELECT INBOX\r\n'
+        )
+        transport.drain()
+        protocol.dataReceived(b"c FETCH 1:* BODY[]\r\n")
+        self.reactor.advance(30 * 60 - 1)
+        self.assertFalse(transport.disconnecting)
+        transport.drain()
+        self.reactor.advance(30 * 60 - 1)
+        self.assertFalse(transport.disconnecting)
+        self.reactor.advance(1)
+        self.assertTrue(protocol.closed)
+        self.assertNotIn(b"BYE", transport.value())

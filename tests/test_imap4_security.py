@@ -191,6 +191,31 @@ class LiteralTests(SecurityTestCase):
                     self.assertTrue(reply.startswith(b"t BAD "), reply)
                     self.assertEqual(c.lines(b"n NOOP"), [b"n OK NOOP completed"])
 
+    def test_sizeOutOfRangeNonSynchronizing(self) -> None:
+        """
+        A non-synchronizing literal announced past 2**32-1 octets is BAD,
+        then BYE and close: its octets are never read as commands.
+        """
+        for size in (b"4294967296", b"9" * 30):
+            for c in (self.connect(), self.login()):
+                answer = c.send(b"t LOGIN {" + size + b"+}\r\nn NOOP\r\n")
+                self.assertNotIn(b"n OK", answer)
+                self.assertTrue(answer.startswith(b"t BAD "), answer)
+                self.assertTrue(
+                    answer.endswith(b"* BYE [TOOBIG] Literal too large\r\n"), answer
+                )
+                self.assertTrue(c.closed)
+
+    def test_appendBeforeLoginNonSynchronizing(self) -> None:
+        """
+        Before a login, a non-synchronizing APPEND message is held to the
+        small pre-login limit: past it, BYE and close.
+        """
+        c = self.connect()
+        answer = c.send(b"t APPEND INBOX {8193+}\r\n")
+        self.assertIn(b"* BYE [TOOBIG]", answer)
+        self.assertTrue(c.closed)
+
     def test_appendBeforeLoginNeverContinued(self) -> None:
         """
         APPEND before login is refused with no C{+}, whatever the size
@@ -915,6 +940,15 @@ class AbuseTests(SecurityTestCase):
         )
         self.assertTrue(c.closed)
 
+    def test_lineTooLongSaidOnce(self) -> None:
+        """
+        A line past the limit is answered with one BYE, however much more
+        the client sends.
+        """
+        c = self.connect()
+        answer = b"".join(c.send(b"x" * 1000) for _ in range(200))
+        self.assertEqual(answer, b"* BYE [TOOBIG] Command line too long\r\n")
+
     def test_noRepliesDoNotCount(self) -> None:
         """
         C{NO} replies are no protocol errors: a client meeting forty of
@@ -988,6 +1022,20 @@ class TimeoutTests(SecurityTestCase):
         self.pool.now = True
         self.reactor.advance(30 * 60)
         self.assertTrue(c.closed)
+
+    def test_octetAMinute(self) -> None:
+        """
+        Any octet is a sign of life: a line sent one octet a minute is
+        never 30 minutes of silence.
+        """
+        c = self.connect()
+        line = b"t ID (" + b'"k" "v" ' * 4 + b'"k" "v")\r\n'
+        answer = b""
+        for octet in line:
+            self.reactor.advance(60)
+            answer += c.send(bytes([octet]))
+        self.assertIn(b"t OK ID completed", answer)
+        self.assertFalse(c.closed)
 
     def test_oneOctetAtATime(self) -> None:
         """

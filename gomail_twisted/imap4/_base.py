@@ -162,6 +162,9 @@ class ServerBase(HookServerProtocol[IMAPStatus]):
 
     def writeResumed(self) -> None:
         waiting, self._writable = self._writable, []
+        if waiting:
+            # The reader made progress; the server is busy again.
+            self.setTimeout(None)
         for d in waiting:
             d.callback(None)
 
@@ -171,13 +174,41 @@ class ServerBase(HookServerProtocol[IMAPStatus]):
         write more now, or a Deferred that fires once the transport has
         drained.
 
+        While it waits, the idle clock measures the reader's progress: a
+        client that reads nothing for C{timeout} seconds is dropped.
+
         @return: L{None} or a Deferred.
         """
         if not self.writePaused:
             return None
         d: Deferred[None] = Deferred()
         self._writable.append(d)
+        self.setTimeout(self.factory.timeout)
         return d
+
+    def hold(self, reason: str) -> None:
+        super().hold(reason)
+        if self._writable:
+            # Waiting for the reader: its progress is what the clock
+            # measures, even while the command is in hand.
+            self.setTimeout(self.factory.timeout)
+
+    def timeoutConnection(self) -> None:
+        if self._writable:
+            # The reader stopped reading mid-response: nothing can be said.
+            self._log.info("IMAP reader stalled: {peer}", peer=self.peer[0])
+            self.abort()
+            waiting, self._writable = self._writable, []
+            for d in waiting:
+                d.callback(None)
+            return
+        super().timeoutConnection()
+
+    def dataReceived(self, data: bytes) -> None:
+        # Any octet is a sign of life, not only a whole line (RFC 3501 5.4
+        # speaks of inactivity).
+        self.resetTimeout()
+        super().dataReceived(data)
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         self._endSession()

@@ -101,7 +101,13 @@ class IMAP4Server(
         try:
             announced = announcedLiteral(line)
         except ParseError as e:
-            self._refuseCommand(e.tag, IMAPStatus.bad(e.text, e.code))
+            status = IMAPStatus.bad(e.text, e.code)
+            if line.endswith(b"+}"):
+                # A non-synchronizing literal too large to count: its
+                # octets are on their way, and must not be read as commands.
+                self._dropForLiteral(self._tag(), status)
+            else:
+                self._refuseCommand(e.tag, status)
             return
         if announced is None:
             self._dispatch()
@@ -109,6 +115,8 @@ class IMAP4Server(
             self._startLiteral(*announced)
 
     def lineLengthExceeded(self, line: bytes) -> int | None:
+        if self.closed:
+            return None
         # Past the hard bound there is no telling where a command starts.
         self._log.info("IMAP line too long from {peer}", peer=self.peer[0])
         self._untagged(S.LINE_TOO_LONG)
@@ -144,9 +152,19 @@ class IMAP4Server(
         ask for it if the client waits, and read it raw.
         """
         factory = self.factory
-        # An empty message is read as a literal, for APPEND to refuse.
-        message = size > 0 and appendMessageNext(self._lines, self._literals)
         tag = self._tag()
+        message = appendMessageNext(self._lines, self._literals)
+        if message and self.state is State.NOT_AUTHENTICATED:
+            # No message is taken before a login: refused before it is
+            # sent, or read within the small limit of logins and dropped.
+            if synchronizing:
+                self._refuseCommand(
+                    tag, refusal("APPEND", self.state) or S.NOT_AVAILABLE
+                )
+                return
+            message = False
+        # An empty message is read as a literal, for APPEND to refuse.
+        message = message and size > 0
         if message:
             limit = factory.maxAppendSize
             tooBig = IMAPStatus.no(
@@ -163,19 +181,7 @@ class IMAP4Server(
             if synchronizing:
                 self._refuseCommand(tag, tooBig)
             else:
-                # RFC 7888 4: its bytes are on the way; no way to skip them
-                # safely.
-                self._log.info(
-                    "IMAP literal of {size} octets refused from {peer}",
-                    size=size,
-                    peer=self.peer[0],
-                )
-                self._abortLiteral()
-                self._resetCommand()
-                if tag is not None:
-                    self.write(tooBig.format(tag))
-                self._untagged(IMAPStatus("BYE", "Literal too large", "TOOBIG"))
-                self.closeConnection()
+                self._dropForLiteral(tag, tooBig)
             return
         if message:
             sink = self._appendSink()
@@ -195,6 +201,20 @@ class IMAP4Server(
             self._endLiteral(b"")
             return
         self.setRawMode()
+
+    def _dropForLiteral(self, tag: str | None, status: IMAPStatus) -> None:
+        """
+        Refuse a non-synchronizing literal past the limits and close: its
+        octets are on their way, and there is no safe way to skip them
+        (RFC 7888 4).
+        """
+        self._log.info("IMAP literal refused from {peer}", peer=self.peer[0])
+        self._abortLiteral()
+        self._resetCommand()
+        if tag is not None:
+            self.write(status.format(tag))
+        self._untagged(IMAPStatus("BYE", "Literal too large", "TOOBIG"))
+        self.closeConnection()
 
     def _appendSink(self) -> Any:
         """
@@ -274,6 +294,9 @@ class IMAP4Server(
             if e.tag is None:
                 self._untagged(IMAPStatus.bad(e.text, e.code))
                 self.countError()
+            elif e.code is not None and e.code.startswith("BADCHARSET"):
+                # Understood, but not done (RFC 3501 6.4.4): NO, not BAD.
+                self.complete(e.tag, IMAPStatus.no(e.text, e.code), None)
             else:
                 self.complete(e.tag, IMAPStatus.bad(e.text, e.code), None)
             return
