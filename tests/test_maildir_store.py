@@ -265,6 +265,27 @@ class AccountTests(StoreTestCase):
             sorted(sorted(m.flags) for m in old.messages()), [[], [FLAGGED]]
         )
 
+    def test_uidsInArrivalOrder(self) -> None:
+        """
+        Messages found in C{new/} get UIDs in order of arrival: the seconds
+        and microseconds of their names compared as numbers, not as text.
+        """
+        account = self.account()
+        new = self.root / USER / "new"
+        (new / "1700000000.M100000P1Q2.host").write_bytes(b"Subject: second\n\n")
+        (new / "1700000000.M99999P1Q1.host").write_bytes(b"Subject: first\n\n")
+        (new / "1699999999.M5P1Q3.host").write_bytes(b"Subject: zeroth\n\n")
+        folder = self.result(account.openFolder(INBOX))
+        self.addCleanup(folder.close)
+        self.assertEqual(
+            [self.result(folder.read(m.uid)) for m in folder.messages()],
+            [
+                b"Subject: zeroth\r\n\r\n",
+                b"Subject: first\r\n\r\n",
+                b"Subject: second\r\n\r\n",
+            ],
+        )
+
     def test_subscriptions(self) -> None:
         """
         Subscriptions are kept in Dovecot's version-2 C{subscriptions}
@@ -635,6 +656,47 @@ class DeliveryTests(StoreTestCase):
         """
         self.result(self.store.deliver([USER], MESSAGE))
         self.assertFalse((self.root / USER / "gomail-uidlist").exists())
+
+
+class _ShutdownReactor(SyncReactor):
+    """
+    A clock that keeps the system event triggers it is given, for a test
+    to fire.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.triggers: list[tuple[str, str, Callable[..., object]]] = []
+
+    def addSystemEventTrigger(
+        self, phase: str, event: str, f: Callable[..., object], *args: object
+    ) -> int:
+        self.triggers.append((phase, event, lambda: f(*args)))
+        return len(self.triggers)
+
+    def removeSystemEventTrigger(self, trigger: int) -> None:
+        raise AssertionError("a trigger removed after it ran")
+
+
+class CloseTests(SynchronousTestCase):
+    """
+    Closing a store that runs its own thread pool.
+    """
+
+    def test_closeAfterShutdown(self) -> None:
+        """
+        A store closed after the reactor's shutdown stopped its thread
+        pool closes quietly.
+        """
+        reactor = _ShutdownReactor()
+        store = MaildirStore(Path(self.mktemp()), reactor=reactor)
+        worked = store.inThread(int)
+        [(phase, event, stop)] = reactor.triggers
+        self.assertEqual((phase, event), ("during", "shutdown"))
+        # Stopping the pool waits for its work: the result is in.
+        stop()
+        self.assertEqual(self.successResultOf(worked), 0)
+        store.close()
 
 
 class WatchTests(TestCase):

@@ -326,7 +326,8 @@ class FolderDisk:
         stale = [uid for uid in u.keys if uid not in seen] if full else []
         missing = [uid for uid in candidates if uid not in seen]
         added: list[tuple[str, int, int]] = []
-        for key in sorted(unknown):
+        # UIDs in order of arrival (RFC 3501 2.3.1.1).
+        for key in sorted(unknown, key=_files.arrivalKey):
             path = found[key]
             filePath = self._prefix + path
             try:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import errno
 import itertools
 import os
+import re
 import secrets
 import socket
 import time
@@ -77,6 +78,26 @@ def uniqueName() -> str:
         f"{seconds}.M{micro}P{os.getpid()}Q{next(_counter)}"
         f"R{secrets.token_hex(4)}.{_host}"
     )
+
+
+_ARRIVAL = re.compile(r"(\d+)\.(?:[^.]*?M(\d+))?")
+
+
+def arrivalKey(name: str) -> tuple[float, int, str]:
+    """
+    Order Maildir file names by arrival, as Dovecot does: the leading
+    seconds, then the microseconds of an C{M} field, compared as numbers
+    (C{M99999} before C{M100000}), then the name itself; names without
+    leading seconds last.
+
+    @param name: a file's unique name (or its whole name).
+    @return: a sort key.
+    """
+    match = _ARRIVAL.match(name)
+    if match is None:
+        return (float("inf"), 0, name)
+    micro = match.group(2)
+    return (int(match.group(1)), int(micro) if micro else 0, name)
 
 
 def baseName(unique: str, diskSize: int, crlfSize: int) -> str:

@@ -218,9 +218,11 @@ class FolderState:
         self.uidValidity, self.uidNext, self.highestModSeq = self.disk.counts()
         if changes.added or changes.changed or changes.expunged or changes.reset:
             self._messages = None
-        for view in list(self.views):
-            if view is not origin:
-                view.tell(changes)
+        if changes.added or changes.changed or changes.expunged:
+            # A refresh that found nothing costs nothing per open view.
+            for view in list(self.views):
+                if view is not origin:
+                    view.tell(changes)
         if not self._compacting and self.disk.uidlist.needsCompaction():
             # After the change is reported, not before: the rewrite's cost
             # is the folder's, not the caller's.

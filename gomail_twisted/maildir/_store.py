@@ -183,6 +183,9 @@ class MaildirStore:
         if self._ownPool is not None:
             pool, self._ownPool = self._ownPool, None
             self._threadPool = None
+            if pool.joined:
+                # The reactor's shutdown stopped it already.
+                return
             pool.stop()
             self._getReactor().removeSystemEventTrigger(self._trigger)
 
