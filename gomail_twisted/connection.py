@@ -53,6 +53,7 @@ from twisted.internet.interfaces import (
     IPushProducer,
     IReactorTime,
     ISSLTransport,
+    ITCPTransport,
     ITLSTransport,
     ITransport,
 )
@@ -446,6 +447,14 @@ class LineServerProtocol(LineReceiver, TimeoutMixin):
         ):
             self._direct = transport
         self.peer = peerAddress(self._tx.getPeer())
+        if ITCPTransport.providedBy(transport):
+            # Each reply goes out as soon as it is written: replies are
+            # gathered per read already, and Nagle's algorithm would hold
+            # the last piece of one for the peer's delayed ACK.
+            try:
+                transport.setTcpNoDelay(True)
+            except OSError:
+                pass
         self._tx.registerProducer(_Backpressure(self), True)  # type: ignore[attr-defined]
         refusal = self.factory.admit(self)
         if refusal is not None:

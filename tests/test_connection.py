@@ -336,6 +336,47 @@ class _NonReader(Protocol):
         self.done.callback(b"".join(self.received))
 
 
+class NoDelayTests(_Server):
+    """
+    Replies are not held back by Nagle's algorithm.
+    """
+
+    @inlineCallbacks
+    def test_noDelay(self) -> Any:
+        """
+        The server's end of a TCP connection has C{TCP_NODELAY} set.
+        """
+        yield self.makeServer()
+        conversation = self.conversation()
+        yield self.inThread(conversation.reply)
+        [protocol] = self.factory.built
+        assert protocol.transport is not None
+        sock = protocol.transport.getHandle()  # type: ignore[attr-defined]
+        self.assertTrue(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+
+
+class NoDelayTLSTests(NoDelayTests):
+    """
+    Implicit TLS, too.
+    """
+
+    implicitTLS = True
+
+    @inlineCallbacks
+    def test_noDelay(self) -> Any:
+        """
+        Under implicit TLS, the TCP connection below has C{TCP_NODELAY}
+        set.
+        """
+        yield self.makeServer()
+        conversation = self.conversation()
+        yield self.inThread(conversation.reply)
+        [protocol] = self.factory.built
+        tls: Any = protocol.transport
+        sock = tls.transport.getHandle()
+        self.assertTrue(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+
+
 class BackpressureTests(_Server):
     """
     Replies waiting in the transport are bounded: a client that pipelines
