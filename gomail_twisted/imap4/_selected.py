@@ -18,9 +18,9 @@ messages and ends with C{NO [EXPUNGEISSUED]} (4.2.2, 4.2.3; C{OK
 [EXPUNGEISSUED]} with C{.SILENT}, 4.2.1); COPY and MOVE copy nothing and
 end with C{NO [EXPUNGEISSUED]} (4.4.1, as Dovecot does).  FETCH, which
 cannot keep a ghost readable (4.1.1), answers the other messages, sends
-nothing for the ghost, and ends with C{OK [EXPUNGEISSUED]} (RFC 5530 3):
-Dovecot, which keeps a ghost's flags in its index, ends so too, its body
-parts given as C{NIL} (4.1.3).  A UID command sends the pending
+nothing for the ghost, and ends with C{NO [EXPUNGEISSUED]} (4.1.2, RFC 5530
+3); Dovecot, which keeps a ghost's flags in its index, answers them and
+gives its body parts as C{NIL} (4.1.3).  A UID command sends the pending
 C{EXPUNGE}s first (L{SelectedMailbox.flushExpunges}), after which the
 ghosts' UIDs name nothing (RFC 3501 6.4.8).
 
