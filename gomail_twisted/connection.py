@@ -53,7 +53,6 @@ from twisted.internet.interfaces import (
     IPushProducer,
     IReactorTime,
     ISSLTransport,
-    ITCPTransport,
     ITLSTransport,
     ITransport,
 )
@@ -447,12 +446,13 @@ class LineServerProtocol(LineReceiver, TimeoutMixin):
         ):
             self._direct = transport
         self.peer = peerAddress(self._tx.getPeer())
-        if ITCPTransport.providedBy(transport):
-            # Each reply goes out as soon as it is written: replies are
-            # gathered per read already, and Nagle's algorithm would hold
-            # the last piece of one for the peer's delayed ACK.
+        # Each reply goes out as soon as it is written: replies are gathered
+        # per read already, and Nagle's algorithm would hold the last piece
+        # of one for the peer's delayed ACK.  (TCP, and TLS over it.)
+        noDelay = getattr(transport, "setTcpNoDelay", None)
+        if noDelay is not None:
             try:
-                transport.setTcpNoDelay(True)
+                noDelay(True)
             except OSError:
                 pass
         self._tx.registerProducer(_Backpressure(self), True)  # type: ignore[attr-defined]

@@ -15,8 +15,10 @@ L{listeningService}.
 from __future__ import annotations
 
 import inspect
+import os
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -39,11 +41,13 @@ from zope.interface import implementer
 from gomail_twisted._hostname import localHostName
 from gomail_twisted.address import checkDomain
 from gomail_twisted.connection import LimitedServerFactory
+from gomail_twisted.maildir import MaildirStore
 from gomail_twisted.tls import (
     selfSignedCertificate,
     serverContextFactory,
     serverContextFromFiles,
 )
+from gomail_twisted.users import PasswordHashing, UsersChecker, UsersDatabase
 
 __all__ = [
     "ListenError",
@@ -403,33 +407,122 @@ class ListeningService(MultiService):
         factory: LimitedServerFactory,
         reactor: IReactorTime,
         graceSeconds: float = 10.0,
+        closing: Sequence[Callable[[], object]] = (),
     ) -> None:
         """
         @param factory: the factory behind every port.
         @param reactor: provides the clock for the grace period.
         @param graceSeconds: how long sessions have to finish.
+        @param closing: called, in order, once every session has ended:
+            such as the store's C{close}, which ends its watches on folders
+            and its thread pool.
         """
         MultiService.__init__(self)
         self.factory = factory
         self._reactor = reactor
         self.graceSeconds = graceSeconds
+        self._closing = tuple(closing)
 
     def stopService(self) -> Deferred[None]:
         """
-        @return: a Deferred that fires once the ports are closed and every
-            session has ended.
+        @return: a Deferred that fires once the ports are closed, every
+            session has ended and what was to be closed is.
         """
         stopped = MultiService.stopService(self)
 
         async def stop() -> None:
-            await stopped
-            closing = self.factory.shutdown()
-            timer = self._reactor.callLater(self.graceSeconds, self.factory.abortAll)
-            await closing
-            if timer.active():
-                timer.cancel()
+            try:
+                await stopped
+                closing = self.factory.shutdown()
+                timer = self._reactor.callLater(
+                    self.graceSeconds, self.factory.abortAll
+                )
+                await closing
+                if timer.active():
+                    timer.cancel()
+            finally:
+                for close in self._closing:
+                    close()
 
         return Deferred.fromCoroutine(stop())
+
+
+@dataclass(frozen=True)
+class StoreServing:
+    """
+    What a server over the Maildir store for the users of a users file is
+    made of, from the options its plugin shares with the others.
+
+    @ivar hostname: the server's host name.
+    @ivar tls: the TLS context for STARTTLS and its kin.
+    @ivar checker: checks passwords against the users file.
+    @ivar store: the mail store.
+    @ivar limits: the factory's keyword arguments for the shared limits,
+        plain-text logins and the reactor.
+    """
+
+    hostname: str
+    tls: CertificateOptions
+    checker: UsersChecker
+    store: MaildirStore
+    limits: dict[str, Any]
+
+
+def storeServing(
+    options: usage.Options, reactor: Any, protocol: str, startTLS: str
+) -> StoreServing:
+    """
+    Make what a server over the store and the users file needs, and log
+    what it will serve.
+
+    @param options: the plugin's parsed options (L{ServerOptions} with
+        C{--maildir}, C{--users} and C{--allow-plaintext-auth}).
+    @param reactor: the reactor.
+    @param protocol: the protocol's name, for the log (C{"IMAP4"}).
+    @param startTLS: its command that starts TLS (C{"STARTTLS"}), for the
+        development certificate's warning.
+    @return: the parts.
+    """
+    hostname = options["hostname"]
+    tls = options["tls"]
+    if tls is None:
+        tls = developmentTLS(hostname, startTLS, "")
+    maildir = os.path.abspath(options["maildir"])
+    users = UsersDatabase(os.path.abspath(options["users"]))
+    if not users.users():
+        _log.warn(
+            "The users file {path} has no user: nobody can log in until one is "
+            "added (python -m gomail_twisted users add ADDRESS)",
+            path=users.path,
+        )
+    plaintext = bool(options["allow-plaintext-auth"])
+    if plaintext:
+        _log.warn(
+            "{protocol} accepts passwords without TLS (--allow-plaintext-auth)",
+            protocol=protocol,
+        )
+    _log.info(
+        "{protocol} server {hostname} serving the users of {users} from {maildir}",
+        protocol=protocol,
+        hostname=hostname,
+        users=users.path,
+        maildir=maildir,
+    )
+    return StoreServing(
+        hostname=hostname,
+        tls=tls,
+        checker=UsersChecker(users, PasswordHashing(reactor)),
+        store=MaildirStore(maildir, reactor=reactor),
+        limits={
+            "allowPlaintextAuth": plaintext,
+            "timeout": options["timeout"],
+            "tlsHandshakeTimeout": options["tls-handshake-timeout"],
+            "maxErrors": options["max-errors"],
+            "maxConnections": options["max-connections"],
+            "maxConnectionsPerPeer": options["max-connections-per-peer"],
+            "reactor": reactor,
+        },
+    )
 
 
 def listeningService(

@@ -38,9 +38,6 @@ import os
 from typing import Any
 
 from twisted.application.service import MultiService
-from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IReactorTime
-from twisted.logger import Logger
 from twisted.python import usage
 
 from gomail_twisted.imap4.backend import StoreBackend
@@ -50,22 +47,18 @@ from gomail_twisted.imap4.factory import (
     DEFAULT_MAX_LINE,
     IMAP4ServerFactory,
 )
-from gomail_twisted.maildir import MaildirStore
 from gomail_twisted.tap._common import (
     ListenError,
     ListeningService,
     Row,
     ServerOptions,
     checkReadable,
-    developmentTLS,
     limitRows,
     listeningService,
     size,
+    storeServing,
 )
 from gomail_twisted.users import (
-    PasswordHashing,
-    UsersChecker,
-    UsersDatabase,
     defaultUsersFile,
 )
 
@@ -200,41 +193,7 @@ class IMAP4Service(ListeningService):
     once the command in hand is answered), dropping whatever is left after
     C{graceSeconds}, and last closes the store: the watches on the folders
     sessions had selected, and its thread pool.
-
-    @ivar store: the store the sessions read.
     """
-
-    def __init__(
-        self,
-        factory: IMAP4ServerFactory,
-        reactor: IReactorTime,
-        store: MaildirStore,
-        graceSeconds: float = 10.0,
-    ) -> None:
-        """
-        @param factory: the factory behind every port.
-        @param reactor: provides the clock for the grace period.
-        @param store: the store to close once every session has ended.
-        @param graceSeconds: how long sessions have to finish.
-        """
-        super().__init__(factory, reactor, graceSeconds)
-        self.store = store
-
-    def stopService(self) -> Deferred[None]:
-        """
-        @return: a Deferred that fires once the ports are closed, every
-            session has ended and the store is closed.
-        """
-
-        def closeStore(result: object) -> object:
-            self.store.close()
-            return result
-
-        return super().stopService().addBoth(closeStore)
-
-
-# makeService is a function, so its events get a module-level logger.
-_log = Logger()
 
 
 def makeService(options: Options, reactor: Any = None) -> MultiService:
@@ -253,48 +212,14 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
     if reactor is None:
         from twisted.internet import reactor
 
-    hostname = options["hostname"]
-    tls = options["tls"]
-    if tls is None:
-        tls = developmentTLS(hostname, "STARTTLS", "")
-    maildir = os.path.abspath(options["maildir"])
-    users = UsersDatabase(os.path.abspath(options["users"]))
-    if not users.users():
-        _log.warn(
-            "The users file {path} has no user: nobody can log in until one is "
-            "added (python -m gomail_twisted users add ADDRESS)",
-            path=users.path,
-        )
-    checker = UsersChecker(users, PasswordHashing(reactor))
-    store = MaildirStore(maildir, reactor=reactor)
+    serving = storeServing(options, reactor, "IMAP4", "STARTTLS")
     factory = IMAP4ServerFactory(
-        StoreBackend(checker, store),
-        hostname=hostname,
-        tls=tls,
-        allowPlaintextAuth=bool(options["allow-plaintext-auth"]),
-        timeout=options["timeout"],
-        tlsHandshakeTimeout=options["tls-handshake-timeout"],
-        maxErrors=options["max-errors"],
-        maxConnections=options["max-connections"],
-        maxConnectionsPerPeer=options["max-connections-per-peer"],
+        StoreBackend(serving.checker, serving.store),
+        hostname=serving.hostname,
+        tls=serving.tls,
         maxLineLength=options["max-line-length"],
         maxAppendSize=options["max-append-size"],
-        reactor=reactor,
+        **serving.limits,
     )
-    if options["allow-plaintext-auth"]:
-        _log.warn(
-            "IMAP4 accepts passwords without TLS (--allow-plaintext-auth)",
-        )
-    _log.info(
-        "IMAP4 server {hostname} serving the users of {users} from {maildir}",
-        hostname=hostname,
-        users=users.path,
-        maildir=maildir,
-    )
-    return listeningService(
-        IMAP4Service(factory, reactor, store),
-        options["listen"],
-        reactor,
-        "IMAP4",
-        PLUGIN,
-    )
+    service = IMAP4Service(factory, reactor, closing=[serving.store.close])
+    return listeningService(service, options["listen"], reactor, "IMAP4", PLUGIN)

@@ -32,24 +32,19 @@ import os
 from typing import Any
 
 from twisted.application.service import MultiService
-from twisted.logger import Logger
 from twisted.python import usage
 
-from gomail_twisted.maildir import MaildirStore
 from gomail_twisted.pop3 import POP3ServerFactory, StoreBackend
 from gomail_twisted.tap._common import (
     ListenError,
     ListeningService,
     ServerOptions,
     checkReadable,
-    developmentTLS,
     limitRows,
     listeningService,
+    storeServing,
 )
 from gomail_twisted.users import (
-    PasswordHashing,
-    UsersChecker,
-    UsersDatabase,
     defaultUsersFile,
 )
 
@@ -137,10 +132,6 @@ class POP3Service(ListeningService):
     """
 
 
-# makeService is a function, so its events get a module-level logger.
-_log = Logger()
-
-
 def makeService(options: Options, reactor: Any = None) -> MultiService:
     """
     The POP3 server over the Maildir store, on every endpoint.
@@ -157,42 +148,12 @@ def makeService(options: Options, reactor: Any = None) -> MultiService:
     if reactor is None:
         from twisted.internet import reactor
 
-    hostname = options["hostname"]
-    tls = options["tls"]
-    if tls is None:
-        tls = developmentTLS(hostname, "STLS", "")
-    maildir = os.path.abspath(options["maildir"])
-    users = UsersDatabase(os.path.abspath(options["users"]))
-    if not users.users():
-        _log.warn(
-            "The users file {path} has no user: nobody can log in until one is "
-            "added (python -m gomail_twisted users add ADDRESS)",
-            path=users.path,
-        )
-    checker = UsersChecker(users, PasswordHashing(reactor))
-    store = MaildirStore(maildir, reactor=reactor)
+    serving = storeServing(options, reactor, "POP3", "STLS")
     factory = POP3ServerFactory(
-        StoreBackend(checker, store),
-        hostname=hostname,
-        tls=tls,
-        allowPlaintextAuth=bool(options["allow-plaintext-auth"]),
-        timeout=options["timeout"],
-        tlsHandshakeTimeout=options["tls-handshake-timeout"],
-        maxErrors=options["max-errors"],
-        maxConnections=options["max-connections"],
-        maxConnectionsPerPeer=options["max-connections-per-peer"],
-        reactor=reactor,
+        StoreBackend(serving.checker, serving.store),
+        hostname=serving.hostname,
+        tls=serving.tls,
+        **serving.limits,
     )
-    if options["allow-plaintext-auth"]:
-        _log.warn(
-            "POP3 accepts passwords without TLS (--allow-plaintext-auth)",
-        )
-    _log.info(
-        "POP3 server {hostname} serving the users of {users} from {maildir}",
-        hostname=hostname,
-        users=users.path,
-        maildir=maildir,
-    )
-    return listeningService(
-        POP3Service(factory, reactor), options["listen"], reactor, "POP3", PLUGIN
-    )
+    service = POP3Service(factory, reactor, closing=[serving.store.close])
+    return listeningService(service, options["listen"], reactor, "POP3", PLUGIN)
