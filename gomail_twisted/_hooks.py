@@ -20,6 +20,7 @@ from typing import Any, ClassVar, Generic, TypeVar, cast
 
 from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.python.failure import Failure
+from zope.interface.interface import InterfaceClass
 
 from gomail_twisted.connection import LineServerProtocol
 
@@ -151,6 +152,65 @@ class HookServerProtocol(LineServerProtocol, Generic[_R]):
             outcome.addErrback(self.logHookFailure, name)
         elif isinstance(outcome, Failure):
             self.logHookFailure(outcome, name)
+
+    def startSession(
+        self,
+        backend: Any,
+        info: object,
+        interface: InterfaceClass,
+        started: Callable[[Any], object],
+        refused: Callable[[_R], object],
+        unavailable: _R,
+    ) -> None:
+        """
+        Ask the backend for a session for this connection (at connection,
+        or after STARTTLS), as every server does.
+
+        @param backend: has C{newSession(info)}, a hook.
+        @param info: the connection, as the backend is told it.
+        @param interface: what the session must provide.
+        @param started: called with the session.
+        @param refused: called with the reply that refuses the connection:
+            it sends it and closes.
+        @param unavailable: the reply when the backend fails or gives
+            something that is not a session.
+        """
+        name = self.hookFailureFormat.split(" ", 1)[0]
+
+        def accept(session: Any) -> None:
+            if not interface.providedBy(session):
+                self._log.error(
+                    "{protocol} newSession returned {session!r}, not an {interface}",
+                    protocol=name,
+                    session=session,
+                    interface=interface.__name__,
+                )
+                refused(unavailable)
+                return
+            started(session)
+
+        def refuse(reply: _R) -> None:
+            self._log.info(
+                "{protocol} connection from {peer} refused: {reply}",
+                protocol=name,
+                peer=self.peer[0],
+                reply=str(reply),
+            )
+            refused(reply)
+
+        def keep(session: object) -> object:
+            if self.closed and interface.providedBy(session):
+                # The client went meanwhile: the session ends unused.
+                self.notifyHook(session.logout, "logout")
+            return session
+
+        self.awaitHook(
+            thenCall(invokeHook(backend.newSession, info), keep),
+            accept,
+            refuse,
+            failure=unavailable,
+            hook="newSession",
+        )
 
     def awaitHook(
         self,

@@ -26,7 +26,7 @@ from twisted.internet.protocol import connectionDone
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from gomail_twisted._hooks import HookServerProtocol, invokeHook, thenCall
+from gomail_twisted._hooks import HookServerProtocol
 from gomail_twisted.connection import Refusal
 from gomail_twisted.imap4 import _status as S
 from gomail_twisted.imap4._commands import Command
@@ -222,14 +222,6 @@ class ServerBase(HookServerProtocol[IMAPStatus]):
         info = self.info = self.connectionInfo(self.factory.hostname)
 
         def started(session: Any) -> None:
-            if not IIMAPSession.providedBy(session):
-                self._log.error(
-                    "IMAP newSession returned {session!r}, not an IIMAPSession",
-                    session=session,
-                )
-                self._untagged(S.NOT_AVAILABLE)
-                self.closeConnection()
-                return
             self.session = session
             if greet:
                 self._untagged(
@@ -240,25 +232,11 @@ class ServerBase(HookServerProtocol[IMAPStatus]):
                 )
 
         def refused(status: IMAPStatus) -> None:
-            self._log.info(
-                "IMAP connection from {peer} refused: {status}",
-                peer=self.peer[0],
-                status=str(status),
-            )
             self._untagged(IMAPStatus("BYE", status.text, status.code))
             self.closeConnection()
 
-        def keep(session: object) -> object:
-            if self.closed and IIMAPSession.providedBy(session):
-                self.notifyHook(session.logout, "logout")
-            return session
-
-        self.awaitHook(
-            thenCall(invokeHook(self.factory.backend.newSession, info), keep),
-            started,
-            refused,
-            failure=S.NOT_AVAILABLE,
-            hook="newSession",
+        self.startSession(
+            self.factory.backend, info, IIMAPSession, started, refused, S.NOT_AVAILABLE
         )
 
     def _endSession(self) -> None:

@@ -171,14 +171,6 @@ class POP3ServerProtocol(HookServerProtocol[POP3Reply]):
         info = self._info = self.connectionInfo(self.factory.hostname)
 
         def started(session: Any) -> None:
-            if not IPOP3Session.providedBy(session):
-                self._log.error(
-                    "POP3 newSession returned {session!r}, not an IPOP3Session",
-                    session=session,
-                )
-                self._send(R.NOT_AVAILABLE)
-                self.closeConnection()
-                return
             self._session = session
             if greet:
                 text = f"{self.factory.hostname} POP3 server ready"
@@ -188,26 +180,11 @@ class POP3ServerProtocol(HookServerProtocol[POP3Reply]):
                 self._send(ok(text))
 
         def refused(reply: POP3Reply) -> None:
-            self._log.info(
-                "POP3 connection from {peer} refused: {reply}",
-                peer=self.peer[0],
-                reply=str(reply),
-            )
             self._send(reply)
             self.closeConnection()
 
-        def keep(session: object) -> object:
-            if self.closed and IPOP3Session.providedBy(session):
-                # The client went meanwhile: the session ends unused.
-                self.notifyHook(session.logout, "logout")
-            return session
-
-        self.awaitHook(
-            thenCall(invokeHook(self.factory.backend.newSession, info), keep),
-            started,
-            refused,
-            failure=R.NOT_AVAILABLE,
-            hook="newSession",
+        self.startSession(
+            self.factory.backend, info, IPOP3Session, started, refused, R.NOT_AVAILABLE
         )
 
     def _endSession(self) -> None:

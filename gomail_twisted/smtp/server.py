@@ -174,32 +174,16 @@ class SMTPServerProtocol(HookServerProtocol[SMTPReply]):
         info = self._info = self.connectionInfo(self.factory.hostname)
 
         def started(session: Any) -> None:
-            if not ISMTPSession.providedBy(session):
-                self._log.error(
-                    "SMTP newSession returned {session!r}, not an ISMTPSession",
-                    session=session,
-                )
-                self._send(R.NOT_AVAILABLE, enhanced=False)
-                self._close()
-                return
             self._session = session
             if greet:
                 self._send(self.factory.greeting, enhanced=False)
 
         def refused(reply: SMTPReply) -> None:
-            self._log.info(
-                "SMTP connection from {peer} refused: {code}",
-                peer=self.peer[0],
-                code=reply.code,
-            )
             self._send(reply, enhanced=False)
             self._close()
 
-        self.awaitHook(
-            invokeHook(self.factory.backend.newSession, info),
-            started,
-            refused,
-            failure=R.NOT_AVAILABLE,
+        self.startSession(
+            self.factory.backend, info, ISMTPSession, started, refused, R.NOT_AVAILABLE
         )
 
     def _endSession(self) -> None:
