@@ -11,7 +11,6 @@ from collections.abc import Callable
 from typing import Any
 
 from twisted.cred.checkers import ICredentialsChecker
-from twisted.cred.credentials import UsernamePassword
 from twisted.cred.error import UnauthorizedLogin
 from twisted.cred.portal import IRealm, Portal
 from twisted.internet.defer import Deferred
@@ -26,7 +25,7 @@ from gomail_twisted.imap4._values import ConnectionInfo, IMAPCredentials, LoginF
 from gomail_twisted.imap4.interfaces import IIMAPBackend, IIMAPSession
 from gomail_twisted.maildir.errors import StoreError
 from gomail_twisted.maildir.interfaces import IAccount, IMailStore
-from gomail_twisted.users import HashingBusy, UsersRealm
+from gomail_twisted.users import HashingBusy, UsersRealm, loginAccount
 
 
 @implementer(IIMAPSession)
@@ -91,22 +90,6 @@ class _StoreSession:
         self.info = info
 
     def login(self, credentials: IMAPCredentials) -> Deferred[IAccount]:
-        d = self._backend.portal.login(
-            UsernamePassword(
-                credentials.login.encode("utf-8"), credentials.password.encode("utf-8")
-            ),
-            None,
-            IAccount,
-        )
-        authzid = credentials.authorizationID
-
-        def loggedIn(result: tuple[object, IAccount, object]) -> IAccount:
-            account = result[1]
-            if authzid and _normalized(authzid) != account.user:
-                # No user may act as another.
-                raise AUTHENTICATION_FAILED
-            return account
-
         def refused(failure: Failure) -> Failure:
             if failure.check(UnauthorizedLogin):
                 raise AUTHENTICATION_FAILED
@@ -117,7 +100,7 @@ class _StoreSession:
                 raise TEMPORARY_FAILURE
             return failure
 
-        return d.addCallbacks(loggedIn, refused)
+        return loginAccount(self._backend.portal, credentials).addErrback(refused)
 
     def loginFailed(self, failure: LoginFailure) -> None:
         pass

@@ -12,7 +12,6 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from twisted.cred.checkers import ICredentialsChecker
-from twisted.cred.credentials import UsernamePassword
 from twisted.cred.error import UnauthorizedLogin
 from twisted.cred.portal import IRealm, Portal
 from twisted.internet.defer import Deferred, fail
@@ -54,7 +53,7 @@ from gomail_twisted.pop3.interfaces import (
     IPOP3Backend,
     IPOP3Session,
 )
-from gomail_twisted.users import HashingBusy, UsersRealm
+from gomail_twisted.users import HashingBusy, UsersRealm, loginAccount
 
 
 @implementer(IPOP3Session)
@@ -382,23 +381,6 @@ class _StoreSession:
         self.info = info
 
     def login(self, credentials: POP3Credentials) -> Deferred[IMaildrop]:
-        backend = self._backend
-        d = backend.portal.login(
-            UsernamePassword(
-                credentials.login.encode("utf-8"), credentials.password.encode("utf-8")
-            ),
-            None,
-            IAccount,
-        )
-        authzid = credentials.authorizationID
-
-        def loggedIn(result: tuple[object, IAccount, object]) -> Deferred[IMaildrop]:
-            account = result[1]
-            if authzid and _normalized(authzid) != account.user:
-                # No user may act as another.
-                return fail(AUTH_FAILED)
-            return backend.openMaildrop(account)
-
         def refused(failure: Failure) -> Failure:
             if failure.check(UnauthorizedLogin):
                 raise AUTH_FAILED
@@ -409,7 +391,8 @@ class _StoreSession:
                 raise TEMPORARY_FAILURE
             return failure
 
-        return d.addCallbacks(loggedIn, refused)
+        d = loginAccount(self._backend.portal, credentials).addErrback(refused)
+        return d.addCallback(self._backend.openMaildrop)
 
     def loginFailed(self, failure: LoginFailure) -> None:
         pass

@@ -33,7 +33,8 @@ C{#} starts a comment, at the start of a line or of a field::
 
 L{UsersDatabase} reads the file (again whenever it changes);
 L{UsersChecker} checks passwords for C{twisted.cred} and SASL;
-L{UsersRealm} gives a logged-in user their account in the store;
+L{UsersRealm} gives a logged-in user their account in the store, and
+L{loginAccount} logs a password in through a portal to that account;
 L{editUsersFile} changes the file safely.
 """
 
@@ -42,7 +43,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from gomail_twisted.users._cred import UsersChecker, UsersRealm
+from gomail_twisted.users._cred import UsersChecker, UsersRealm, loginAccount
 from gomail_twisted.users._database import UsersDatabase
 from gomail_twisted.users._edit import (
     UsersFileEditor,
@@ -88,5 +89,6 @@ __all__ = [
     "UsersRealm",
     "defaultUsersFile",
     "editUsersFile",
+    "loginAccount",
     "writeAtomically",
 ]

@@ -7,11 +7,12 @@ and a realm that opens the user's account in the mail store.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import cast
 
 from twisted.cred.checkers import ICredentialsChecker
-from twisted.cred.credentials import IUsernamePassword
+from twisted.cred.credentials import IUsernamePassword, UsernamePassword
 from twisted.cred.error import UnauthorizedLogin
-from twisted.cred.portal import IRealm
+from twisted.cred.portal import IRealm, Portal
 from twisted.internet.defer import Deferred, fail
 from twisted.logger import Logger
 from zope.interface import Interface, implementer
@@ -208,3 +209,35 @@ class UsersRealm:
             return (IAccount, account, lambda: None)
 
         return self._store.openAccount(user, create=True).addCallback(opened)
+
+
+def loginAccount(
+    portal: Portal, credentials: PasswordCredentials
+) -> Deferred[IAccount]:
+    """
+    Log in with a password through a portal whose realm gives L{IAccount}
+    avatars, as the POP3 and IMAP4 servers' store backends do.
+
+    @param portal: the portal.
+    @param credentials: what the client sent.
+    @return: a Deferred firing with the account; failing with
+        L{UnauthorizedLogin} for a wrong login, or for an authorization
+        identity (PLAIN's authzid) naming another user: no user may act as
+        another.
+    """
+    d = portal.login(
+        UsernamePassword(
+            credentials.login.encode("utf-8"), credentials.password.encode("utf-8")
+        ),
+        None,
+        IAccount,
+    )
+    authzid = credentials.authorizationID
+
+    def loggedIn(result: _AvatarResult) -> IAccount:
+        account = cast(IAccount, result[1])
+        if authzid and _loginName(authzid) != account.user:
+            raise UnauthorizedLogin("cannot act as another user")
+        return account
+
+    return d.addCallback(loggedIn)
