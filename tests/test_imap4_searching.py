@@ -7,7 +7,14 @@ command reads and answers.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from gomail_twisted.imap4 import _searching
+from gomail_twisted.imap4._searchtext import MAX_FIELD
+from gomail_twisted.imap4.backend import StoreBackend
+from gomail_twisted.maildir import MaildirStore, _files
+from gomail_twisted.users import UsersChecker
 from tests.test_imap4_select import MailboxTestCase
 
 MESSAGES = [
@@ -104,23 +111,103 @@ class SearchTests(MailboxTestCase):
         )
         self.assertEqual(read, [3])
 
-    def test_headerReadsOnlyTheStart(self) -> None:
+    def countScans(self) -> list[tuple[list[int], int | None]]:
         """
-        A search of header fields reads no more of each message than the
-        header limit.
+        Count the store's scans from now on.
+
+        @return: the list where each scan's UIDs and limit go.
         """
-        limits: list[int | None] = []
+        scans: list[tuple[list[int], int | None]] = []
         original = self.view().__class__.scan
 
         def scan(view, uids, f, limit=None):  # type: ignore[no-untyped-def]
-            limits.append(limit)
+            scans.append((list(uids), limit))
             return original(view, uids, f, limit)
 
         self.patch(self.view().__class__, "scan", scan)
+        return scans
+
+    def countReads(self) -> list[str]:
+        """
+        Count the store's reads of message files from now on.
+
+        @return: the list where each read file's path goes.
+        """
+        reads: list[str] = []
+        original: Callable[..., bytes] = _files.readMessage
+
+        def readMessage(path: str, *args: Any) -> bytes:
+            reads.append(path)
+            return original(path, *args)
+
+        self.patch(_files, "readMessage", readMessage)
+        return reads
+
+    def test_headerReadsOnlyTheStart(self) -> None:
+        """
+        A search of a header field the store does not keep reads no more of
+        each message that has it than the header limit; messages without
+        the field are not read.
+        """
+        scans = self.countScans()
         c = self.selected()
-        c.command(b'a SEARCH SUBJECT "lunch"')
+        c.command(b'a SEARCH HEADER Content-Transfer-Encoding "base64"')
         c.command(b'b SEARCH TEXT "noon"')
-        self.assertEqual(limits, [_searching.HEADER_LIMIT, None])
+        self.assertEqual(scans, [([3], _searching.HEADER_LIMIT), ([1, 2, 3], None)])
+
+    def test_secondSearchReadsNoMessage(self) -> None:
+        """
+        The first search of header fields reads each message once, and
+        keeps a record of its common fields; later searches of those
+        fields, in this session or another, read no message.
+        """
+        scans = self.countScans()
+        reads = self.countReads()
+        c = self.selected()
+        self.assertEqual(
+            c.command(b'a SEARCH FROM "ann@"'),
+            b"* SEARCH 1 3\r\na OK SEARCH completed\r\n",
+        )
+        self.assertEqual(len(reads), 3)
+        del reads[:]
+        self.assertEqual(
+            c.command(b"b SEARCH OR SUBJECT lunch NOT FROM bob"),
+            b"* SEARCH 1 3\r\nb OK SEARCH completed\r\n",
+        )
+        self.assertEqual(
+            self.selected().command(b'c UID SEARCH HEADER X-Absent ""'),
+            b"* SEARCH\r\nc OK SEARCH completed\r\n",
+        )
+        # A new process finds the records in the folder's cache file.
+        self.store = MaildirStore(self.root, reactor=self.reactor, threadPool=self.pool)
+        self.backend = StoreBackend(UsersChecker(self.users, self.hashing), self.store)
+        self.factory = self.makeFactory()
+        self.assertEqual(
+            self.selected().command(b"d SEARCH SENTBEFORE 1-Jan-2000 FROM bob"),
+            b"* SEARCH\r\nd OK SEARCH completed\r\n",
+        )
+        self.assertEqual((reads, scans), ([], []))
+
+    def test_cutValueReadsTheMessage(self) -> None:
+        """
+        A field too long for the record is read from the message, which
+        alone is scanned.
+        """
+        subject = b"word " * (MAX_FIELD // 5) + b"needle"
+        self.deliver(b"Subject: " + subject + b"\r\n\r\nlong\r\n")
+        scans = self.countScans()
+        c = self.selected()
+        self.assertEqual(
+            c.command(b"a SEARCH SUBJECT needle"),
+            b"* SEARCH 4\r\na OK SEARCH completed\r\n",
+        )
+        self.assertEqual(
+            c.command(b"b SEARCH SUBJECT lunch"),
+            b"* SEARCH 1\r\nb OK SEARCH completed\r\n",
+        )
+        self.assertEqual(
+            scans, [([4], _searching.HEADER_LIMIT), ([4], _searching.HEADER_LIMIT)]
+        )
 
     def test_badCharset(self) -> None:
         """

@@ -82,7 +82,7 @@ from gomail_twisted.imap4._commands import (
     SearchText,
 )
 from gomail_twisted.imap4._encode import number
-from gomail_twisted.imap4._searchtext import SearchedMessage
+from gomail_twisted.imap4._searchtext import CachedFields, SearchedMessage
 from gomail_twisted.maildir.interfaces import MessageInfo
 
 __all__ = [
@@ -315,7 +315,7 @@ def _compileDate(key: SearchDate, context: SearchContext) -> _Compiled:
     if key.sent:
 
         def sent(message: SearchedMessage) -> bool | None:
-            if not message.hasHeader:
+            if message.values("date") is None:
                 return None
             date = message.sentDate()
             return date is not None and compare(date, target)
@@ -334,12 +334,17 @@ def _compileHeader(key: SearchHeader) -> _Compiled:
     name = key.name.casefold()
     wanted = key.value.casefold()
 
+    if not wanted:
+
+        def present(message: SearchedMessage) -> bool | None:
+            return message.has(name)
+
+        return _Compiled(Needs.HEADER, 3, present)
+
     def test(message: SearchedMessage) -> bool | None:
         values = message.values(name)
         if values is None:
             return None
-        if not wanted:
-            return bool(values)
         return any(wanted in value for value in values)
 
     return _Compiled(Needs.HEADER, 3, test)
@@ -498,10 +503,22 @@ class SearchMatcher:
         decide a message with less.
     @ivar usesModSeq: whether the key holds C{MODSEQ}, so that the untagged
         SEARCH response must end in C{(MODSEQ n)} (RFC 7162 3.1.5).
+    @ivar readsFields: whether the key compares header fields (C{HEADER},
+        C{FROM}, C{SENTON}...), so that the store's record of them
+        (L{CachedFields}) may decide messages without reading them.
+    @ivar decidesUnread: whether the key may decide a message with the
+        L{MessageInfo} alone; when false, L{evaluate} without more gives
+        L{None} for every message (each part of the key reads it).
     """
 
     def __init__(
-        self, test: _Test, needs: Needs, usesModSeq: bool, context: SearchContext
+        self,
+        test: _Test,
+        needs: Needs,
+        usesModSeq: bool,
+        context: SearchContext,
+        readsFields: bool = False,
+        decidesUnread: bool = True,
     ) -> None:
         """
         Use L{compileSearch}.
@@ -509,6 +526,8 @@ class SearchMatcher:
         self._test = test
         self.needs = needs
         self.usesModSeq = usesModSeq
+        self.readsFields = readsFields
+        self.decidesUnread = decidesUnread
         self._maxText = context.maxText
 
     def evaluate(
@@ -517,6 +536,7 @@ class SearchMatcher:
         seq: int,
         header: bytes | None = None,
         full: bytes | None = None,
+        fields: CachedFields | None = None,
     ) -> bool | None:
         """
         Whether the key matches a message, with what is at hand.  Within
@@ -529,11 +549,15 @@ class SearchMatcher:
             line may follow), or L{None} when not read.
         @param full: the whole message, or L{None} when not read; it
             serves for the header too.
+        @param fields: the store's record of its header fields, used when
+            neither C{header} nor C{full} is given.
         @return: C{True} or C{False}, or L{None} when the answer depends
             on what was not given: then read the header (if L{needs} is
             L{Needs.HEADER}) or the whole message, and ask again.
         """
-        return self._test(SearchedMessage(info, seq, header, full, self._maxText))
+        return self._test(
+            SearchedMessage(info, seq, header, full, self._maxText, fields)
+        )
 
     def matches(
         self,
@@ -581,13 +605,21 @@ def compileSearch(key: SearchKey, context: SearchContext) -> SearchMatcher:
     @raise ValueError: the key nests deeper than L{MAX_DEPTH}, or holds a
         date comparison other than C{before}, C{on} or C{since}.
     """
-    usesModSeq = False
+    usesModSeq = readsFields = decidesUnread = False
     for each, depth in _walk(key):
         if depth > MAX_DEPTH:
             raise ValueError(f"search key nested deeper than {MAX_DEPTH}")
         usesModSeq = usesModSeq or isinstance(each, SearchModSeq)
+        if isinstance(each, SearchHeader) or (
+            isinstance(each, SearchDate) and each.sent
+        ):
+            readsFields = True
+        elif not (_children(each) or (isinstance(each, SearchText) and each.value)):
+            decidesUnread = True
     compiled = _compile(key, context)
-    return SearchMatcher(compiled.test, needs(key), usesModSeq, context)
+    return SearchMatcher(
+        compiled.test, needs(key), usesModSeq, context, readsFields, decidesUnread
+    )
 
 
 def searchResponse(numbers: Sequence[int], highestModSeq: int | None = None) -> bytes:

@@ -5,9 +5,13 @@ criterion (RFC 7162 3.1.5).
 
 The key is compiled once (L{gomail_twisted.imap4._search}) and tried on
 each message with what the store knows without reading it (flags, size,
-dates, numbers); only the messages still undecided are read, in the
-store's threads (L{IFolder.scan}), and only as far as the key needs: the
-header block for header keys, the whole message for body text.
+dates, numbers).  A key that compares header fields is then tried on the
+store's record of each remaining message's common fields
+(L{IFolder.cachedData}, kind L{FIELDS_KIND}: made once per message, then
+read from the store's cache rather than from the message).  Only the
+messages still undecided are read, in the store's threads
+(L{IFolder.scan}), and only as far as the key needs: the header block for
+header keys, the whole message for body text.
 """
 
 from __future__ import annotations
@@ -23,12 +27,19 @@ from gomail_twisted.imap4._search import (
     compileSearch,
     searchResponse,
 )
+from gomail_twisted.imap4._searchtext import (
+    FIELDS_KIND,
+    HEADER_LIMIT,
+    CachedFields,
+    searchFields,
+)
 from gomail_twisted.imap4._status import IMAPStatus
-from gomail_twisted.maildir.interfaces import MessageInfo
+from gomail_twisted.maildir.interfaces import IFolder, MessageInfo
 
-#: How much of a message is read for a search of header fields: header
-#: blocks are rarely longer, and fields past it are not searched.
-HEADER_LIMIT = 256 * 1024
+__all__ = ["HEADER_LIMIT", "SearchCommands"]
+
+#: Messages by UID, with their sequence numbers.
+_Undecided = dict[int, tuple[int, MessageInfo]]
 
 
 class SearchCommands(ServerBase):
@@ -55,38 +66,63 @@ class SearchCommands(ServerBase):
             self.enabled.add("CONDSTORE")
             selected.condstore = True
         found: dict[int, MessageInfo] = {}
-        undecided: dict[int, tuple[int, MessageInfo]] = {}
-        for seq, uid in enumerate(uids, 1):
-            info = selected.info(uid)
+        undecided: _Undecided = {}
+        evaluate = matcher.evaluate if matcher.decidesUnread else None
+        for seq, (uid, info) in enumerate(
+            zip(uids, selected.infos(uids), strict=True), 1
+        ):
             if info is None:
                 # Expunged elsewhere, not yet told: nothing to match.
                 continue
-            outcome = matcher.evaluate(info, seq)
+            outcome = None if evaluate is None else evaluate(info, seq)
             if outcome:
                 found[seq] = info
             elif outcome is None:
                 undecided[uid] = (seq, info)
         if not undecided:
             return self._answer(command, matcher, found)
-        header = matcher.needs is Needs.HEADER
+        return Deferred.fromCoroutine(
+            self._read(command, folder, matcher, found, undecided)
+        )
 
-        def test(uid: int, data: bytes) -> bool:
-            seq, info = undecided[uid]
-            if header:
-                return bool(matcher.evaluate(info, seq, header=data))
-            return bool(matcher.evaluate(info, seq, full=data))
+    async def _read(
+        self,
+        command: Command,
+        folder: IFolder,
+        matcher: SearchMatcher,
+        found: dict[int, MessageInfo],
+        undecided: _Undecided,
+    ) -> IMAPStatus:
+        """
+        Decide the messages the store's facts did not: from the record of
+        their header fields when the key compares fields, then by reading
+        those still undecided.
 
-        def scanned(results: list[tuple[int, bool]]) -> IMAPStatus:
+        @return: the tagged status, once the untagged SEARCH is sent.
+        """
+        if matcher.readsFields:
+            records: dict[int, bytes] = await folder.cachedData(
+                list(undecided), FIELDS_KIND, searchFields
+            )
+            _decideCached(matcher, records, found, undecided)
+        if undecided:
+            header = matcher.needs is Needs.HEADER
+            evaluate = matcher.evaluate
+
+            def test(uid: int, data: bytes) -> bool:
+                seq, info = undecided[uid]
+                if header:
+                    return bool(evaluate(info, seq, header=data))
+                return bool(evaluate(info, seq, full=data))
+
+            results: list[tuple[int, bool]] = await folder.scan(
+                list(undecided), test, HEADER_LIMIT if header else None
+            )
             for uid, matched in results:
                 if matched:
                     seq, info = undecided[uid]
                     found[seq] = info
-            return self._answer(command, matcher, found)
-
-        d: Deferred[list[tuple[int, bool]]] = folder.scan(
-            list(undecided), test, HEADER_LIMIT if header else None
-        )
-        return d.addCallback(scanned)
+        return self._answer(command, matcher, found)
 
     def _answer(
         self, command: Command, matcher: SearchMatcher, found: dict[int, MessageInfo]
@@ -101,3 +137,29 @@ class SearchCommands(ServerBase):
         modSeq = matcher.highestModSeq(found.values())
         self.write(searchResponse(numbers, modSeq))
         return IMAPStatus.ok("SEARCH completed")
+
+
+def _decideCached(
+    matcher: SearchMatcher,
+    records: dict[int, bytes],
+    found: dict[int, MessageInfo],
+    undecided: _Undecided,
+) -> None:
+    """
+    Try the key on the store's records of header fields: the messages they
+    decide leave C{undecided}, those that match join C{found}.  A record
+    that does not decode is passed over: its message is read.
+    """
+    evaluate = matcher.evaluate
+    for uid, record in records.items():
+        seq, info = undecided[uid]
+        try:
+            fields = CachedFields(record)
+        except ValueError:
+            continue
+        outcome = evaluate(info, seq, fields=fields)
+        if outcome is None:
+            continue
+        del undecided[uid]
+        if outcome:
+            found[seq] = info

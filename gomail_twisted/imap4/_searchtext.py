@@ -10,6 +10,28 @@ header parser, which are quadratic in the number of encoded words, a
 number the sender chooses.  The body's MIME tree is walked with the
 standard library's parser (C{compat32}), which undoes the transfer
 encodings.
+
+The values of the fields most searched (L{CACHED_FIELDS}) are kept by the
+store for each message (L{IFolder.cachedData}
+<gomail_twisted.maildir.interfaces.IFolder.cachedData>, kind
+L{FIELDS_KIND}), decoded as a search compares them, with the names of the
+message's other fields (L{searchFields}, L{CachedFields}): a search of
+those fields reads one record per message rather than the message.  A
+record is UTF-8 text (lone surrogates passed through), a section per
+field, in the order the fields first appear::
+
+    record  = *(%x1E section)
+    section = name *(%x1F value)   ; a kept field: each occurrence's value
+            / name                 ; another field, or a kept one cut
+            / %x1D                 ; the names of the others are not all here
+
+A kept field whose values pass L{MAX_FIELD} octets, or hold one of the
+three separators, is recorded by name only, and its values are read from
+the message when asked for; so are other fields' names past L{MAX_NAMES}
+octets (or holding a separator): then the record says the list is cut.
+The record describes the fields of the first L{HEADER_LIMIT} octets of the
+message, as a search of the header block reads them.  Changing
+L{CACHED_FIELDS} or the record's form needs a new L{FIELDS_KIND}.
 """
 
 from __future__ import annotations
@@ -25,7 +47,58 @@ from email.message import Message
 
 from gomail_twisted.maildir.interfaces import MessageInfo
 
-__all__ = ["MessageTexts", "SearchedMessage", "messageTexts"]
+__all__ = [
+    "CACHED_FIELDS",
+    "FIELDS_KIND",
+    "HEADER_LIMIT",
+    "MAX_FIELD",
+    "MAX_NAMES",
+    "CachedFields",
+    "MessageTexts",
+    "SearchedMessage",
+    "messageTexts",
+    "searchFields",
+]
+
+#: How much of a message is read for a search of header fields: header
+#: blocks are rarely longer, and fields past it are not searched.
+HEADER_LIMIT = 256 * 1024
+
+#: The store's name for the record of header fields a search keeps per
+#: message (L{searchFields}).
+FIELDS_KIND = "imap4.search.1"
+
+#: The fields whose values the record keeps, case-folded: the ones mail
+#: clients search (C{FROM}, C{TO}, C{CC}, C{BCC}, C{SUBJECT}, C{SENT*}, and
+#: C{HEADER} for threading and replies).
+CACHED_FIELDS = frozenset(
+    (
+        "from",
+        "sender",
+        "reply-to",
+        "to",
+        "cc",
+        "bcc",
+        "subject",
+        "date",
+        "message-id",
+        "in-reply-to",
+        "references",
+    )
+)
+
+#: The most octets a record keeps of one field's values (all its
+#: occurrences together); a longer field is read from the message.
+MAX_FIELD = 8 * 1024
+
+#: The most octets a record keeps of the names of the fields not in
+#: L{CACHED_FIELDS}.
+MAX_NAMES = 2 * 1024
+
+_SECTION = "\x1e"
+_VALUE = "\x1f"
+_CUT_NAMES = "\x1d"
+_SEPARATORS = re.compile("[\x1d-\x1f]")
 
 # Encoded words (RFC 2047 2) hold no white space and no "?", so a scan
 # never backtracks past the next "?": linear in the field's length.
@@ -173,6 +246,102 @@ def _splitMessage(full: bytes) -> tuple[bytes, bytes]:
     return b"", full[match.end() :]
 
 
+def searchFields(message: bytes) -> bytes:
+    """
+    Make the record of a message's header fields that the store keeps for
+    SEARCH (kind L{FIELDS_KIND}); run in the store's threads.
+
+    @param message: the message, or at least its first L{HEADER_LIMIT}
+        octets.
+    @return: the record, UTF-8.
+    """
+    byName: dict[str, list[bytes]] = {}
+    for name, raw in _splitFields(message[:HEADER_LIMIT]):
+        byName.setdefault(name, []).append(raw)
+    sections: list[str] = []
+    names = 0
+    for name, raws in byName.items():
+        if name in CACHED_FIELDS:
+            values = [_fieldValue(raw) for raw in raws]
+            joined = _VALUE.join(values)
+            if (
+                len(joined) <= MAX_FIELD
+                and len(joined.encode("utf-8", "surrogatepass")) <= MAX_FIELD
+                and _SEPARATORS.search(joined) is None
+            ):
+                sections.append(name + _VALUE + joined)
+                continue
+        elif names >= 0:
+            names += len(name.encode("utf-8")) + 1
+            if names > MAX_NAMES or _SEPARATORS.search(name) is not None:
+                sections.append(_CUT_NAMES)
+                names = -1
+                continue
+        else:
+            continue
+        sections.append(name)
+    return "".join(_SECTION + section for section in sections).encode(
+        "utf-8", "surrogatepass"
+    )
+
+
+class CachedFields:
+    """
+    A record made by L{searchFields}, read back: what a search of header
+    fields can learn of a message without reading it.  Sections are
+    looked up as asked for, not parsed beforehand: a search asks for one
+    or two fields of thousands of records.
+    """
+
+    __slots__ = ("_complete", "_text")
+
+    def __init__(self, record: bytes) -> None:
+        """
+        @param record: the record.
+        @raise ValueError: it is not UTF-8.
+        """
+        # A section separator at the end closes every section alike.
+        self._text = record.decode("utf-8", "surrogatepass") + _SECTION
+        self._complete = _CUT_NAMES not in self._text
+
+    def values(self, name: str) -> list[str] | None:
+        """
+        @param name: a field name, case-folded.
+        @return: the decoded, case-folded values of every occurrence of the
+            field (none when the message has no such field), or L{None}
+            when the record does not say.
+        """
+        if _SEPARATORS.search(name) is not None:
+            # Such a name is never recorded (nor is any value with one).
+            return None
+        text = self._text
+        # Values hold no separator: the name's section is the only match.
+        start = text.find(_SECTION + name + _VALUE)
+        if start >= 0:
+            start += len(name) + 2
+            return text[start : text.index(_SECTION, start)].split(_VALUE)
+        if (_SECTION + name + _SECTION) in text or not (
+            self._complete or name in CACHED_FIELDS
+        ):
+            return None
+        return []
+
+    def has(self, name: str) -> bool | None:
+        """
+        @param name: a field name, case-folded.
+        @return: whether the message has the field, or L{None} when the
+            record does not say.
+        """
+        if _SEPARATORS.search(name) is not None:
+            return None
+        text = self._text
+        if (_SECTION + name + _VALUE) in text or (_SECTION + name + _SECTION) in text:
+            return True
+        if self._complete or name in CACHED_FIELDS:
+            return False
+        return None
+
+
 @dataclass(frozen=True, slots=True)
 class MessageTexts:
     """
@@ -273,6 +442,7 @@ class SearchedMessage:
     """
 
     __slots__ = (
+        "_cached",
         "_fields",
         "_header",
         "_headerText",
@@ -292,6 +462,7 @@ class SearchedMessage:
         header: bytes | None,
         full: bytes | None,
         maxText: int,
+        cached: CachedFields | None = None,
     ) -> None:
         """
         @param info: the message as the store knows it.
@@ -299,6 +470,9 @@ class SearchedMessage:
         @param header: its header block, or L{None} when not read.
         @param full: the whole message, or L{None} when not read.
         @param maxText: the most characters of body text to search.
+        @param cached: the store's record of its header fields, or
+            L{None}; the header block or the whole message, when given,
+            is read instead.
         """
         self.info = info
         self.seq = seq
@@ -310,6 +484,7 @@ class SearchedMessage:
         self._headerText: str | None = None
         self._sent: object = _NOT_READ
         self._texts: MessageTexts | None = None
+        self._cached = cached
 
     def _index(self) -> dict[str, list[bytes]] | None:
         if self._fields is None:
@@ -333,11 +508,24 @@ class SearchedMessage:
         if found is None:
             index = self._index()
             if index is None:
-                return None
+                cached = self._cached
+                return None if cached is None else cached.values(name)
             found = self._values[name] = [
                 _fieldValue(raw) for raw in index.get(name, ())
             ]
         return found
+
+    def has(self, name: str) -> bool | None:
+        """
+        @param name: a field name, case-folded.
+        @return: whether the message has the field, or L{None} when not
+            known without the header.
+        """
+        index = self._index()
+        if index is not None:
+            return name in index
+        cached = self._cached
+        return None if cached is None else cached.has(name)
 
     def headerText(self) -> str | None:
         """
@@ -358,7 +546,8 @@ class SearchedMessage:
     def sentDate(self) -> datetime.date | None:
         """
         @return: the first C{Date:} field's date, or L{None} when it is
-            missing or does not parse.  Call only with the header.
+            missing or does not parse.  Call only when L{values} knows the
+            C{Date:} fields.
         """
         if self._sent is _NOT_READ:
             dates = self.values("date")
@@ -373,10 +562,3 @@ class SearchedMessage:
         if self._texts is None and self.full is not None:
             self._texts = messageTexts(self.full, self._maxText)
         return self._texts
-
-    @property
-    def hasHeader(self) -> bool:
-        """
-        Whether the header block is at hand.
-        """
-        return self._header is not None or self.full is not None
