@@ -643,6 +643,167 @@ class CachedFieldsTests(SynchronousTestCase):
                 self.assertEqual(fields.has(name), bool(values))
 
 
+_CONTENT_TYPES = [
+    b"text/plain",
+    b"text/plain; charset=utf-8",
+    b"TEXT/HTML; CHARSET=US-ASCII",
+    b'text/plain; charset="iso-8859-1"',
+    b"text/plain;\r\n\tcharset=utf-8",
+    b"text/plain; charset=utf-16",
+    b"text/plain; charset=x-unknown",
+    b"text/plain; charset*=utf-8''utf-8",
+    b"text/plain; charset=\xe9",
+    b"text",
+    b"text/plain/x",
+    b" text/plain",
+    b"application/octet-stream",
+    b"image/png; name=a.png",
+    b'multipart/mixed; boundary="b"',
+    b"multipart/alternative",
+    b"message/rfc822",
+    b"",
+]
+_TRANSFER_ENCODINGS = [
+    b"7bit",
+    b"8bit",
+    b"binary",
+    b"base64",
+    b"BASE64",
+    b"base64 ",
+    b" quoted-printable",
+    b"quoted-printable",
+    b"x-uuencode",
+    b"x-unknown",
+    b"",
+]
+_OTHER_LINES = [
+    b"Subject: hello",
+    b"X-Folded: a\r\n b",
+    b"From foo@example.com Mon Jan 1 00:00:00 2024",
+    b"no colon here",
+    b" continuation",
+    b": empty name",
+    b"Bare: cr\rinside",
+    b"Bare: lf\ninside",
+    b"Name : spaced",
+    b"X-8bit: caf\xc3\xa9",
+]
+_BODY_PIECES = [
+    b"plain words ",
+    b"Caf=E9 =\r\n",
+    b"VGhlIG51bWJlcnM=",
+    b"\r\n",
+    b"\n",
+    b"\r",
+    b"caf\xc3\xa9 ",
+    b"caf\xe9 ",
+    b"--b\r\n",
+    b"begin 644 x\r\n",
+    b"=?utf-8?q?x?=",
+    b"\xef\xac\x81 \xc3\x9f ",
+]
+
+
+@st.composite
+def _singleParts(draw: st.DrawFn) -> bytes:
+    """
+    @return: messages, most of one part, with the fields that decide how
+        a part is read, some twice or folded, and some lines that make a
+        header block other than plain.
+    """
+    lines: list[bytes] = []
+    for _ in range(draw(st.integers(0, 4))):
+        kind = draw(st.integers(0, 2))
+        if kind == 0:
+            lines.append(b"Content-Type: " + draw(st.sampled_from(_CONTENT_TYPES)))
+        elif kind == 1:
+            encoding = draw(st.sampled_from(_TRANSFER_ENCODINGS))
+            lines.append(b"Content-Transfer-Encoding: " + encoding)
+        else:
+            lines.append(draw(st.sampled_from(_OTHER_LINES)))
+    body = b"".join(draw(st.lists(st.sampled_from(_BODY_PIECES), max_size=8)))
+    end = draw(st.sampled_from([b"\r\n", b"\r\n\r\n", b""]))
+    return b"".join(line + b"\r\n" for line in lines) + end + body
+
+
+class SinglePartTests(SynchronousTestCase):
+    """
+    A message of one part with a plain header block is read without the
+    C{email} parser, to the same texts.
+    """
+
+    def test_shortCutTaken(self) -> None:
+        """
+        Common single-part messages take the short cut; multipart ones,
+        and headers the parser reads otherwise, do not.
+        """
+        taken = [
+            PLAIN,
+            BROKEN,
+            _message("Content-Type: text/html; charset=utf-8", "", "<p>x</p>"),
+            _message("Content-Transfer-Encoding: base64", "", "eA=="),
+            _message("Content-Type: application/pdf", "", "%PDF"),
+            _message("", "no header"),
+        ]
+        for raw in taken:
+            self.assertIsNotNone(_searchtext._singlePartTexts(raw, 100), raw)
+        for raw in [
+            ALTERNATIVE,
+            MIXED,
+            FORWARD,
+            _message("Content-Type: message/rfc822", "", "Subject: x", "", "y"),
+            _message("From x@y Mon Jan 1 00:00:00 2024", "Subject: x", "", "y"),
+            _message("Subject: x", "not a field", "", "y"),
+            b"Subject: x\r\nno empty line\r\n",
+            b"Subject: bare\n\nlf",
+        ]:
+            self.assertIsNone(_searchtext._singlePartTexts(raw, 100), raw)
+
+    def test_texts(self) -> None:
+        """
+        The short cut's texts: the body decoded in its charset and its
+        transfer encoding; nothing of a part not text.
+        """
+        cases = [
+            (PLAIN, "please find the figures below.\r\n"),
+            (BROKEN, "un café noir.\r\n"),
+            (
+                _message(
+                    "Content-Type: text/plain; charset=iso-8859-1",
+                    "Content-Transfer-Encoding: quoted-printable",
+                    "",
+                    "Caf=E9 =",
+                    "cr=E8me",
+                ),
+                "café crème\r\n",
+            ),
+            (_message("Content-Type: image/png", "", "text"), ""),
+        ]
+        for raw, body in cases:
+            self.assertEqual(
+                _searchtext._singlePartTexts(raw, 1000),
+                _searchtext.MessageTexts(body, ""),
+            )
+        self.assertEqual(
+            _searchtext._singlePartTexts(PLAIN, 6),
+            _searchtext.MessageTexts("please", ""),
+        )
+
+    @given(_singleParts(), st.sampled_from([0, 5, 10_000]))
+    @settings(max_examples=500, deadline=None)
+    def test_sameAsParser(self, raw: bytes, limit: int) -> None:
+        """
+        Whenever the short cut answers, it gives the texts the parser's
+        path gives.
+        """
+        texts = _searchtext._singlePartTexts(raw, limit)
+        if texts is not None:
+            self.assertEqual(texts, _searchtext._parsedTexts(raw, limit))
+        self.assertEqual(
+            _searchtext.messageTexts(raw, limit), _searchtext._parsedTexts(raw, limit)
+        )
+
+
 class DateZoneTests(SynchronousTestCase):
     """
     Internal dates are compared in the context's zone.
