@@ -98,6 +98,10 @@ class SelectedMailbox:
         self._expunged: set[int] = set()
         self._flagged: dict[int, MessageInfo] = {}
         self._keywordsChanged = False
+        # The messages as last seen, to remember what a message was once
+        # another session expunged it (the store forgets it at once).
+        self._seen = messages
+        self._ghosts: dict[int, MessageInfo] = {}
         folder.addListener(self)
 
     def close(self) -> None:
@@ -112,6 +116,7 @@ class SelectedMailbox:
     # What the store says.
 
     def messagesAdded(self, folder: IFolder, messages: Sequence[MessageInfo]) -> None:
+        self._seen = folder.messages()
         self._added.extend(map(_UID, messages))
         self._noteKeywords(messages)
         self._changed()
@@ -125,8 +130,15 @@ class SelectedMailbox:
 
     def messagesExpunged(self, folder: IFolder, uids: Sequence[int]) -> None:
         self._expunged.update(uids)
+        seen = self._seen
         for uid in uids:
-            self._flagged.pop(uid, None)
+            last = self._flagged.pop(uid, None)
+            if last is None:
+                i = bisect_left(seen, uid, key=_UID)
+                if i < len(seen) and seen[i].uid == uid:
+                    last = seen[i]
+            if last is not None:
+                self._ghosts[uid] = last
         self._changed()
 
     def folderGone(self, folder: IFolder) -> None:
@@ -186,6 +198,17 @@ class SelectedMailbox:
             else:
                 found.append(None)
         return found
+
+    def ghost(self, uid: int) -> MessageInfo | None:
+        """
+        What a message another session expunged was when last seen, while
+        the client still numbers it (RFC 2180 4.1.3: FETCH may answer its
+        UID and flags).
+
+        @param uid: a UID from L{uids}.
+        @return: the message as last seen, or L{None}.
+        """
+        return self._ghosts.get(uid)
 
     def isExpunged(self, uid: int) -> bool:
         """
@@ -288,6 +311,8 @@ class SelectedMailbox:
 
     def _sendExpunges(self) -> bytes:
         gone, self._expunged = self._expunged, set()
+        for uid in gone:
+            self._ghosts.pop(uid, None)
         if not gone or self.gone:
             return b""
         uids = self.uids
