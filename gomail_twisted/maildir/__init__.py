@@ -17,7 +17,19 @@ keeps it, in memory and in the folder (IMAP ENVELOPE and BODYSTRUCTURE).
     hits = await folder.scan(uids, lambda m: b"urgent" in m, limit=64 * 1024)
     structures = await folder.cachedData(uids, "imap4.structure.1", parse)
 
-A large message is appended a piece at a time, never held whole
+A large message is read a piece at a time, in order, each piece costing
+what it reads (L{IFolder.openMessage}, an L{IMessageReader}); close the
+reader when done (one left open holds its file until the message leaves
+the folder or the view closes):
+
+    reader = await folder.openMessage(uid)
+    try:
+        while piece := await reader.read(256 * 1024):
+            send(piece)
+    finally:
+        reader.close()
+
+and appended a piece at a time, never held whole
 (L{IAccount.appendStream}, an L{IMessageWriter}):
 
     writer = account.appendStream("Sent")
@@ -66,6 +78,7 @@ from gomail_twisted.maildir.interfaces import (
     IFolder,
     IFolderListener,
     IMailStore,
+    IMessageReader,
     IMessageWriter,
     MessageInfo,
 )
@@ -92,6 +105,7 @@ __all__ = [
     "IFolder",
     "IFolderListener",
     "IMailStore",
+    "IMessageReader",
     "IMessageWriter",
     "InvalidName",
     "MaildirStore",

@@ -15,6 +15,7 @@ needs nothing of the store's.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -28,6 +29,7 @@ from gomail_twisted.maildir._cachefile import CacheFile
 from gomail_twisted.maildir._changes import Changes
 from gomail_twisted.maildir._derived import MemoryCache
 from gomail_twisted.maildir._disk import FolderDisk
+from gomail_twisted.maildir._reader import MessageReader, openMessageFile
 from gomail_twisted.maildir.errors import NoSuchFolder, NoSuchMessage, ReadOnlyFolder
 from gomail_twisted.maildir.interfaces import (
     CopyResult,
@@ -35,6 +37,7 @@ from gomail_twisted.maildir.interfaces import (
     FlagUpdate,
     IFolder,
     IFolderListener,
+    IMessageReader,
     MessageInfo,
 )
 
@@ -80,6 +83,8 @@ class FolderState:
     @ivar gone: whether the folder was deleted or renamed.
     @ivar cacheFile: its cache of derived data on disk, used with the lock
         held.
+    @ivar readers: the open readers (L{IFolder.openMessage}) by UID, ended
+        when their message leaves the folder.
     """
 
     _log = Logger()
@@ -98,6 +103,7 @@ class FolderState:
         self.lock = DeferredLock()
         self.views: list[FolderView] = []
         self.infos: dict[int, MessageInfo] = {}
+        self.readers: dict[int, set[MessageReader]] = {}
         self._messages: tuple[MessageInfo, ...] | None = ()
         self.uidValidity = 0
         self.uidNext = 1
@@ -190,6 +196,7 @@ class FolderState:
             return
         if changes.reset:
             self.store.memoryCache.forgetFolder(self)
+            self.endReaders(None, NoSuchFolder(f"folder {self.name} changed"))
             for view in list(self.views):
                 view.folderGone()
             self.views.clear()
@@ -199,6 +206,8 @@ class FolderState:
         infos = self.infos
         if changes.expunged:
             self.store.memoryCache.forgetMessages(self, changes.expunged)
+            if self.readers:
+                self.endReaders(changes.expunged)
             for uid in changes.expunged:
                 infos.pop(uid, None)
             for view in self.views:
@@ -261,11 +270,41 @@ class FolderState:
         """
         self.gone = True
         self.store.memoryCache.forgetFolder(self)
+        self.endReaders(None, NoSuchFolder(f"folder {self.name} is gone"))
         self.unwatch()
         views, self.views = self.views, []
         for view in views:
             view.folderGone()
         self.store.forgetState(self)
+
+    def endReaders(
+        self, uids: Iterable[int] | None, reason: Exception | None = None
+    ) -> None:
+        """
+        End the readers of messages that left the folder, or of all.
+
+        @param uids: the messages; all when L{None}.
+        @param reason: what their reads fail with; L{NoSuchMessage} by
+            default.
+        """
+        readers = self.readers
+        found = [
+            reader
+            for uid in (list(readers) if uids is None else uids)
+            for reader in readers.get(uid, ())
+        ]
+        for reader in found:
+            reader.end(reason or NoSuchMessage(f"message {reader.uid} is gone"))
+
+    def forgetReader(self, reader: MessageReader) -> None:
+        """
+        A reader closed: stop tracking it.
+        """
+        readers = self.readers.get(reader.uid)
+        if readers is not None:
+            readers.discard(reader)
+            if not readers:
+                del self.readers[reader.uid]
 
     def listenersChanged(self) -> None:
         """
@@ -301,6 +340,8 @@ class FolderView:
         self.listeners: list[IFolderListener] = []
         #: Whether the view was closed, or told its folder is gone.
         self.closed = False
+        #: The readers opened through the view and not closed yet.
+        self.readers: set[MessageReader] = set()
 
     @property
     def uidValidity(self) -> int:
@@ -378,6 +419,41 @@ class FolderView:
             ).addCallback(done)
 
         return self._check() or state.lock.run(read)
+
+    def openMessage(self, uid: int) -> Deferred[IMessageReader]:
+        """
+        See L{IFolder.openMessage}.
+        """
+        state = self._state
+
+        def forget(reader: MessageReader) -> None:
+            self.readers.discard(reader)
+            state.forgetReader(reader)
+
+        def opened(result: tuple[int | None, Changes | None]) -> IMessageReader:
+            fd, changes = result
+            if changes is not None:
+                state.apply(changes, None)
+            if fd is None:
+                raise NoSuchMessage(f"no message with UID {uid}")
+            if self.closed or uid not in state.infos:
+                os.close(fd)
+                if self.closed:
+                    raise NoSuchFolder(f"folder {self.name} is closed or gone")
+                raise NoSuchMessage(f"no message with UID {uid}")
+            reader = MessageReader(uid, fd, state.store.inThread, forget)
+            self.readers.add(reader)
+            state.readers.setdefault(uid, set()).add(reader)
+            return reader
+
+        def run() -> Deferred[IMessageReader]:
+            if self.closed:
+                return fail(NoSuchFolder(f"folder {self.name} is closed or gone"))
+            return state.store.inThread(openMessageFile, state.disk, uid).addCallback(
+                opened
+            )
+
+        return self._check() or state.lock.run(run)
 
     def scan(
         self,
@@ -468,9 +544,14 @@ class FolderView:
             return
         self.closed = True
         self.listeners = []
+        self._endReaders()
         if self in self._state.views:
             self._state.views.remove(self)
         self._state.listenersChanged()
+
+    def _endReaders(self) -> None:
+        for reader in list(self.readers):
+            reader.end(NoSuchFolder(f"folder {self.name} is closed or gone"))
 
     # Telling the listeners.
 
@@ -481,6 +562,7 @@ class FolderView:
         listeners = self.listeners
         self.closed = True
         self.listeners = []
+        self._endReaders()
         for listener in listeners:
             self._call(listener.folderGone, self)
 

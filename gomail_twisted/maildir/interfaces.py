@@ -261,6 +261,25 @@ class IFolder(Interface):
             L{NoSuchMessage<gomail_twisted.maildir.errors.NoSuchMessage>}.
         """
 
+    def openMessage(uid: int) -> Deferred[IMessageReader]:
+        """
+        Open a message to read it in order, a piece at a time, each piece
+        costing what it reads (L{IMessageReader}): what a server sends a
+        large message with (IMAP FETCH, POP3 RETR), where L{read} of
+        successive ranges would convert the message from its start each
+        time.
+
+        The reader holds what the store needs to go on reading (a file
+        descriptor for Maildir) until L{IMessageReader.close}, or until the
+        message leaves the folder or the view closes: a caller closes it in
+        a C{finally}.
+
+        @param uid: the message.
+        @return: a Deferred firing with the reader, or failing with
+            L{NoSuchMessage<gomail_twisted.maildir.errors.NoSuchMessage>}
+            or L{NoSuchFolder<gomail_twisted.maildir.errors.NoSuchFolder>}.
+        """
+
     def scan(
         uids: Sequence[int],
         f: Callable[[int, bytes], _T],
@@ -383,6 +402,69 @@ class IFolder(Interface):
         """
         Close the view: its listeners are dropped, and the store stops
         watching for it.
+        """
+
+
+class IMessageReader(Interface):
+    """
+    One message read in order (L{IFolder.openMessage}), in its RFC 5322
+    form (lines ending in CRLF, as L{IFolder.read} gives it).
+
+    Each L{read} goes on where the last stopped and costs what it reads:
+    the store keeps its place in the message.  The store reads in its
+    threads, and may read ahead of the caller, a bounded amount (the
+    Maildir store: 256 KiB, in one job), so that most reads are answered
+    at once and the store reads while the caller sends.  One read at a
+    time: the next is asked once the last fired.
+
+    Reads fail with
+    L{NoSuchMessage<gomail_twisted.maildir.errors.NoSuchMessage>} once the
+    message has left the folder (expunged or moved through the store at
+    once, its data removed behind the store's back when the store next
+    reads), and with
+    L{NoSuchFolder<gomail_twisted.maildir.errors.NoSuchFolder>} once the
+    view is closed or its folder gone; the reader then lets go of what it
+    held, as at L{close}.
+    """
+
+    uid = Attribute("The message's UID (C{int}).")
+    position = Attribute(
+        "The offset of the next byte to read, in the message's CRLF form (C{int})."
+    )
+
+    def read(length: int) -> Deferred[bytes]:
+        """
+        Read the next bytes.
+
+        @param length: how many, at least 0.
+        @return: a Deferred firing with C{length} bytes, fewer only at the
+            end of the message (empty past it); failing as said above, or
+            with L{StoreFailed<gomail_twisted.maildir.errors.StoreFailed>}
+            when the store cannot read (and the reader lets go then too).
+        @raise RuntimeError: while another read is under way, or after
+            L{close}.
+        @raise ValueError: for a negative length.
+        """
+
+    def seek(offset: int) -> None:
+        """
+        Make the next L{read} start at C{offset} of the CRLF form (a
+        partial FETCH's start, or the next range of a section).  The work
+        is the next read's: going forward costs reading the bytes between
+        once, going back reading from the message's start.  Past the end,
+        reads give nothing.
+
+        @param offset: the offset, at least 0.
+        @raise RuntimeError: after L{close}.
+        @raise ValueError: for a negative offset.
+        """
+
+    def close() -> None:
+        """
+        Let go of what the reader holds, at once or as soon as the store's
+        work under way for it is done.  A read still waiting fails with
+        L{CancelledError<twisted.internet.defer.CancelledError>}.  Later
+        calls do nothing.
         """
 
 
