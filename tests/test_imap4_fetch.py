@@ -6,7 +6,9 @@ server and a real store, bytes on the wire.
 
 from __future__ import annotations
 
+import gc
 import os
+import tracemalloc
 from pathlib import Path
 
 from hypothesis import given, settings
@@ -26,6 +28,7 @@ from gomail_twisted.maildir import MaildirStore
 from gomail_twisted.users import UsersChecker
 from tests._imaphelpers import Connection, tagged
 from tests.test_imap4_select import MailboxTestCase
+from tests.test_maildir_reader import openDescriptors
 
 #: Alice's Maildir, under the store's root.
 ALICE_DIRECTORY = "alice@example.com"
@@ -903,10 +906,10 @@ def removeMessageFile(root: Path, marker: bytes) -> None:
     raise AssertionError(f"no message holds {marker!r}")
 
 
-class StreamingTests(FetchTestCase):
+class PacedTestCase(FetchTestCase):
     """
-    A large item is read and written a piece at a time, no faster than the
-    client reads.
+    A client that reads the server's answer a piece at a time, its
+    transport pausing the server past a mark.
     """
 
     chunkSize = 4096
@@ -915,9 +918,6 @@ class StreamingTests(FetchTestCase):
     def setUp(self) -> None:
         super().setUp()
         self.factory = self.makeFactory(chunkSize=self.chunkSize)
-        self.big = b"Subject: big\r\n\r\n" + b"".join(
-            b"line %06d of the body\r\n" % (n,) for n in range(12000)
-        )
 
     def pausingAt(self, connection: Connection, mark: int) -> list[int]:
         """
@@ -952,6 +952,19 @@ class StreamingTests(FetchTestCase):
             producer.resumeProducing()
             out.append(connection.read())
         return b"".join(out)
+
+
+class StreamingTests(PacedTestCase):
+    """
+    A large item is read and written a piece at a time, no faster than the
+    client reads.
+    """
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.big = b"Subject: big\r\n\r\n" + b"".join(
+            b"line %06d of the body\r\n" % (n,) for n in range(12000)
+        )
 
     def test_backpressure(self) -> None:
         """
@@ -1051,6 +1064,159 @@ class StreamingTests(FetchTestCase):
             b"a NO [EXPUNGEISSUED] Some of the requested messages no longer exist\r\n"
             % (literal(SIMPLE),),
         )
+
+
+class LargeMessageTests(PacedTestCase):
+    """
+    Messages of several MiB, read in order through the store's reader:
+    exact, in bounded memory, at any offset.
+    """
+
+    chunkSize = 64 * 1024
+    highWater = 64 * 1024
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.big = b"Subject: large\r\n\r\n" + b"".join(
+            b"%07d body line\r\n" % (n,)
+            + (b"a lone \r and a NUL \x00\r\n" if n % 1000 == 0 else b"")
+            for n in range(5 * 1024 * 1024 // 18)
+        )
+
+    def stored(self) -> bytes:
+        """
+        The message as the store reads it, as FETCH sends it (NUL as 0x80).
+        """
+        [info] = self.folder().messages()
+        data: bytes = self.successResultOf(self.folder().read(info.uid))
+        return data.replace(b"\x00", b"\x80")
+
+    def expectDrained(self, connection: Connection, expected: bytes) -> None:
+        """
+        Read the answer, letting the server go on, and check it as it comes
+        without keeping it.
+        """
+        position = 0
+        for _ in range(10_000):
+            received = connection.read()
+            self.assertEqual(received, expected[position : position + len(received)])
+            position += len(received)
+            producer = connection.transport.producer
+            if position >= len(expected) or producer is None:
+                break
+            producer.resumeProducing()
+        self.assertEqual(position, len(expected))
+
+    def test_exactAndBounded(self) -> None:
+        """
+        A 5 MiB message (with lone CRs and a NUL) arrives exact to a client
+        that reads slowly; the transport holds about a chunk past its mark,
+        and the server and the transport hold under 1.5 MiB in all.
+        """
+        connection = self.fetching(self.big)
+        octets = self.stored()
+        self.assertGreater(len(octets), 5 * 1024 * 1024)
+        expected = b"* 1 FETCH (BODY[] %s)\r\na OK FETCH completed\r\n" % (
+            literal(octets),
+        )
+        held = self.pausingAt(connection, self.highWater)
+        gc.collect()
+        tracemalloc.start()
+        try:
+            connection.protocol.dataReceived(b"a FETCH 1 BODY.PEEK[]\r\n")
+            self.expectDrained(connection, expected)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        self.assertGreater(len(held), 30)
+        self.assertLessEqual(max(held), self.highWater + 8192 + self.chunkSize)
+        self.assertLess(peak, 1536 * 1024)
+
+    def test_partials(self) -> None:
+        """
+        Partials of a large message, deep into it and past its end, and of
+        its text, are the octets asked for.
+        """
+        connection = self.fetching(self.big)
+        octets = self.stored()
+        text = len(b"Subject: large\r\n\r\n")
+        for item, label, start, count in [
+            (b"BODY.PEEK[]<3000000.300000>", b"BODY[]<3000000>", 3000000, 300000),
+            (b"BODY.PEEK[TEXT]<1000.200000>", b"BODY[TEXT]<1000>", text + 1000, 200000),
+            (b"BODY.PEEK[]<5000000.9000000>", b"BODY[]<5000000>", 5000000, 9000000),
+            (b"BODY.PEEK[]<9000000.10>", b"BODY[]<9000000>", 9000000, 10),
+        ]:
+            self.assertEqual(
+                connection.command(b"a FETCH 1 (%s UID)" % (item,)),
+                b"* 1 FETCH (%s %s UID 1)\r\na OK FETCH completed\r\n"
+                % (label, literal(octets[start : start + count])),
+            )
+
+    def test_largePart(self) -> None:
+        """
+        A large part of a multipart message is read from its start.
+        """
+        attachment = b"".join(b"%07d base64ish line\r\n" % (n,) for n in range(40000))
+        message = (
+            b"Subject: parts\r\nMIME-Version: 1.0\r\n"
+            b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n'
+            b"--b\r\nContent-Type: text/plain\r\n\r\nhello\r\n"
+            b"--b\r\nContent-Type: application/octet-stream\r\n\r\n"
+            + attachment
+            + b"\r\n--b--\r\n"
+        )
+        connection = self.fetching(message)
+        self.assertEqual(
+            connection.command(b"a FETCH 1 BODY.PEEK[2]"),
+            b"* 1 FETCH (BODY[2] %s)\r\na OK FETCH completed\r\n"
+            % (literal(attachment),),
+        )
+
+    def test_clientGoneLetsGo(self) -> None:
+        """
+        A client that goes mid-FETCH leaves no message file open.
+        """
+        connection = self.fetching(self.big)
+        before = openDescriptors()
+        self.pausingAt(connection, self.highWater)
+        connection.protocol.dataReceived(b"a FETCH 1 BODY.PEEK[]\r\n")
+        self.assertEqual(openDescriptors(), before + 1)
+        connection.lose()
+        self.assertEqual(openDescriptors(), before)
+
+    def test_clientGoneDuringStoreCall(self) -> None:
+        """
+        A client that goes while the store opens or reads its message
+        leaves no message file open once the store is done.
+        """
+        for steps in range(4):
+            connection = self.fetching(self.big)
+            before = openDescriptors()
+            self.pool.now = False
+            connection.protocol.dataReceived(b"a FETCH 1 BODY.PEEK[]\r\n")
+            for _ in range(steps):
+                self.pool.runAll()
+            connection.lose()
+            for _ in range(10):
+                self.pool.runAll()
+            self.pool.now = True
+            self.assertEqual(openDescriptors(), before)
+            self.assertEqual(self.flushLoggedErrors(), [])
+
+    def test_expungedElsewhereMidLiteral(self) -> None:
+        """
+        A message expunged by another session while its literal is being
+        sent cannot be answered: the connection is closed, the file let go.
+        """
+        connection = self.fetching(self.big)
+        before = openDescriptors()
+        self.pausingAt(connection, self.highWater)
+        connection.protocol.dataReceived(b"a FETCH 1 BODY.PEEK[]\r\n")
+        self.expunge(1)
+        answer = self.drain(connection)
+        self.assertTrue(connection.closed)
+        self.assertLess(len(answer), len(self.big))
+        self.assertEqual(openDescriptors(), before)
 
 
 def answered(answer: bytes) -> bool:

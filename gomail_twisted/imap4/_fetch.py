@@ -14,9 +14,11 @@ Messages are otherwise taken in batches: what FETCH keeps of them
 structure), from the store's cache, computed once per message
 (L{IFolder.cachedData}); then the octets their C{BODY[...]} items need,
 read for many messages at once in the store's threads (L{IFolder.scan});
-an item larger than a chunk is read and sent a piece at a time
-(L{IFolder.read}), in pieces that grow with it, since the store reads a
-range from the message's start.
+an item larger than a chunk is read a chunk at a time, in order, through
+a reader of the store (L{IFolder.openMessage}), which reads ahead of the
+command in its threads (a few hundred KiB a job) while the transport
+drains.  The reader is closed when the item is sent, or the command
+stops.
 
 C{BODY[...]} (not C{PEEK}), C{RFC822} and C{RFC822.TEXT} set C{\\Seen}
 on a read-write mailbox (RFC 3501 6.4.5): with one store call for the
@@ -65,7 +67,13 @@ from gomail_twisted.imap4._selected import SelectedMailbox
 from gomail_twisted.imap4._status import IMAPStatus
 from gomail_twisted.imap4._structure import MessageStructure, parseStructure
 from gomail_twisted.maildir.errors import NoSuchMessage, StoreError
-from gomail_twisted.maildir.interfaces import SEEN, FlagChange, IFolder, MessageInfo
+from gomail_twisted.maildir.interfaces import (
+    SEEN,
+    FlagChange,
+    IFolder,
+    IMessageReader,
+    MessageInfo,
+)
 
 #: How FETCH ends when messages it named no longer exist (RFC 2180
 #: 4.1.2, RFC 5530 3).
@@ -77,10 +85,6 @@ EXPUNGE_ISSUED = IMAPStatus.no(
 BATCH = 256
 #: The octets read for many small messages in one store call, at most.
 GROUP_BYTES = 256 * 1024
-#: The largest piece of a large item read at once.  The store reads a
-#: range from the start of the message, so pieces grow with the item
-#: (a sixteenth of it) to keep the reads of a large message linear.
-MAX_PIECE = 1024 * 1024
 
 _MODSEQ = FetchAttribute("MODSEQ")
 
@@ -424,7 +428,7 @@ class _FetchAnswer:
     ) -> None:
         """
         Answer a message with an item larger than a chunk: each item read
-        on its own, a large one in pieces.
+        on its own, a large one in order through a reader of the store.
         """
         first, last = self._extras(info)
         # What is not yet gathered for writing: the response's start, and
@@ -442,25 +446,33 @@ class _FetchAnswer:
                 continue
             item = extracts[maker]
             label = labels[maker].label
+            reader: IMessageReader | None = None
             try:
-                if item.section is not None or item.size <= self.chunkSize:
-                    octets = await self._readSmall(info.uid, item)
-                    parts.append(b"%s {%d}\r\n%s" % (label, len(octets), octets))
+                try:
+                    if item.section is not None or item.size <= self.chunkSize:
+                        octets = await self._readSmall(info.uid, item)
+                        parts.append(b"%s {%d}\r\n%s" % (label, len(octets), octets))
+                        continue
+                    reader = await self._open(info.uid)
+                    start, end = item.ranges[0]
+                    reader.seek(start)
+                    head = await self._readPiece(
+                        reader, min(self.chunkSize, end - start)
+                    )
+                except NoSuchMessage:
+                    self.gone = True
+                    if not sent:
+                        # Nothing of it went out: no response at all.
+                        return
+                    parts.append(label + b" NIL")
                     continue
-                piece = self._piece(item)
-                start, end = item.ranges[0]
-                head = await self._read(info.uid, start, min(piece, end - start))
-            except NoSuchMessage:
-                self.gone = True
-                if not sent:
-                    # Nothing of it went out: no response at all.
-                    return
-                parts.append(label + b" NIL")
-                continue
-            parts.append(b"%s {%d}\r\n" % (label, item.size))
-            self._add(pending + (b" " if sent else b"") + b" ".join(parts))
-            pending, parts, sent = b"", [], True
-            await self._stream(info.uid, item, head, piece)
+                parts.append(b"%s {%d}\r\n" % (label, item.size))
+                self._add(pending + (b" " if sent else b"") + b" ".join(parts))
+                pending, parts, sent = b"", [], True
+                await self._stream(reader, item, head)
+            finally:
+                if reader is not None:
+                    reader.close()
         parts += last
         tail = b" ".join(parts)
         if sent and parts:
@@ -469,11 +481,26 @@ class _FetchAnswer:
         if self._size >= self.chunkSize:
             await self._drain()
 
-    def _piece(self, item: Extract) -> int:
+    async def _open(self, uid: int) -> IMessageReader:
         """
-        @return: how much of a large item to read at once.
+        Open a message to read it in order.
+
+        @raise NoSuchMessage: the message is gone.
+        @raise _Stop: the connection went meanwhile (the reader closed).
         """
-        return max(self.chunkSize, min(MAX_PIECE, item.size // 16))
+        reader: IMessageReader = await self.folder.openMessage(uid)
+        if self.server.closed:
+            reader.close()
+            raise _Stop()
+        return reader
+
+    async def _readPiece(self, reader: IMessageReader, length: int) -> bytes:
+        """
+        Read the next octets of a message through its reader.
+
+        @raise NoSuchMessage: the message is gone, or shorter than it was.
+        """
+        return _whole(reader, length, await self._check(reader.read(length)))
 
     async def _read(self, uid: int, start: int, length: int) -> bytes:
         """
@@ -497,34 +524,50 @@ class _FetchAnswer:
         data = b"".join(pieces)
         return extractBytes(Extract(((0, len(data)),), len(data), item.section), data)
 
-    async def _stream(self, uid: int, item: Extract, head: bytes, piece: int) -> None:
+    async def _stream(self, reader: IMessageReader, item: Extract, head: bytes) -> None:
         """
-        Send a large item's octets, its first piece read already.
+        Send a large item's octets, its first piece read already, a chunk
+        at a time.  The store's reader reads ahead of the command, so that
+        most pieces are there when asked for: the store reads while the
+        transport drains.
         """
         data = head
         ranges = list(item.ranges)
-        start, end = ranges.pop(0)
-        position = start + len(head)
-        while True:
-            self._add(data.replace(b"\x00", b"\x80"))
-            if self._size >= self.chunkSize:
-                await self._drain()
-            if position >= end:
-                if not ranges:
-                    return
-                position, end = ranges.pop(0)
-            try:
-                data = await self._read(uid, position, min(piece, end - position))
-            except NoSuchMessage:
-                # The literal's size is sent: no way to go on.
-                self._log.info(
-                    "IMAP FETCH of UID {uid} for {peer} cut: the message went",
-                    uid=uid,
-                    peer=self.server.peer[0],
-                )
-                self.server.closeConnection()
-                raise _Stop() from None
-            position += len(data)
+        _, end = ranges.pop(0)
+        position = reader.position
+        chunk = self.chunkSize
+        try:
+            while True:
+                self._add(data.replace(b"\x00", b"\x80"))
+                if self._size >= chunk:
+                    await self._drain()
+                if position >= end:
+                    if not ranges:
+                        return
+                    position, end = ranges.pop(0)
+                    reader.seek(position)
+                data = await self._readPiece(reader, min(chunk, end - position))
+                position += len(data)
+        except NoSuchMessage:
+            # The literal's size is sent: no way to go on.
+            self._log.info(
+                "IMAP FETCH of UID {uid} for {peer} cut: the message went",
+                uid=reader.uid,
+                peer=self.server.peer[0],
+            )
+            self.server.closeConnection()
+            raise _Stop() from None
+
+
+def _whole(reader: IMessageReader, length: int, data: bytes) -> bytes:
+    """
+    Check that a read gave all it was asked.
+
+    @raise NoSuchMessage: the message is shorter than the store said.
+    """
+    if len(data) != length:
+        raise NoSuchMessage(f"message {reader.uid} was cut short")
+    return data
 
 
 #: A message waiting in a group: sequence number, info, FETCH data, and
