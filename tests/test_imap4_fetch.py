@@ -14,7 +14,7 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gomail_twisted.imap4 import _fetchbody
+from gomail_twisted.imap4 import _envelope, _fetchbody
 from gomail_twisted.imap4._bodystructure import sectionBytes
 from gomail_twisted.imap4._commands import BodySection
 from gomail_twisted.imap4._fetchbody import (
@@ -590,6 +590,28 @@ class SectionTests(FetchTestCase):
             connection.command(b"a FETCH 1 BODY.PEEK[HEADER.FIELDS (RECEIVED)]"),
             b"* 1 FETCH (BODY[HEADER.FIELDS (RECEIVED)] {2}\r\n\r\n)\r\n"
             b"a OK FETCH completed\r\n",
+        )
+
+    def test_headerFieldsExpressionBuiltOnce(self) -> None:
+        """
+        HEADER.FIELDS over many messages builds its field expression once
+        for the command, not once a message, and the answers are the same.
+        """
+        messages = [b"Subject: %d\r\nX-Other: o\r\n\r\nbody\r\n" % n for n in range(50)]
+        connection = self.fetching(*messages)
+        _envelope._fieldsPattern.cache_clear()
+        answer = connection.command(
+            b"a FETCH 1:* BODY.PEEK[HEADER.FIELDS (SUBJECT NOT-THERE Date)]"
+        )
+        self.assertEqual(_envelope._fieldsPattern.cache_info().misses, 1)
+        self.assertEqual(
+            answer,
+            b"".join(
+                b"* %d FETCH (BODY[HEADER.FIELDS (SUBJECT NOT-THERE DATE)] %s)\r\n"
+                % (n + 1, literal(b"Subject: %d\r\n\r\n" % n))
+                for n in range(50)
+            )
+            + b"a OK FETCH completed\r\n",
         )
 
     def test_partials(self) -> None:

@@ -30,6 +30,7 @@ all, whatever its content.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -97,6 +98,31 @@ def fieldBody(message: bytes, start: int, end: int) -> bytes:
     return cleanValue(message[start : found.start() if found else end])
 
 
+@functools.lru_cache(maxsize=64)
+def _fieldsPattern(fields: tuple[str, ...]) -> re.Pattern[bytes] | None:
+    """
+    The expression that finds the fields of some names at the start of a
+    line, in any case.  Built once for each set of names a client asks
+    for (a FETCH asks the same for every message), not once a message.
+
+    @param fields: the names; those that are no field name are left out.
+    @return: the expression, or L{None} when no name is left.
+    """
+    names = sorted(
+        {
+            encoded
+            for encoded in (field.encode("utf-8", "replace") for field in fields)
+            if _FIELD_NAME.match(encoded)
+        }
+    )
+    if not names:
+        return None
+    return re.compile(
+        rb"^(?:" + b"|".join(re.escape(name) for name in names) + rb")[ \t]*:",
+        re.I | re.M,
+    )
+
+
 def headerValues(header: bytes, name: str) -> list[bytes]:
     """
     Every value of a field, in order, for C{SEARCH HEADER} and friends
@@ -107,10 +133,9 @@ def headerValues(header: bytes, name: str) -> list[bytes]:
     @return: the unfolded values (L{cleanValue}); empty when the field is
         absent or C{name} is not a field name.
     """
-    encoded = name.encode("utf-8", "replace")
-    if not _FIELD_NAME.match(encoded):
+    pattern = _fieldsPattern((name,))
+    if pattern is None:
         return []
-    pattern = re.compile(rb"^" + re.escape(encoded) + rb"[ \t]*:", re.I | re.M)
     return [
         fieldBody(header, found.end(), len(header))
         for found in pattern.finditer(header)
@@ -132,7 +157,8 @@ def headerFields(header: bytes, fields: Sequence[str], exclude: bool) -> bytes:
     with no body and no blank line); Dovecot adds it even then. Lines that
     are not fields are left out of C{HEADER.FIELDS} and kept by
     C{HEADER.FIELDS.NOT}. The fields are found by one regular expression,
-    so a long header costs a scan, not a loop over its lines.
+    built once for each set of names (L{_fieldsPattern}), so a long header
+    costs a scan, not a loop over its lines.
 
     @param header: the header block, with its blank line if it has one.
     @param fields: the field names.
@@ -142,19 +168,9 @@ def headerFields(header: bytes, fields: Sequence[str], exclude: bool) -> bytes:
     blank = _endsWithBlankLine(header)
     if blank:
         header = header[: -2 if header.endswith(b"\r\n") else -1]
-    names = sorted(
-        {
-            encoded
-            for encoded in (field.encode("utf-8", "replace") for field in fields)
-            if _FIELD_NAME.match(encoded)
-        }
-    )
+    pattern = _fieldsPattern(tuple(fields))
     spans: list[tuple[int, int]] = []
-    if names:
-        pattern = re.compile(
-            rb"^(?:" + b"|".join(re.escape(name) for name in names) + rb")[ \t]*:",
-            re.I | re.M,
-        )
+    if pattern is not None:
         for found in pattern.finditer(header):
             end = _FIELD_END.search(header, found.end())
             spans.append((found.start(), len(header) if end is None else end.end()))
