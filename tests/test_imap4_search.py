@@ -39,14 +39,11 @@ from gomail_twisted.imap4._search import (
     needs,
     searchResponse,
 )
-from gomail_twisted.imap4._searchtext import (
-    CACHED_FIELDS,
-    HEADER_LIMIT,
-    MAX_FIELD,
-    MAX_NAMES,
+from gomail_twisted.imap4._searchindex import (
     CachedFields,
-    SearchedMessage,
+    TextIndex,
     searchFields,
+    textIndex,
 )
 from gomail_twisted.maildir.interfaces import MessageInfo
 
@@ -233,11 +230,19 @@ def _fields(raw: bytes) -> CachedFields:
     return CachedFields(searchFields(raw))
 
 
+def _index(raw: bytes) -> TextIndex:
+    """
+    @return: the store's index of a message's text, read back.
+    """
+    return TextIndex(textIndex(raw))
+
+
 def _staged(key: SearchKey, context: SearchContext = CONTEXT) -> list[int]:
     """
     @return: the same as L{_search}, reading each message only when the
         matcher asks: first nothing, then the record of its header fields,
-        then the header, then all of it.
+        then that and the index of its text, then the header, then all of
+        it.
     """
     matcher = compileSearch(key, context)
     found = []
@@ -245,6 +250,10 @@ def _staged(key: SearchKey, context: SearchContext = CONTEXT) -> list[int]:
         result = matcher.evaluate(info, seq)
         if result is None:
             result = matcher.evaluate(info, seq, fields=_fields(raw))
+        if result is None:
+            result = matcher.evaluate(
+                info, seq, fields=_fields(raw), textIndex=_index(raw)
+            )
         if result is None:
             result = matcher.evaluate(info, seq, header=_header(raw))
         if result is None:
@@ -469,178 +478,6 @@ class HeaderDecodingTests(SynchronousTestCase):
                 SearchHeader("subject", text + "!"), SearchContext(1, 1)
             )
             self.assertEqual((raw, longer.matches(info, 1, full=message)), (raw, False))
-
-
-def _fieldValues(raw: bytes, name: str) -> list[str] | None:
-    """
-    @return: a field's values as a search of the header block reads them.
-    """
-    info = MessageInfo(1, frozenset(), len(raw), 0.0, 1)
-    header = raw[:HEADER_LIMIT]
-    return SearchedMessage(info, 1, header, None, 0).values(name)
-
-
-class CachedFieldsTests(SynchronousTestCase):
-    """
-    The store's record of a message's header fields (L{searchFields},
-    L{CachedFields}) gives the values a search of the header block reads,
-    or says it does not know.
-    """
-
-    def test_recordedValues(self) -> None:
-        """
-        For each message of the table, every kept field has the values the
-        header gives (none when absent), another field present is not
-        known, and a field absent is known absent.
-        """
-        for _, raw in MESSAGES:
-            fields = _fields(raw)
-            for name in CACHED_FIELDS:
-                self.assertEqual(
-                    (name, fields.values(name)), (name, _fieldValues(raw, name))
-                )
-                self.assertEqual(fields.has(name), bool(_fieldValues(raw, name)))
-            self.assertEqual(fields.values("x-absent"), [])
-            self.assertIs(fields.has("x-absent"), False)
-        undated = _fields(UNDATED)
-        self.assertEqual(
-            undated.values("to"), ["alice@example.com,\tcarol@example.org"]
-        )
-        self.assertEqual(undated.values("date"), [])
-        self.assertIsNone(undated.values("received"))
-        self.assertIs(undated.has("received"), True)
-        self.assertIs(undated.has("x-empty"), True)
-
-    def test_cutValueIsNotKnown(self) -> None:
-        """
-        A kept field whose values pass L{MAX_FIELD} octets is recorded by
-        name only: its values are read from the message.
-        """
-        long = "word " * (MAX_FIELD // 5) + "needle"
-        raw = _message(f"Subject: {long}", "To: bob@example.com", "", "body")
-        fields = _fields(raw)
-        self.assertIsNone(fields.values("subject"))
-        self.assertIs(fields.has("subject"), True)
-        self.assertEqual(fields.values("to"), ["bob@example.com"])
-        info = MessageInfo(1, frozenset(), len(raw), 0.0, 1)
-        matcher = compileSearch(SearchHeader("Subject", "needle"), SearchContext(1, 1))
-        self.assertIsNone(matcher.evaluate(info, 1, fields=fields))
-        self.assertIs(matcher.evaluate(info, 1, header=raw), True)
-        # Two occurrences count together.
-        half = "x" * (MAX_FIELD // 2)
-        twice = _message(f"Cc: {half}", f"Cc: {half}", "", "body")
-        self.assertIsNone(_fields(twice).values("cc"))
-        fits = _message(f"Cc: {half[:-1]}", "", "body")
-        self.assertEqual(_fields(fits).values("cc"), [half[:-1]])
-
-    def test_separatorsAreNotRecorded(self) -> None:
-        """
-        A value that decodes to one of the record's separators is not
-        kept, nor is a name holding one; a name asked for that holds one
-        is not known.
-        """
-        raw = _message(
-            "Subject: =?utf-8?q?a=1Eb?=", "X-Odd\x1fName: v", "From: a@b", "", "x"
-        )
-        fields = _fields(raw)
-        self.assertIsNone(fields.values("subject"))
-        self.assertEqual(fields.values("from"), ["a@b"])
-        self.assertIsNone(fields.values("x-odd\x1fname"))
-        self.assertIsNone(fields.has("x-odd\x1fname"))
-        self.assertIsNone(fields.values("x-other"))
-        self.assertEqual(fields.values("to"), [])
-        self.assertIsNone(_fields(PLAIN).values("from\x1falice"))
-
-    def test_manyNames(self) -> None:
-        """
-        Past L{MAX_NAMES} octets of other fields' names, the record says
-        its list is cut: other names are then not known, kept fields are.
-        """
-        names = [f"X-Field-{n:04d}: v" for n in range(MAX_NAMES // 10)]
-        raw = _message(*names, "Subject: hi", "X-Last: v", "", "x")
-        fields = _fields(raw)
-        self.assertIs(fields.has("x-field-0000"), True)
-        self.assertIsNone(fields.values("x-field-0000"))
-        self.assertIsNone(fields.has("x-last"))
-        self.assertIsNone(fields.has("x-absent"))
-        self.assertEqual(fields.values("subject"), ["hi"])
-        self.assertEqual(fields.values("cc"), [])
-        self.assertIs(fields.has("cc"), False)
-        self.assertLessEqual(len(searchFields(raw)), MAX_NAMES + 100)
-
-    def test_emptyHeader(self) -> None:
-        """
-        A message without fields has an empty record, which knows every
-        field is absent.
-        """
-        self.assertEqual(searchFields(_message("", "Subject: no")), b"")
-        fields = CachedFields(b"")
-        self.assertEqual(fields.values("subject"), [])
-        self.assertIs(fields.has("x-anything"), False)
-        self.assertIs(CachedFields(b"\x1e").has(""), True)
-
-    def test_headerLimit(self) -> None:
-        """
-        A field past the first L{HEADER_LIMIT} octets is not in the
-        record, as a search of the header block does not see it.
-        """
-        filler = [f"X-Filler: {'f' * 990}" for _ in range(HEADER_LIMIT // 1000 + 1)]
-        raw = _message(*filler, "Subject: late", "", "x")
-        self.assertEqual(_fields(raw).values("subject"), [])
-        self.assertEqual(_fieldValues(raw, "subject"), [])
-
-    def test_notUTF8(self) -> None:
-        """
-        A record that is not UTF-8 is refused.
-        """
-        self.assertRaises(ValueError, CachedFields, b"\x1efrom\x1f\xff")
-
-    def test_surrogates(self) -> None:
-        """
-        A value that decodes to a lone surrogate (a charset of Python's
-        own) is kept as it is.
-        """
-        raw = _message("Subject: =?raw-unicode-escape?q?=5Cud800x?=", "", "x")
-        self.assertEqual(_fields(raw).values("subject"), _fieldValues(raw, "subject"))
-        self.assertEqual(_fieldValues(raw, "subject"), ["\ud800x"])
-
-    @given(
-        st.lists(
-            st.tuples(
-                st.sampled_from(
-                    ["From", "to", "SUBJECT", "Date", "X-A", "x-b", "Received", "\x1e"]
-                ),
-                st.lists(
-                    st.sampled_from(["a", "\u00e9", " ", "=?utf-8?q?=1F?=", "\x1d"]),
-                    max_size=6,
-                ).map("".join),
-                st.booleans(),
-            ),
-            max_size=8,
-        )
-    )
-    @settings(max_examples=200, deadline=None)
-    def test_recordAgreesWithHeader(self, lines: list[tuple[str, str, bool]]) -> None:
-        """
-        Whatever the fields, the record gives a field's values and
-        presence as the header block does, or says it does not know; it
-        always knows the kept fields' presence.
-        """
-        raw = _message(
-            *(
-                f"{name}: {value}" if not folded else f"{name}:\r\n {value}"
-                for name, value, folded in lines
-            ),
-            "",
-            "body",
-        )
-        fields = _fields(raw)
-        for name in ["from", "to", "subject", "date", "x-a", "x-b", "received", "cc"]:
-            values = _fieldValues(raw, name)
-            self.assertIn(fields.values(name), (None, values))
-            self.assertIn(fields.has(name), (None, bool(values)))
-            if name in CACHED_FIELDS:
-                self.assertEqual(fields.has(name), bool(values))
 
 
 _CONTENT_TYPES = [
@@ -1418,9 +1255,13 @@ class PropertyTests(SynchronousTestCase):
             self.assertIsNotNone(whole)
             bare = matcher.evaluate(info, seq)
             cached = matcher.evaluate(info, seq, fields=_fields(raw))
+            indexed = matcher.evaluate(
+                info, seq, fields=_fields(raw), textIndex=_index(raw)
+            )
             header = matcher.evaluate(info, seq, header=_header(raw))
             self.assertIn(bare, (None, whole))
             self.assertIn(cached, (None, whole))
+            self.assertIn(indexed, (None, whole))
             self.assertIn(header, (None, whole))
             if matcher.needs <= Needs.HEADER:
                 self.assertEqual(header, whole)

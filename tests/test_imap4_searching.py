@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from gomail_twisted.imap4 import _searching
-from gomail_twisted.imap4._searchtext import MAX_FIELD
+from gomail_twisted.imap4._searchindex import MAX_FIELD
 from gomail_twisted.imap4.backend import StoreBackend
 from gomail_twisted.maildir import MaildirStore, _files
 from gomail_twisted.users import UsersChecker
@@ -152,8 +152,8 @@ class SearchTests(MailboxTestCase):
         scans = self.countScans()
         c = self.selected()
         c.command(b'a SEARCH HEADER Content-Transfer-Encoding "base64"')
-        c.command(b'b SEARCH TEXT "noon"')
-        self.assertEqual(scans, [([3], _searching.HEADER_LIMIT), ([1, 2, 3], None)])
+        c.command(b'b SEARCH TEXT "you at noon"')
+        self.assertEqual(scans, [([3], _searching.HEADER_LIMIT), ([1], None)])
 
     def test_secondSearchReadsNoMessage(self) -> None:
         """
@@ -187,6 +187,40 @@ class SearchTests(MailboxTestCase):
             b"* SEARCH\r\nd OK SEARCH completed\r\n",
         )
         self.assertEqual((reads, scans), ([], []))
+
+    def test_textIndex(self) -> None:
+        """
+        The first search of text reads each message to index its text;
+        later ones read only the messages whose index may hold the string.
+        """
+        scans = self.countScans()
+        reads = self.countReads()
+        c = self.selected()
+        self.assertEqual(
+            c.command(b"a SEARCH BODY numbers"),
+            b"* SEARCH 3\r\na OK SEARCH completed\r\n",
+        )
+        self.assertEqual((len(reads), scans), (4, [([3], None)]))
+        del reads[:], scans[:]
+        # Message 1 has "lunch" in its header: its index says it may.
+        self.assertEqual(
+            c.command(b"b SEARCH OR BODY numbers TEXT lunch"),
+            b"* SEARCH 1 3\r\nb OK SEARCH completed\r\n",
+        )
+        self.assertEqual((len(reads), scans), (2, [([1, 3], None)]))
+        del reads[:], scans[:]
+        self.assertEqual(
+            c.command(b"c SEARCH NOT BODY xylophone"),
+            b"* SEARCH 1 2 3\r\nc OK SEARCH completed\r\n",
+        )
+        self.assertEqual((reads, scans), ([], []))
+        # The records of header fields are made (a read each), then both
+        # decide.
+        self.assertEqual(
+            c.command(b"d SEARCH FROM ann TEXT coffee"),
+            b"* SEARCH\r\nd OK SEARCH completed\r\n",
+        )
+        self.assertEqual((len(reads), scans), (3, []))
 
     def test_cutValueReadsTheMessage(self) -> None:
         """

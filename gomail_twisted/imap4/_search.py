@@ -82,7 +82,8 @@ from gomail_twisted.imap4._commands import (
     SearchText,
 )
 from gomail_twisted.imap4._encode import number
-from gomail_twisted.imap4._searchtext import CachedFields, SearchedMessage
+from gomail_twisted.imap4._searchindex import CachedFields, Needle, TextIndex
+from gomail_twisted.imap4._searchtext import MAX_TEXT, SearchedMessage
 from gomail_twisted.maildir.interfaces import MessageInfo
 
 __all__ = [
@@ -95,12 +96,6 @@ __all__ = [
     "needs",
     "searchResponse",
 ]
-
-MAX_TEXT = 10 * 2**20
-"""
-The default bound on the decoded text searched per message, in characters:
-a body search reads no further.
-"""
 
 MAX_DEPTH = 128
 """
@@ -355,6 +350,7 @@ def _compileText(key: SearchText) -> _Compiled:
     if not wanted:
         return _ALWAYS
     headers = key.headers
+    needle = Needle(wanted)
 
     def test(message: SearchedMessage) -> bool | None:
         if headers:
@@ -363,7 +359,7 @@ def _compileText(key: SearchText) -> _Compiled:
                 return True
         texts = message.texts()
         if texts is None:
-            return None
+            return None if message.mayHold(needle, headers) else False
         return wanted in texts.body or (headers and wanted in texts.headers)
 
     return _Compiled(Needs.FULL, 5, test)
@@ -509,6 +505,9 @@ class SearchMatcher:
     @ivar decidesUnread: whether the key may decide a message with the
         L{MessageInfo} alone; when false, L{evaluate} without more gives
         L{None} for every message (each part of the key reads it).
+    @ivar readsTextIndex: whether the key searches text (C{BODY}, C{TEXT})
+        within the bound the store's index of it is made for, so that the
+        index (L{TextIndex}) may decide messages without reading them.
     """
 
     def __init__(
@@ -528,6 +527,7 @@ class SearchMatcher:
         self.usesModSeq = usesModSeq
         self.readsFields = readsFields
         self.decidesUnread = decidesUnread
+        self.readsTextIndex = needs is Needs.FULL and context.maxText == MAX_TEXT
         self._maxText = context.maxText
 
     def evaluate(
@@ -537,6 +537,7 @@ class SearchMatcher:
         header: bytes | None = None,
         full: bytes | None = None,
         fields: CachedFields | None = None,
+        textIndex: TextIndex | None = None,
     ) -> bool | None:
         """
         Whether the key matches a message, with what is at hand.  Within
@@ -551,12 +552,14 @@ class SearchMatcher:
             serves for the header too.
         @param fields: the store's record of its header fields, used when
             neither C{header} nor C{full} is given.
+        @param textIndex: the store's index of its text, used when C{full}
+            is not given.
         @return: C{True} or C{False}, or L{None} when the answer depends
             on what was not given: then read the header (if L{needs} is
             L{Needs.HEADER}) or the whole message, and ask again.
         """
         return self._test(
-            SearchedMessage(info, seq, header, full, self._maxText, fields)
+            SearchedMessage(info, seq, header, full, self._maxText, fields, textIndex)
         )
 
     def matches(

@@ -5,13 +5,14 @@ criterion (RFC 7162 3.1.5).
 
 The key is compiled once (L{gomail_twisted.imap4._search}) and tried on
 each message with what the store knows without reading it (flags, size,
-dates, numbers).  A key that compares header fields is then tried on the
-store's record of each remaining message's common fields
-(L{IFolder.cachedData}, kind L{FIELDS_KIND}: made once per message, then
-read from the store's cache rather than from the message).  Only the
-messages still undecided are read, in the store's threads
-(L{IFolder.scan}), and only as far as the key needs: the header block for
-header keys, the whole message for body text.
+dates, numbers).  Then on what the store keeps of each remaining message
+for SEARCH (L{IFolder.cachedData}, made once per message, then read from
+the store's cache rather than from the message;
+L{gomail_twisted.imap4._searchindex}): a key that compares header fields
+on the record of the common ones, a key that searches text on the index
+of the message's text.  Only the messages still undecided are read, in
+the store's threads (L{IFolder.scan}), and only as far as the key needs:
+the header block for header keys, the whole message for body text.
 """
 
 from __future__ import annotations
@@ -27,11 +28,14 @@ from gomail_twisted.imap4._search import (
     compileSearch,
     searchResponse,
 )
-from gomail_twisted.imap4._searchtext import (
+from gomail_twisted.imap4._searchindex import (
     FIELDS_KIND,
     HEADER_LIMIT,
+    TEXT_INDEX_KIND,
     CachedFields,
+    TextIndex,
     searchFields,
+    textIndex,
 )
 from gomail_twisted.imap4._status import IMAPStatus
 from gomail_twisted.maildir.interfaces import IFolder, MessageInfo
@@ -95,16 +99,23 @@ class SearchCommands(ServerBase):
     ) -> IMAPStatus:
         """
         Decide the messages the store's facts did not: from the record of
-        their header fields when the key compares fields, then by reading
-        those still undecided.
+        their header fields when the key compares fields, from the index
+        of their text when it searches text, then by reading those still
+        undecided.
 
         @return: the tagged status, once the untagged SEARCH is sent.
         """
+        fields: dict[int, CachedFields] = {}
         if matcher.readsFields:
             records: dict[int, bytes] = await folder.cachedData(
                 list(undecided), FIELDS_KIND, searchFields
             )
-            _decideCached(matcher, records, found, undecided)
+            _decideFields(matcher, records, found, undecided, fields)
+        if undecided and matcher.readsTextIndex:
+            indexes: dict[int, bytes] = await folder.cachedData(
+                list(undecided), TEXT_INDEX_KIND, textIndex
+            )
+            _decideText(matcher, indexes, found, undecided, fields)
         if undecided:
             header = matcher.needs is Needs.HEADER
             evaluate = matcher.evaluate
@@ -139,25 +150,56 @@ class SearchCommands(ServerBase):
         return IMAPStatus.ok("SEARCH completed")
 
 
-def _decideCached(
+def _decideFields(
     matcher: SearchMatcher,
     records: dict[int, bytes],
     found: dict[int, MessageInfo],
     undecided: _Undecided,
+    fields: dict[int, CachedFields],
 ) -> None:
     """
     Try the key on the store's records of header fields: the messages they
-    decide leave C{undecided}, those that match join C{found}.  A record
-    that does not decode is passed over: its message is read.
+    decide leave C{undecided}, those that match join C{found}; the records
+    of the others go in C{fields}.  A record that does not decode is
+    passed over: its message is read.
     """
     evaluate = matcher.evaluate
     for uid, record in records.items():
         seq, info = undecided[uid]
         try:
-            fields = CachedFields(record)
+            cached = CachedFields(record)
         except ValueError:
             continue
-        outcome = evaluate(info, seq, fields=fields)
+        outcome = evaluate(info, seq, fields=cached)
+        if outcome is None:
+            fields[uid] = cached
+            continue
+        del undecided[uid]
+        if outcome:
+            found[seq] = info
+
+
+def _decideText(
+    matcher: SearchMatcher,
+    indexes: dict[int, bytes],
+    found: dict[int, MessageInfo],
+    undecided: _Undecided,
+    fields: dict[int, CachedFields],
+) -> None:
+    """
+    Try the key on the store's indexes of text (with the records of
+    header fields in C{fields}): the messages they decide leave
+    C{undecided}, those that match join C{found}.  An index that does not
+    decode is passed over: its message is read.
+    """
+    evaluate = matcher.evaluate
+    for uid, record in indexes.items():
+        seq, info = undecided[uid]
+        try:
+            index = TextIndex(record)
+        except ValueError:
+            continue
+        outcome = evaluate(info, seq, fields=fields.get(uid), textIndex=index)
         if outcome is None:
             continue
         del undecided[uid]

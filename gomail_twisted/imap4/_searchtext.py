@@ -11,27 +11,12 @@ number the sender chooses.  The body's MIME tree is walked with the
 standard library's parser (C{compat32}), which undoes the transfer
 encodings.
 
-The values of the fields most searched (L{CACHED_FIELDS}) are kept by the
-store for each message (L{IFolder.cachedData}
-<gomail_twisted.maildir.interfaces.IFolder.cachedData>, kind
-L{FIELDS_KIND}), decoded as a search compares them, with the names of the
-message's other fields (L{searchFields}, L{CachedFields}): a search of
-those fields reads one record per message rather than the message.  A
-record is UTF-8 text (lone surrogates passed through), a section per
-field, in the order the fields first appear::
+A message of one part whose header block is plain is read without
+the parser, to the same texts (L{messageTexts}).
 
-    record  = *(%x1E section)
-    section = name *(%x1F value)   ; a kept field: each occurrence's value
-            / name                 ; another field, or a kept one cut
-            / %x1D                 ; the names of the others are not all here
-
-A kept field whose values pass L{MAX_FIELD} octets, or hold one of the
-three separators, is recorded by name only, and its values are read from
-the message when asked for; so are other fields' names past L{MAX_NAMES}
-octets (or holding a separator): then the record says the list is cut.
-The record describes the fields of the first L{HEADER_LIMIT} octets of the
-message, as a search of the header block reads them.  Changing
-L{CACHED_FIELDS} or the record's form needs a new L{FIELDS_KIND}.
+What the store keeps of each message for SEARCH is in
+L{gomail_twisted.imap4._searchindex}; L{SearchedMessage} reads it when
+given it instead of the message.
 """
 
 from __future__ import annotations
@@ -45,61 +30,27 @@ import functools
 import re
 from dataclasses import dataclass
 from email.message import Message
+from typing import TYPE_CHECKING
 
 from gomail_twisted.maildir.interfaces import MessageInfo
 
+if TYPE_CHECKING:
+    from gomail_twisted.imap4._searchindex import CachedFields, Needle, TextIndex
+
 __all__ = [
-    "CACHED_FIELDS",
-    "FIELDS_KIND",
-    "HEADER_LIMIT",
-    "MAX_FIELD",
-    "MAX_NAMES",
-    "CachedFields",
+    "MAX_TEXT",
     "MessageTexts",
     "SearchedMessage",
+    "fieldValue",
     "messageTexts",
-    "searchFields",
+    "splitFields",
 ]
 
-#: How much of a message is read for a search of header fields: header
-#: blocks are rarely longer, and fields past it are not searched.
-HEADER_LIMIT = 256 * 1024
-
-#: The store's name for the record of header fields a search keeps per
-#: message (L{searchFields}).
-FIELDS_KIND = "imap4.search.1"
-
-#: The fields whose values the record keeps, case-folded: the ones mail
-#: clients search (C{FROM}, C{TO}, C{CC}, C{BCC}, C{SUBJECT}, C{SENT*}, and
-#: C{HEADER} for threading and replies).
-CACHED_FIELDS = frozenset(
-    (
-        "from",
-        "sender",
-        "reply-to",
-        "to",
-        "cc",
-        "bcc",
-        "subject",
-        "date",
-        "message-id",
-        "in-reply-to",
-        "references",
-    )
-)
-
-#: The most octets a record keeps of one field's values (all its
-#: occurrences together); a longer field is read from the message.
-MAX_FIELD = 8 * 1024
-
-#: The most octets a record keeps of the names of the fields not in
-#: L{CACHED_FIELDS}.
-MAX_NAMES = 2 * 1024
-
-_SECTION = "\x1e"
-_VALUE = "\x1f"
-_CUT_NAMES = "\x1d"
-_SEPARATORS = re.compile("[\x1d-\x1f]")
+MAX_TEXT = 10 * 2**20
+"""
+The default bound on the decoded text searched per message, in characters:
+a body search reads no further.
+"""
 
 # Encoded words (RFC 2047 2) hold no white space and no "?", so a scan
 # never backtracks past the next "?": linear in the field's length.
@@ -188,7 +139,7 @@ def _decodeWords(value: str) -> str:
     return "".join(out)
 
 
-def _fieldValue(raw: bytes) -> str:
+def fieldValue(raw: bytes) -> str:
     """
     A header field's value as a search compares it.
 
@@ -202,7 +153,7 @@ def _fieldValue(raw: bytes) -> str:
     return value.casefold()
 
 
-def _splitFields(block: bytes) -> list[tuple[str, bytes]]:
+def splitFields(block: bytes) -> list[tuple[str, bytes]]:
     """
     The fields of a header block, in order, up to its empty line.
 
@@ -245,102 +196,6 @@ def _splitMessage(full: bytes) -> tuple[bytes, bytes]:
     if match.group().startswith(b"\n"):
         return full[: match.start() + 1], full[match.end() :]
     return b"", full[match.end() :]
-
-
-def searchFields(message: bytes) -> bytes:
-    """
-    Make the record of a message's header fields that the store keeps for
-    SEARCH (kind L{FIELDS_KIND}); run in the store's threads.
-
-    @param message: the message, or at least its first L{HEADER_LIMIT}
-        octets.
-    @return: the record, UTF-8.
-    """
-    byName: dict[str, list[bytes]] = {}
-    for name, raw in _splitFields(message[:HEADER_LIMIT]):
-        byName.setdefault(name, []).append(raw)
-    sections: list[str] = []
-    names = 0
-    for name, raws in byName.items():
-        if name in CACHED_FIELDS:
-            values = [_fieldValue(raw) for raw in raws]
-            joined = _VALUE.join(values)
-            if (
-                len(joined) <= MAX_FIELD
-                and len(joined.encode("utf-8", "surrogatepass")) <= MAX_FIELD
-                and _SEPARATORS.search(joined) is None
-            ):
-                sections.append(name + _VALUE + joined)
-                continue
-        elif names >= 0:
-            names += len(name.encode("utf-8")) + 1
-            if names > MAX_NAMES or _SEPARATORS.search(name) is not None:
-                sections.append(_CUT_NAMES)
-                names = -1
-                continue
-        else:
-            continue
-        sections.append(name)
-    return "".join(_SECTION + section for section in sections).encode(
-        "utf-8", "surrogatepass"
-    )
-
-
-class CachedFields:
-    """
-    A record made by L{searchFields}, read back: what a search of header
-    fields can learn of a message without reading it.  Sections are
-    looked up as asked for, not parsed beforehand: a search asks for one
-    or two fields of thousands of records.
-    """
-
-    __slots__ = ("_complete", "_text")
-
-    def __init__(self, record: bytes) -> None:
-        """
-        @param record: the record.
-        @raise ValueError: it is not UTF-8.
-        """
-        # A section separator at the end closes every section alike.
-        self._text = record.decode("utf-8", "surrogatepass") + _SECTION
-        self._complete = _CUT_NAMES not in self._text
-
-    def values(self, name: str) -> list[str] | None:
-        """
-        @param name: a field name, case-folded.
-        @return: the decoded, case-folded values of every occurrence of the
-            field (none when the message has no such field), or L{None}
-            when the record does not say.
-        """
-        if _SEPARATORS.search(name) is not None:
-            # Such a name is never recorded (nor is any value with one).
-            return None
-        text = self._text
-        # Values hold no separator: the name's section is the only match.
-        start = text.find(_SECTION + name + _VALUE)
-        if start >= 0:
-            start += len(name) + 2
-            return text[start : text.index(_SECTION, start)].split(_VALUE)
-        if (_SECTION + name + _SECTION) in text or not (
-            self._complete or name in CACHED_FIELDS
-        ):
-            return None
-        return []
-
-    def has(self, name: str) -> bool | None:
-        """
-        @param name: a field name, case-folded.
-        @return: whether the message has the field, or L{None} when the
-            record does not say.
-        """
-        if _SEPARATORS.search(name) is not None:
-            return None
-        text = self._text
-        if (_SECTION + name + _VALUE) in text or (_SECTION + name + _SECTION) in text:
-            return True
-        if self._complete or name in CACHED_FIELDS:
-            return False
-        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -501,7 +356,7 @@ def _parsedTexts(full: bytes, limit: int) -> MessageTexts:
             if part is not root:
                 for name, value in part.raw_items():
                     raw = str(value).encode("ascii", "surrogateescape")
-                    line = f"{name.casefold()}: {_fieldValue(raw)}"[: max(left, 0)]
+                    line = f"{name.casefold()}: {fieldValue(raw)}"[: max(left, 0)]
                     headers.append(line)
                     left -= len(line) + 1
             if part.is_multipart():
@@ -564,6 +419,7 @@ class SearchedMessage:
         "_headerText",
         "_maxText",
         "_sent",
+        "_textIndex",
         "_texts",
         "_values",
         "full",
@@ -579,6 +435,7 @@ class SearchedMessage:
         full: bytes | None,
         maxText: int,
         cached: CachedFields | None = None,
+        textIndex: TextIndex | None = None,
     ) -> None:
         """
         @param info: the message as the store knows it.
@@ -589,6 +446,8 @@ class SearchedMessage:
         @param cached: the store's record of its header fields, or
             L{None}; the header block or the whole message, when given,
             is read instead.
+        @param textIndex: the store's index of its text, or L{None}; the
+            whole message, when given, is read instead.
         """
         self.info = info
         self.seq = seq
@@ -601,6 +460,7 @@ class SearchedMessage:
         self._sent: object = _NOT_READ
         self._texts: MessageTexts | None = None
         self._cached = cached
+        self._textIndex = textIndex
 
     def _index(self) -> dict[str, list[bytes]] | None:
         if self._fields is None:
@@ -610,7 +470,7 @@ class SearchedMessage:
                     return None
                 header = _splitMessage(self.full)[0]
             self._fields = {}
-            for name, value in _splitFields(header):
+            for name, value in splitFields(header):
                 self._fields.setdefault(name, []).append(value)
         return self._fields
 
@@ -627,7 +487,7 @@ class SearchedMessage:
                 cached = self._cached
                 return None if cached is None else cached.values(name)
             found = self._values[name] = [
-                _fieldValue(raw) for raw in index.get(name, ())
+                fieldValue(raw) for raw in index.get(name, ())
             ]
         return found
 
@@ -678,3 +538,19 @@ class SearchedMessage:
         if self._texts is None and self.full is not None:
             self._texts = messageTexts(self.full, self._maxText)
         return self._texts
+
+    def mayHold(self, needle: Needle, headers: bool) -> bool:
+        """
+        Whether the text C{BODY} (or C{TEXT}, with C{headers}) searches
+        may hold a string, as far as the store's index of the message's
+        text tells (it tells nothing when not given, or made for another
+        bound than this search's).
+
+        @param needle: the string.
+        @param headers: whether the header blocks count (C{TEXT}).
+        @return: C{False} when the string is surely absent.
+        """
+        index = self._textIndex
+        if index is None or self._maxText != MAX_TEXT:
+            return True
+        return index.mayHold(needle, headers)
