@@ -1357,7 +1357,8 @@ class FetchTests(IMAPServerTestCase):
     async def test_examineDoesNotSetSeen(self) -> None:
         """
         A body read in a mailbox opened with EXAMINE leaves C{\\Seen}
-        unset.
+        unset; the message, which no session has selected yet, shows as
+        C{\\Recent}.
         """
         await self.deliver(GREETINGS)
         client = await self.login()
@@ -1376,7 +1377,8 @@ class FetchTests(IMAPServerTestCase):
             ),
         )
         self.assertEqual(
-            await self.call(client.fetch, "1", "(FLAGS)"), ("OK", [b"1 (FLAGS ())"])
+            await self.call(client.fetch, "1", "(FLAGS)"),
+            ("OK", [b"1 (FLAGS (\\Recent))"]),
         )
         [path] = messageFiles(self.root)
         self.assertEqual(diskFlags(path), "")

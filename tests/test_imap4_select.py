@@ -153,12 +153,13 @@ class SelectTests(MailboxTestCase):
 
     def test_examineClaimsNoRecent(self) -> None:
         """
-        EXAMINE takes no message's C{\\Recent} (RFC 3501 6.3.2): a later
+        EXAMINE shows the messages no session has selected yet as recent,
+        but takes no message's C{\\Recent} (RFC 3501 6.3.2): a later
         SELECT still gets them.
         """
         self.fill(2)
         reader = self.login()
-        self.assertIn(b"* 0 RECENT\r\n", reader.command(b"s EXAMINE INBOX"))
+        self.assertIn(b"* 2 RECENT\r\n", reader.command(b"s EXAMINE INBOX"))
         writer = self.login()
         self.assertIn(b"* 2 RECENT\r\n", writer.command(b"s SELECT INBOX"))
 

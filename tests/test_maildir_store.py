@@ -336,8 +336,8 @@ class AccountTests(StoreTestCase):
 
     def test_status(self) -> None:
         """
-        STATUS counts messages, unseen, recent (not yet seen by a session)
-        and sizes.
+        STATUS counts messages, unseen, recent (not yet seen by a session:
+        delivered or appended while none had the folder open) and sizes.
         """
         account = self.account()
         self.result(self.store.deliver([USER], MESSAGE))
@@ -345,7 +345,7 @@ class AccountTests(StoreTestCase):
         status = self.result(account.folderStatus(INBOX))
         self.assertEqual(
             (status.messages, status.unseen, status.recent, status.uidNext),
-            (2, 1, 1, 3),
+            (2, 1, 2, 3),
         )
         self.assertEqual(status.size, 2 * len(MESSAGE))
         self.failureResultOf(account.folderStatus("Nothing"), NoSuchFolder)
@@ -511,12 +511,16 @@ class MessageTests(StoreTestCase):
 
     def test_readOnly(self) -> None:
         """
-        A read-only view changes nothing and claims no message as recent.
+        A read-only view changes nothing and claims no message as recent:
+        it sees as recent those no view has claimed, which the next
+        writable view gets.
         """
         self.result(self.store.deliver([USER], MESSAGE))
         folder = self.result(self.acct.openFolder(INBOX, readOnly=True))
-        self.assertEqual(folder.recent, set())
+        self.assertEqual(folder.recent, {1})
         self.assertEqual(len(self.files(sub="new")), 1)
+        writable = self.result(self.acct.openFolder(INBOX))
+        self.assertEqual((writable.recent, folder.recent), ({1}, set()))
         self.failureResultOf(
             folder.setFlags([1], [SEEN], FlagChange.ADD), ReadOnlyFolder
         )
@@ -535,6 +539,21 @@ class MessageTests(StoreTestCase):
         self.assertEqual(self.files(sub="new"), [])
         [name] = self.files()
         self.assertTrue(name.endswith(":2,"))
+
+    def test_appendedRecentToNextView(self) -> None:
+        """
+        A message appended while no writable view is open is recent to the
+        next one opened, and counted by STATUS until then; one given to an
+        open view is not counted (RFC 3501 6.3.10).
+        """
+        self.result(self.acct.append(INBOX, MESSAGE))
+        self.assertEqual(self.result(self.acct.folderStatus(INBOX)).recent, 1)
+        view = self.result(self.acct.openFolder(INBOX))
+        self.assertEqual(view.recent, {1})
+        self.assertEqual(self.result(self.acct.folderStatus(INBOX)).recent, 0)
+        self.result(self.acct.append(INBOX, MESSAGE))
+        self.assertEqual(view.recent, {1, 2})
+        self.assertEqual(self.result(self.acct.folderStatus(INBOX)).recent, 0)
 
     def test_closedView(self) -> None:
         """
@@ -833,7 +852,8 @@ class CostTests(StoreTestCase):
         self.result(self.store.deliver([USER], MESSAGE))
         self.assertEqual(self.listed, ["new"])
         self.assertEqual(recorder.events, [("added", (4,))])
-        self.assertEqual(folder.recent, {4})
+        # With the three appended before the view was opened.
+        self.assertEqual(folder.recent, {1, 2, 3, 4})
 
 
 class BulkTests(SynchronousTestCase):

@@ -337,7 +337,7 @@ class MaildirAccount:
 
         def status(_: object) -> FolderStatus:
             messages = state.messages()
-            recent = len(state.disk.inNew) + sum(len(v.recent) for v in state.views)
+            recent = len(state.unclaimedRecent())
             return FolderStatus(
                 messages=len(messages),
                 recent=recent,
@@ -436,7 +436,7 @@ class MaildirAccount:
             taken, new, changes, released = result
             if released is not None:
                 source.apply(released, view)
-            target.giveRecent(changes)
+            target.giveRecent(new)
             target.apply(changes, None)
             return CopyResult(target.uidValidity, tuple(taken), tuple(new))
 

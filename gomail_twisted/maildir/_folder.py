@@ -95,6 +95,10 @@ class FolderState:
         @param name: the folder's name.
         @param path: its Maildir.
         """
+        #: Messages that arrived (appended, copied, moved in) while no
+        #: writable view was open: recent to the next one (RFC 3501
+        #: 2.3.2), as messages in C{new/} are.  Kept in memory only.
+        self.unclaimed: set[int] = set()
         self.store = store
         self.name = name
         self.path = path
@@ -210,6 +214,7 @@ class FolderState:
                 self.endReaders(changes.expunged)
             for uid in changes.expunged:
                 infos.pop(uid, None)
+            self.unclaimed.difference_update(changes.expunged)
             for view in self.views:
                 view.recent.difference_update(changes.expunged)
         for info in changes.changed:
@@ -222,8 +227,12 @@ class FolderState:
             else:
                 for info in changes.added:
                     infos[info.uid] = info
-        if changes.claimed and claimer is not None:
-            claimer.recent.update(changes.claimed)
+        if claimer is not None:
+            if changes.claimed:
+                claimer.recent.update(changes.claimed)
+            if self.unclaimed:
+                claimer.recent.update(self.unclaimed)
+                self.unclaimed.clear()
         self.uidValidity, self.uidNext, self.highestModSeq = self.disk.counts()
         if changes.added or changes.changed or changes.expunged or changes.reset:
             self._messages = None
@@ -244,13 +253,27 @@ class FolderState:
                 lambda f: None
             ).addBoth(compacted)
 
-    def giveRecent(self, changes: Changes) -> None:
+    def giveRecent(self, uids: Iterable[int]) -> None:
         """
-        Messages put in the folder are recent to its first writable view.
+        Messages put in the folder are recent to its first writable view,
+        or to the next one opened.
+
+        @param uids: their UIDs.
         """
         view = next((v for v in self.views if not v.readOnly), None)
         if view is not None:
-            view.recent.update(info.uid for info in changes.added)
+            view.recent.update(uids)
+        else:
+            self.unclaimed.update(uids)
+
+    def unclaimedRecent(self) -> frozenset[int]:
+        """
+        The messages recent to no view yet: in C{new/}, or put in the
+        folder while no writable view was open.  A read-only view (IMAP
+        EXAMINE) shows them as recent without claiming them, and STATUS
+        counts them (RFC 3501 6.3.2, 6.3.10).
+        """
+        return frozenset(self.disk.inNew) | self.unclaimed
 
     def received(self, result: tuple[int, Changes]) -> CopyResult:
         """
@@ -260,7 +283,7 @@ class FolderState:
         @param result: its UID, and what its disk work changed.
         """
         uid, changes = result
-        self.giveRecent(changes)
+        self.giveRecent([uid])
         self.apply(changes, None)
         return CopyResult(self.uidValidity, (), (uid,))
 
@@ -336,12 +359,22 @@ class FolderView:
         self._account = account
         self.name = state.name
         self.readOnly = readOnly
-        self.recent: set[int] = set()
+        self._recent: set[int] = set()
         self.listeners: list[IFolderListener] = []
         #: Whether the view was closed, or told its folder is gone.
         self.closed = False
         #: The readers opened through the view and not closed yet.
         self.readers: set[MessageReader] = set()
+
+    @property
+    def recent(self) -> set[int]:
+        """
+        See L{IFolder.recent}: what this view claimed; for a read-only view,
+        what no view has claimed yet.
+        """
+        if self.readOnly:
+            return set(self._state.unclaimedRecent())
+        return self._recent
 
     @property
     def uidValidity(self) -> int:

@@ -220,7 +220,9 @@ class IFolder(Interface):
     recent = Attribute(
         "The UIDs that are recent to this view (RFC 3501 2.3.2 C{\\Recent}):"
         " each new message is recent to exactly one view that is not"
-        " read-only (C{frozenset[int]})."
+        " read-only: the first open when it arrives, else the next opened."
+        "  A read-only view claims none, and sees as recent those no view"
+        " has claimed yet (C{frozenset[int]})."
     )
 
     def messages() -> Sequence[MessageInfo]:
