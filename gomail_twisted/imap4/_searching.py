@@ -17,6 +17,10 @@ the header block for header keys, the whole message for body text.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from itertools import count
+from operator import attrgetter
+
 from twisted.internet.defer import Deferred
 
 from gomail_twisted.imap4._base import ServerBase
@@ -37,6 +41,7 @@ from gomail_twisted.imap4._searchindex import (
     searchFields,
     textIndex,
 )
+from gomail_twisted.imap4._selected import SelectedMailbox
 from gomail_twisted.imap4._status import IMAPStatus
 from gomail_twisted.maildir.interfaces import IFolder, MessageInfo
 
@@ -44,6 +49,8 @@ __all__ = ["HEADER_LIMIT", "SearchCommands"]
 
 #: Messages by UID, with their sequence numbers.
 _Undecided = dict[int, tuple[int, MessageInfo]]
+
+_UID = attrgetter("uid")
 
 
 class SearchCommands(ServerBase):
@@ -70,19 +77,26 @@ class SearchCommands(ServerBase):
             self.enabled.add("CONDSTORE")
             selected.condstore = True
         found: dict[int, MessageInfo] = {}
-        undecided: _Undecided = {}
-        evaluate = matcher.evaluate if matcher.decidesUnread else None
-        for seq, (uid, info) in enumerate(
-            zip(uids, selected.infos(uids), strict=True), 1
-        ):
-            if info is None:
-                # Expunged elsewhere, not yet told: nothing to match.
-                continue
-            outcome = None if evaluate is None else evaluate(info, seq)
-            if outcome:
-                found[seq] = info
-            elif outcome is None:
-                undecided[uid] = (seq, info)
+        # A message expunged elsewhere, the client not yet told, has no
+        # info: nothing to match.
+        infos = _infos(selected, uids)
+        if not matcher.decidesUnread:
+            undecided: _Undecided = {
+                uid: (seq, info)
+                for seq, uid, info in zip(count(1), uids, infos)
+                if info is not None
+            }
+        else:
+            undecided = {}
+            evaluate = matcher.evaluate
+            for seq, uid, info in zip(count(1), uids, infos):
+                if info is None:
+                    continue
+                outcome = evaluate(info, seq)
+                if outcome:
+                    found[seq] = info
+                elif outcome is None:
+                    undecided[uid] = (seq, info)
         if not undecided:
             return self._answer(command, matcher, found)
         return Deferred.fromCoroutine(
@@ -148,6 +162,17 @@ class SearchCommands(ServerBase):
         modSeq = matcher.highestModSeq(found.values())
         self.write(searchResponse(numbers, modSeq))
         return IMAPStatus.ok("SEARCH completed")
+
+
+def _infos(selected: SelectedMailbox, uids: list[int]) -> Sequence[MessageInfo | None]:
+    """
+    What the store knows now of each message the client knows (as
+    L{SelectedMailbox.infos}), at once when they are the folder's messages.
+    """
+    messages = selected.folder.messages()
+    if len(messages) == len(uids) and list(map(_UID, messages)) == uids:
+        return messages
+    return selected.infos(uids)
 
 
 def _decideFields(
