@@ -626,6 +626,20 @@ class SinglePartTests(SynchronousTestCase):
             _searchtext.MessageTexts("please", ""),
         )
 
+    def test_longValuesNotKept(self) -> None:
+        """
+        What a long Content-Type value gives is worked out each time, not
+        kept: a sender cannot fill memory with them.
+        """
+        _searchtext._keptLeafFacts.cache_clear()
+        name = "x" * 1000
+        raw = _message(f"Content-Type: text/plain; name={name}", "", "Words")
+        texts = _searchtext._singlePartTexts(raw, 100)
+        self.assertEqual(texts, _searchtext.MessageTexts("words\r\n", ""))
+        self.assertEqual(_searchtext._keptLeafFacts.cache_info().currsize, 0)
+        _searchtext._singlePartTexts(_message("Content-Type: text/x-new", "", ""), 9)
+        self.assertEqual(_searchtext._keptLeafFacts.cache_info().currsize, 1)
+
     @given(_singleParts(), st.sampled_from([0, 5, 10_000]))
     @settings(max_examples=500, deadline=None)
     def test_sameAsParser(self, raw: bytes, limit: int) -> None:

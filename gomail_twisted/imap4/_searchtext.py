@@ -232,6 +232,8 @@ _PLAIN_HEADER = re.compile(
 )
 # A field's value from after its colon: its first line and continuations.
 _FIELD_VALUE = re.compile(rb"[^\r\n]*\r\n(?:[ \t][^\r\n]*\r\n)*")
+# The longest values whose facts are kept (L{_leafFacts}).
+_KEPT_VALUES = 512
 # The transfer encodings C{Message.get_payload(decode=True)} undoes.
 _DECODED = frozenset(
     ("quoted-printable", "base64", "x-uuencode", "uuencode", "uue", "x-uue")
@@ -271,18 +273,25 @@ def _leafPart(contentType: str | None, transferEncoding: str | None) -> Message:
     return part
 
 
-@functools.lru_cache(maxsize=256)
 def _leafFacts(
     contentType: str | None, transferEncoding: str | None
 ) -> tuple[str, str | None, bool]:
     """
     What the standard library makes of a part's first C{Content-Type} and
-    C{Content-Transfer-Encoding} fields (few distinct values in a mailbox:
-    kept).
+    C{Content-Transfer-Encoding} fields: a mailbox holds few distinct
+    values, so the facts of short ones are kept.
 
     @return: the main type, the charset (or L{None}), and whether
         C{get_payload} undoes the transfer encoding.
     """
+    if len(contentType or "") + len(transferEncoding or "") <= _KEPT_VALUES:
+        return _keptLeafFacts(contentType, transferEncoding)
+    return _readLeafFacts(contentType, transferEncoding)
+
+
+def _readLeafFacts(
+    contentType: str | None, transferEncoding: str | None
+) -> tuple[str, str | None, bool]:
     part = _leafPart(contentType, transferEncoding)
     encoding = str(part.get("content-transfer-encoding", "")).lower()
     return (
@@ -290,6 +299,9 @@ def _leafFacts(
         part.get_content_charset(),
         encoding in _DECODED,
     )
+
+
+_keptLeafFacts = functools.lru_cache(maxsize=256)(_readLeafFacts)
 
 
 def _singlePartTexts(full: bytes, limit: int) -> MessageTexts | None:
