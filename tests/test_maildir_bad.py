@@ -31,6 +31,7 @@ from gomail_twisted.maildir import (
     StoreFull,
 )
 from gomail_twisted.maildir._disk import FolderDisk
+from gomail_twisted.maildir._files import arrivalKey
 from gomail_twisted.maildir._uidlist import FILE_NAME, UIDList
 from tests.test_maildir_store import MESSAGE, USER, Recorder, StoreTestCase
 
@@ -51,12 +52,19 @@ class BehindTheBackTests(StoreTestCase):
         self.addCleanup(self.store.close)
         self.inbox = self.root / USER
 
+    def arrived(self) -> list[str]:
+        """
+        INBOX's files in the order they arrived, so in UID order (by name,
+        C{M999999} would come after C{M1000000}).
+        """
+        return sorted(self.files(), key=arrivalKey)
+
     def test_renamedFile(self) -> None:
         """
         A flag set by renaming the file (as mutt does) is seen at the next
         refresh, with a higher mod-sequence, and the message still reads.
         """
-        [name, _] = self.files()
+        [name, _] = self.arrived()
         before = self.folder.messages()[0].modSeq
         # As a mutt run a moment later would: not in the same tick of the
         # directory's time stamp as the store's own renames when it opened
@@ -78,7 +86,7 @@ class BehindTheBackTests(StoreTestCase):
         A file deleted behind our back is expunged at the next refresh;
         reading it fails with L{NoSuchMessage}.
         """
-        [name, _] = self.files()
+        [name, _] = self.arrived()
         os.unlink(self.inbox / "cur" / name)
         self.failureResultOf(self.folder.read(1), NoSuchMessage)
         self.assertEqual(self.recorder.events, [("expunged", (1,))])
@@ -89,7 +97,7 @@ class BehindTheBackTests(StoreTestCase):
         Setting flags on a message whose file went away passes it over and
         reports it expunged.
         """
-        [name, _] = self.files()
+        [name, _] = self.arrived()
         os.unlink(self.inbox / "cur" / name)
         update = self.result(self.folder.setFlags([1, 2], [SEEN], FlagChange.ADD))
         self.assertEqual([m.uid for m in update.updated], [2])
