@@ -130,6 +130,29 @@ class CRLFTests(SynchronousTestCase):
             _files.readMessage(str(path), limit), _files.readCRLF(str(path), 0, limit)
         )
 
+    def test_readFile(self) -> None:
+        """
+        A file reads back as it is, whole or its first bytes; a limit past
+        its end gives it whole.
+        """
+        large = bytes(range(256)) * 4096
+        for data, limit in [
+            (b"", None),
+            (b"", 10),
+            (b"abc", None),
+            (b"abc", 0),
+            (b"abc", 2),
+            (b"abc", 1 << 40),
+            (large, None),
+            (large, 70000),
+        ]:
+            path = Path(self.mktemp())
+            path.write_bytes(data)
+            self.assertEqual(
+                _files.readFile(str(path), limit),
+                data if limit is None else data[:limit],
+            )
+
     def test_readWhole(self) -> None:
         """
         A whole message read has CRLF line ends whether its file holds LF,
