@@ -340,7 +340,10 @@ def _compileHeader(key: SearchHeader) -> _Compiled:
         values = message.values(name)
         if values is None:
             return None
-        return any(wanted in value for value in values)
+        for value in values:
+            if wanted in value:
+                return True
+        return False
 
     return _Compiled(Needs.HEADER, 3, test)
 

@@ -59,6 +59,7 @@ form needs a new kind.
 
 from __future__ import annotations
 
+import functools
 import re
 import sys
 from array import array
@@ -182,6 +183,18 @@ def searchFields(message: bytes) -> bytes:
     )
 
 
+@functools.lru_cache(maxsize=64)
+def _sectionKeys(name: str) -> tuple[str, str] | None:
+    """
+    @return: how a field's section starts in a record, with values and
+        without; or L{None} for a name that holds a separator, which is
+        never recorded (nor is a value that holds one).
+    """
+    if _SEPARATORS.search(name) is not None:
+        return None
+    return _SECTION + name + _VALUE, _SECTION + name + _SECTION
+
+
 class CachedFields:
     """
     A record made by L{searchFields}, read back: what a search of header
@@ -208,18 +221,17 @@ class CachedFields:
             field (none when the message has no such field), or L{None}
             when the record does not say.
         """
-        if _SEPARATORS.search(name) is not None:
-            # Such a name is never recorded (nor is any value with one).
+        keys = _sectionKeys(name)
+        if keys is None:
             return None
         text = self._text
+        withValues, bare = keys
         # Values hold no separator: the name's section is the only match.
-        start = text.find(_SECTION + name + _VALUE)
+        start = text.find(withValues)
         if start >= 0:
-            start += len(name) + 2
+            start += len(withValues)
             return text[start : text.index(_SECTION, start)].split(_VALUE)
-        if (_SECTION + name + _SECTION) in text or not (
-            self._complete or name in CACHED_FIELDS
-        ):
+        if bare in text or not (self._complete or name in CACHED_FIELDS):
             return None
         return []
 
@@ -229,10 +241,11 @@ class CachedFields:
         @return: whether the message has the field, or L{None} when the
             record does not say.
         """
-        if _SEPARATORS.search(name) is not None:
+        keys = _sectionKeys(name)
+        if keys is None:
             return None
         text = self._text
-        if (_SECTION + name + _VALUE) in text or (_SECTION + name + _SECTION) in text:
+        if keys[0] in text or keys[1] in text:
             return True
         if self._complete or name in CACHED_FIELDS:
             return False

@@ -492,12 +492,14 @@ class SearchedMessage:
         @return: the decoded, case-folded values of every occurrence of
             the field, or L{None} without the header.
         """
+        cached = self._cached
+        if cached is not None and self._header is None and self.full is None:
+            return cached.values(name)
         found = self._values.get(name)
         if found is None:
             index = self._index()
             if index is None:
-                cached = self._cached
-                return None if cached is None else cached.values(name)
+                return None
             found = self._values[name] = [
                 fieldValue(raw) for raw in index.get(name, ())
             ]
