@@ -254,7 +254,10 @@ class IFolder(Interface):
     def read(uid: int, start: int = 0, length: int | None = None) -> Deferred[bytes]:
         """
         Read a message, or part of it, in its RFC 5322 form (lines ending
-        in CRLF), without holding more than the part asked for.
+        in CRLF), without holding more than the part asked for.  A store
+        that keeps messages in another form may have to convert from the
+        message's start to find C{start} (the Maildir store does): to read
+        a message a piece at a time, use L{openMessage}.
 
         @param uid: the message.
         @param start: the first byte.
