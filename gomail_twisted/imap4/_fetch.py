@@ -31,9 +31,13 @@ FETCH; the added C{FLAGS} and C{MODSEQ} last.  C{CHANGEDSINCE} (or the
 C{MODSEQ} item) turns CONDSTORE on; it keeps the messages whose
 mod-sequence is above it and adds C{MODSEQ} to each response.
 
-A message another session expunged, the client not told yet, gets no
-response: the others are answered and the command ends with C{NO
-[EXPUNGEISSUED]} (RFC 2180 4.1.2, RFC 5530 3).  So does one that goes
+A message another session expunged, the client not told yet, is
+answered from what the session last knew of it when only that is asked
+(UID, FLAGS, RFC822.SIZE, INTERNALDATE, MODSEQ), and the command ends with
+C{OK [EXPUNGEISSUED]} (RFC 2180 4.1.3, as Dovecot); when its content is
+asked, it gets no response: the others are answered and the command ends
+with C{NO [EXPUNGEISSUED]} (RFC 2180 4.1.2, RFC 5530 3).  So does one that
+goes
 while the command runs; if it goes in the middle of a literal already
 announced, nothing can mend the response and the connection is closed,
 as Dovecot does.  FETCH never sends EXPUNGE (RFC 3501 7.4.1); UID FETCH
@@ -78,6 +82,11 @@ from gomail_twisted.maildir.interfaces import (
 #: How FETCH ends when messages it named no longer exist (RFC 2180
 #: 4.1.2, RFC 5530 3).
 EXPUNGE_ISSUED = IMAPStatus.no(
+    "Some of the requested messages no longer exist", "EXPUNGEISSUED"
+)
+#: How FETCH ends when it answered such messages from what it knew of
+#: them (RFC 2180 4.1.3).
+EXPUNGED_ANSWERED = IMAPStatus.ok(
     "Some of the requested messages no longer exist", "EXPUNGEISSUED"
 )
 
@@ -144,6 +153,7 @@ class _FetchAnswer:
             arguments.items, uid, arguments.changedSince is not None, self.flags
         )
         self.gone = False
+        self.ghosts = False
         self.seen: set[int] = set()
         self._out: list[bytes] = []
         self._size = 0
@@ -151,10 +161,15 @@ class _FetchAnswer:
         infos = _infos(selected, [uids[i] for i in indexes])
         since = arguments.changedSince
         self.messages: list[tuple[int, MessageInfo]] = []
+        fromInfo = self.plan.needs == INFO and not self.plan.contents
         for i, info in zip(indexes, infos, strict=True):
             if info is None:
-                self.gone = True
-            elif since is None or info.modSeq > since:
+                info = selected.ghost(uids[i]) if fromInfo else None
+                if info is None:
+                    self.gone = True
+                    continue
+                self.ghosts = True
+            if since is None or info.modSeq > since:
                 self.messages.append((i + 1, info))
 
     def flags(self, info: MessageInfo) -> bytes:
@@ -191,7 +206,9 @@ class _FetchAnswer:
                 # The view closed with the connection.
                 return None
             raise
-        return EXPUNGE_ISSUED if self.gone else None
+        if self.gone:
+            return EXPUNGE_ISSUED
+        return EXPUNGED_ANSWERED if self.ghosts else None
 
     # Writing.
 
