@@ -45,8 +45,9 @@ _T = TypeVar("_T")
 BATCH_BYTES = 4 * 1024 * 1024
 #: The most messages one job reads.
 BATCH_MESSAGES = 1000
-#: The default bound of a store's memory cache of derived data, in bytes.
-DEFAULT_CACHE_MEMORY = 4 * 1024 * 1024
+#: The default bound of a store's memory cache of derived data, in bytes:
+#: enough for FETCH's and SEARCH's records of a few 10,000-message folders.
+DEFAULT_CACHE_MEMORY = 32 * 1024 * 1024
 #: What an entry of the memory cache costs besides its data.
 ENTRY_OVERHEAD = 128
 #: How often one job looks at the folder again for files renamed behind
