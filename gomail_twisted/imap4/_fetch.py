@@ -37,10 +37,9 @@ answered from what the session last knew of it when only that is asked
 C{OK [EXPUNGEISSUED]} (RFC 2180 4.1.3, as Dovecot); when its content is
 asked, it gets no response: the others are answered and the command ends
 with C{NO [EXPUNGEISSUED]} (RFC 2180 4.1.2, RFC 5530 3).  So does one that
-goes
-while the command runs; if it goes in the middle of a literal already
-announced, nothing can mend the response and the connection is closed,
-as Dovecot does.  FETCH never sends EXPUNGE (RFC 3501 7.4.1); UID FETCH
+goes while the command runs; if it goes in the middle of a literal
+already announced, nothing can mend the response and the connection is
+closed, as Dovecot does.  FETCH never sends EXPUNGE (RFC 3501 7.4.1); UID FETCH
 sends the pending ones first.
 """
 
