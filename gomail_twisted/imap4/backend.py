@@ -18,7 +18,6 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from gomail_twisted.address import normalizeAddress, parseMailbox
 from gomail_twisted.connection import SessionBackend
 from gomail_twisted.imap4._status import AUTHENTICATION_FAILED, TEMPORARY_FAILURE
 from gomail_twisted.imap4._values import ConnectionInfo, IMAPCredentials, LoginFailure
@@ -71,14 +70,6 @@ class IMAPBackend(SessionBackend):
         @param sessionFactory: such as a subclass of L{IMAPSession}.
         """
         super().__init__(sessionFactory)
-
-
-def _normalized(login: str) -> str | None:
-    try:
-        parseMailbox(login)
-    except ValueError:
-        return None
-    return normalizeAddress(login)
 
 
 @implementer(IIMAPSession)

@@ -20,7 +20,6 @@ from twisted.python.failure import Failure
 from zope.interface import alsoProvides, implementer
 
 from gomail_twisted._hooks import callHook
-from gomail_twisted.address import normalizeAddress, parseMailbox
 from gomail_twisted.connection import SessionBackend
 from gomail_twisted.maildir.errors import NoSuchMessage, StoreError
 from gomail_twisted.maildir.interfaces import (
@@ -399,14 +398,6 @@ class _StoreSession:
 
     def logout(self) -> None:
         pass
-
-
-def _normalized(login: str) -> str | None:
-    try:
-        parseMailbox(login)
-    except ValueError:
-        return None
-    return normalizeAddress(login)
 
 
 @implementer(IPOP3Backend)
