@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import enum
 import ipaddress
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -63,6 +64,33 @@ __all__ = [
 
 _Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 _Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+#: What the tables are keyed by: C{(version * 1000 + prefix, value)}, the
+#: value an address's integer shifted right to its prefix; cheaper to make
+#: and hash than text or L{ipaddress} objects, and turned into text only
+#: for the log and events (L{_text}).
+_Key = tuple[int, int]
+
+
+def _addressKey(ip: _Address) -> _Key:
+    """
+    The key of an address.
+    """
+    return (ip.version * 1000 + ip.max_prefixlen, int(ip))
+
+
+def _text(key: _Key) -> str:
+    """
+    An address, or a subnet in CIDR notation, as text.
+    """
+    code, value = key
+    version, prefix = divmod(code, 1000)
+    if version == 4:
+        return str(ipaddress.IPv4Address(value))
+    if prefix == 128:
+        return str(ipaddress.IPv6Address(value))
+    return str(ipaddress.IPv6Network((value << (128 - prefix), prefix)))
+
 
 #: The regular expression every block's log line matches; C{host} is the
 #: blocked address, C{subnet} the blocked subnet.
@@ -194,13 +222,15 @@ class IPAccessControl:
         self._allow: tuple[_Network, ...] = tuple(
             ipaddress.ip_network(n, strict=False) for n in allow
         )
-        # Each dict in the order of last update, oldest first.
-        self._counts: dict[str, _Counts] = {}
+        # Each table in the order of last update, oldest first: an
+        # OrderedDict, since taking the first item of a plain dict that has
+        # lost many from its front scans their holes.
+        self._counts: OrderedDict[_Key, _Counts] = OrderedDict()
         # Address or subnet -> when its block ends; blocks all last as
         # long, so this order is also the order they end in.
-        self._blocks: dict[str, float] = {}
+        self._blocks: OrderedDict[_Key, float] = OrderedDict()
         # Subnet -> its blocked members -> when each was counted.
-        self._members: dict[str, dict[str, float]] = {}
+        self._members: OrderedDict[_Key, dict[_Key, float]] = OrderedDict()
 
     # Parsing.
 
@@ -223,16 +253,14 @@ class IPAccessControl:
                 return None
         return ip
 
-    def _subnets(self, ip: _Address) -> list[str]:
+    def _subnets(self, ip: _Address) -> list[_Key]:
         """
         The subnets an address is aggregated into, narrowest first.
         """
         if not isinstance(ip, ipaddress.IPv6Address):
             return []
-        return [
-            str(ipaddress.IPv6Network((ip, p), strict=False))
-            for p in self.subnetPrefixes
-        ]
+        value = int(ip)
+        return [(6000 + p, value >> (128 - p)) for p in self.subnetPrefixes]
 
     # Asking.
 
@@ -244,12 +272,14 @@ class IPAccessControl:
         @param address: the peer's IP address, as text.
         @return: whether it, or a subnet of it, is blocked.
         """
+        blocks = self._blocks
+        if not blocks:
+            return False
         ip = self._parse(address)
         if ip is None:
             return False
         now = self.reactor.seconds()
-        blocks = self._blocks
-        for key in (str(ip), *self._subnets(ip)):
+        for key in (_addressKey(ip), *self._subnets(ip)):
             until = blocks.get(key)
             if until is not None and until > now:
                 return True
@@ -257,15 +287,15 @@ class IPAccessControl:
 
     # Counting.
 
-    def _entry(self, key: str, now: float) -> _Counts:
+    def _entry(self, key: _Key, now: float) -> _Counts:
         """
         The address's counts in the current window, made the most recent.
         """
         counts = self._counts
-        entry = counts.pop(key, None)
+        entry = counts.get(key)
         if entry is None or entry.start + self.window <= now:
-            entry = _Counts(now)
-        counts[key] = entry
+            entry = counts[key] = _Counts(now)
+        counts.move_to_end(key)
         return entry
 
     def connectionMade(self, address: str) -> None:
@@ -278,7 +308,7 @@ class IPAccessControl:
         if ip is None:
             return
         now = self._expire()
-        key = str(ip)
+        key = _addressKey(ip)
         if self._blocked(key, now):
             return
         entry = self._entry(key, now)
@@ -289,12 +319,14 @@ class IPAccessControl:
             entry.warned = True
             self._log.info(
                 "gomail ipac: warned {address}: {count} new connections",
-                address=key,
+                address=_text(key),
                 count=entry.connections,
             )
             self._emit(
                 AccessEvent(
-                    EventKind.IP_WARNED, key, f"{entry.connections} new connections"
+                    EventKind.IP_WARNED,
+                    _text(key),
+                    f"{entry.connections} new connections",
                 )
             )
 
@@ -308,7 +340,7 @@ class IPAccessControl:
         if ip is None:
             return
         now = self._expire()
-        key = str(ip)
+        key = _addressKey(ip)
         if self._blocked(key, now):
             return
         entry = self._entry(key, now)
@@ -318,7 +350,7 @@ class IPAccessControl:
             self._emit(
                 AccessEvent(
                     EventKind.FAILING_AFTER_SUCCESS,
-                    key,
+                    _text(key),
                     f"{entry.failures} failed logins",
                 )
             )
@@ -336,14 +368,14 @@ class IPAccessControl:
         if ip is None:
             return
         now = self._expire()
-        entry = self._entry(str(ip), now)
+        entry = self._entry(_addressKey(ip), now)
         entry.succeeded = True
         entry.connections = 0
         entry.warned = False
 
     # Blocking.
 
-    def _blocked(self, key: str, now: float) -> bool:
+    def _blocked(self, key: _Key, now: float) -> bool:
         until = self._blocks.get(key)
         return until is not None and until > now
 
@@ -351,17 +383,18 @@ class IPAccessControl:
         """
         Block an address, forget its counts, and count it in its subnets.
         """
-        key = str(ip)
+        key = _addressKey(ip)
         self._counts.pop(key, None)
         self._addBlock(key, now)
+        text = str(ip)
         self._log.warn(
             "gomail ipac: blocked {address} for {seconds} s: {reason}",
-            address=key,
+            address=text,
             seconds=int(self.blockFor),
             reason=reason,
         )
-        self._emit(AccessEvent(EventKind.IP_BLOCKED, key, reason, now + self.blockFor))
-        member = key
+        self._emit(AccessEvent(EventKind.IP_BLOCKED, text, reason, now + self.blockFor))
+        member, what = key, "addresses"
         for subnet in self._subnets(ip):
             if self._blocked(subnet, now):
                 return
@@ -372,22 +405,21 @@ class IPAccessControl:
                 self._members[subnet] = members
                 self._trim(self._members)
                 return
-            reason = f"{len(members)} addresses blocked"
+            reason = f"{len(members)} {what} blocked"
             self._addBlock(subnet, now)
+            text = _text(subnet)
             self._log.warn(
                 "gomail ipac: blocked subnet {subnet} for {seconds} s: {reason}",
-                subnet=subnet,
+                subnet=text,
                 seconds=int(self.blockFor),
                 reason=reason,
             )
             self._emit(
-                AccessEvent(
-                    EventKind.SUBNET_BLOCKED, subnet, reason, now + self.blockFor
-                )
+                AccessEvent(EventKind.SUBNET_BLOCKED, text, reason, now + self.blockFor)
             )
-            member = subnet
+            member, what = subnet, "subnets"
 
-    def _addBlock(self, key: str, now: float) -> None:
+    def _addBlock(self, key: _Key, now: float) -> None:
         self._blocks.pop(key, None)
         self._blocks[key] = now + self.blockFor
         self._trim(self._blocks)
@@ -402,9 +434,9 @@ class IPAccessControl:
 
     # Memory.
 
-    def _trim(self, table: dict[str, Any]) -> None:
+    def _trim(self, table: OrderedDict[_Key, Any]) -> None:
         while len(table) > self.maxEntries:
-            del table[next(iter(table))]
+            table.popitem(last=False)
 
     def _expire(self) -> float:
         """
@@ -440,7 +472,7 @@ class IPAccessControl:
             del members[key]
         # One more than the cap at most: each call adds at most one.
         while len(counts) >= self.maxEntries:
-            del counts[next(iter(counts))]
+            counts.popitem(last=False)
         return now
 
     @property

@@ -6,6 +6,7 @@ self.events and log lines it makes, and the bound on its memory.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import Any
 
@@ -274,7 +275,12 @@ class AddressTests(_Case):
             self._blockAll(ac, *(f"2001:db8:0:{net}::{i}" for i in range(1, 4)))
         self.assertTrue(ac.isBlocked("2001:db8:0:ffff::1"))
         self.assertFalse(ac.isBlocked("2001:db8:1::1"))
-        self.assertEqual(self.events[-1].address, "2001:db8::/48")
+        self.assertEqual(
+            self.events[-1],
+            AccessEvent(
+                EventKind.SUBNET_BLOCKED, "2001:db8::/48", "3 subnets blocked", 3600.0
+            ),
+        )
 
     def test_ipv4Mapped(self) -> None:
         """
@@ -287,6 +293,15 @@ class AddressTests(_Case):
         self.assertTrue(ac.isBlocked(PEER))
         self.assertTrue(ac.isBlocked("::ffff:c000:207"))
         self.assertEqual(self.events[0].address, PEER)
+
+    def test_ipv6Zone(self) -> None:
+        """
+        An IPv6 address with a zone is the address without it.
+        """
+        ac = self.make(blockAfterFailures=1)
+        ac.loginFailed("fe80::1%eth0")
+        self.assertTrue(ac.isBlocked("fe80::1"))
+        self.assertEqual(self.events[0].address, "fe80::1")
 
     def test_invalidAddresses(self) -> None:
         """
@@ -486,3 +501,22 @@ class PropertyTests(SynchronousTestCase):
         for address in ["192.0.2.1", "192.0.2.2", "2001:db8::1"]:
             if ac.isBlocked(address):
                 self.assertTrue(any(e.address == address for e in events))
+
+    @settings(max_examples=200, deadline=None)
+    @given(st.text(max_size=60))
+    def test_anyTextNeverRaises(self, text: str) -> None:
+        """
+        Whatever text is given as an address, nothing raises, and text that
+        is no address is never blocked nor counted.
+        """
+        ac, _clock, events = _make(blockAfterFailures=1, blockAfterConnections=1)
+        ac.connectionMade(text)
+        ac.loginSucceeded(text)
+        ac.loginFailed(text)
+        blocked = ac.isBlocked(text)
+        try:
+            ipaddress.ip_address(text)
+        except ValueError:
+            self.assertFalse(blocked)
+            self.assertEqual(ac.size, 0)
+            self.assertEqual(events, [])
