@@ -20,8 +20,9 @@ Each block is logged, at level C{warn}, on one line of a fixed format::
     gomail ipac: blocked 192.0.2.7 for 3600 s: 600 new connections
     gomail ipac: blocked subnet 2001:db8::/64 for 3600 s: 3 addresses blocked
 
-which this regular expression matches (the C{host} group is the address,
-absent in a subnet line, the C{subnet} group the subnet)::
+whose text (after the log file's own time stamp and prefix) this regular
+expression matches (the C{host} group is the address, absent in a subnet
+line, the C{subnet} group the subnet)::
 
     ^gomail ipac: blocked (?:subnet (?P<subnet>[0-9A-Fa-f:.]+/[0-9]+)|
     (?P<host>[0-9A-Fa-f:.]+)) for [0-9]+ s: .+$
@@ -205,7 +206,8 @@ class IPAccessControl:
             count and block every address.
         @param maxEntries: see L{maxEntries}.
         @param notify: see L{notify}.
-        @raise ValueError: for an invalid network or prefix.
+        @raise ValueError: for an invalid network or prefix, or a bound
+            below 1.
         """
         self.reactor = reactor
         self.window = window
@@ -216,6 +218,8 @@ class IPAccessControl:
         self.subnetPrefixes = tuple(sorted(subnetPrefixes, reverse=True))
         if any(not 0 < p < 128 for p in self.subnetPrefixes):
             raise ValueError(f"invalid IPv6 prefixes: {subnetPrefixes!r}")
+        if maxEntries < 1 or subnetThreshold < 1:
+            raise ValueError("maxEntries and subnetThreshold must be positive")
         self.subnetThreshold = subnetThreshold
         self.maxEntries = maxEntries
         self.notify = notify

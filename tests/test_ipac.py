@@ -119,6 +119,20 @@ class ThresholdTests(_Case):
         self.clock.advance(10)
         self.assertFalse(ac.isBlocked(PEER))
 
+    def test_invalidSettings(self) -> None:
+        """
+        Prefixes outside 1-127, a cap or subnet threshold below 1, and an
+        invalid allowed network are refused at once.
+        """
+        for kwargs in [
+            {"subnetPrefixes": (0,)},
+            {"subnetPrefixes": (128,)},
+            {"maxEntries": 0},
+            {"subnetThreshold": 0},
+            {"allow": ["not a network"]},
+        ]:
+            self.assertRaises(ValueError, self.make, **kwargs)
+
 
 class ExpiryTests(_Case):
     """
