@@ -34,6 +34,7 @@ from gomail_twisted.smtp.interfaces import (
 )
 from gomail_twisted.smtp.maildir import MaildirBackend
 from gomail_twisted.smtp.server import SMTPServerProtocol
+from gomail_twisted.smtp.submission import Outbound, SubmissionBackend
 from gomail_twisted.tls import TLSInfo
 
 __all__ = [
@@ -49,6 +50,7 @@ __all__ = [
     "MailFrom",
     "MaildirBackend",
     "MessagePart",
+    "Outbound",
     "ParsedMessage",
     "ReceivedMessage",
     "Recipient",
@@ -58,6 +60,7 @@ __all__ = [
     "SMTPServerFactory",
     "SMTPServerProtocol",
     "SMTPSession",
+    "SubmissionBackend",
     "TLSInfo",
     "replies",
 ]
