@@ -544,10 +544,11 @@ class SentCopyTests(SubmissionTestsMixin, SynchronousTestCase):
         self.assertEqual(len(self.flushLoggedErrors()), 1)
 
 
-class InboundTests(SubmissionTestsMixin, SynchronousTestCase):
+class MaildirBackendTests(SubmissionTestsMixin, SynchronousTestCase):
     """
-    The inbound port's L{MaildirBackend} never relays, with a checker or
-    not.
+    The L{MaildirBackend} beside the submission port: on the inbound port
+    it never relays, with a checker or not; for the outbound queue it tells
+    local addresses from others and takes notices for local senders.
     """
 
     def test_noRelayAfterAuth(self) -> None:
@@ -565,3 +566,47 @@ class InboundTests(SubmissionTestsMixin, SynchronousTestCase):
         self.assertTrue(replies[1].startswith(b"235 "), replies[1])
         self.assertEqual(replies[3], b"554 5.7.1 Relay access denied\r\n")
         self.assertEqual(self.outbound.submitted, [])
+
+    def test_isLocal(self) -> None:
+        """
+        An address of our domains is local whether or not a user has it;
+        the bare postmaster is local; another domain's address is not.
+        """
+        for address, local in [
+            ("alice@example.com", True),
+            ("Nobody@EXAMPLE.com", True),
+            ("anyone@example.org", True),
+            ("Postmaster", True),
+            ("alice@example.net", False),
+            ("someone@[192.0.2.1]", False),
+        ]:
+            self.assertEqual(self.local.isLocal(address), local, address)
+
+    def test_deliverNotice(self) -> None:
+        """
+        A notice for a local address (what the queue gives back to a local
+        sender) lands in the INBOX of the user it leads to, with
+        C{Return-Path: <>} and lines ending in LF.
+        """
+        notice = b"From: MAILER-DAEMON@example.com\r\nSubject: failed\r\n\r\nSorry.\r\n"
+        self.assertIsNone(
+            self.successResultOf(self.local.deliverNotice("sales@example.com", notice))
+        )
+        [stored] = self.files("bob@example.com")
+        self.assertEqual(stored, b"Return-Path: <>\n" + notice.replace(b"\r\n", b"\n"))
+
+    def test_deliverNoticeRefused(self) -> None:
+        """
+        A notice for an address that leads to no user, or for another
+        domain, fails with the reply that says so; nothing is stored.
+        """
+        for address, code in [
+            ("nobody@example.com", 550),
+            ("dave@example.net", 554),
+        ]:
+            failure = self.failureResultOf(
+                self.local.deliverNotice(address, b"Subject: x\r\n\r\nx\r\n"),
+                SMTPReply,
+            )
+            self.assertEqual(failure.value.code, code)
+        self.assertFalse(self.root.exists())

@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from twisted.cred.error import UnauthorizedLogin
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
@@ -301,6 +301,39 @@ class MaildirBackend:
         if user is None:
             raise UNKNOWN_RECIPIENT
         return normalizeAddress(user.address)
+
+    def isLocal(self, address: str) -> bool:
+        """
+        Whether mail for an address is ours to deliver: its domain is one
+        of ours (or it is the bare C{postmaster}), whether or not a user
+        has it.  What the outbound queue asks to send a delivery status
+        notification to a local sender's mailbox rather than out.
+
+        @param address: an address, as in C{MAIL FROM} or C{RCPT TO}.
+        @return: L{True} when it is local.
+        """
+        try:
+            return self.userFor(address) is not None
+        except SMTPReply:
+            # An address of our domains that leads to no user.
+            return True
+
+    def deliverNotice(self, address: str, data: bytes) -> Deferred[None]:
+        """
+        Deliver a message sent with the null reverse path, such as a
+        delivery status notification (RFC 3464; RFC 5321 4.5.5), to one
+        local address: what the outbound queue's C{localDelivery} is
+        given.  It gets C{Return-Path: <>} (RFC 5321 4.4).
+
+        @param address: a local address (see L{isLocal}).
+        @param data: the message, lines ending in CRLF or LF.
+        @return: a Deferred that fires with L{None} once it is on disk, or
+            fails with L{SMTPReply}: 550 5.1.1 for an address that leads to
+            no user, 554 5.7.1 for one not ours, 451 4.3.0 or 452 4.3.1
+            when the store cannot take it.
+        """
+        stored = b"Return-Path: <>\n" + data.replace(b"\r\n", b"\n")
+        return maybeDeferred(self.deliver, stored, [address])
 
     def mailboxFor(self, address: str) -> Path | None:
         """
