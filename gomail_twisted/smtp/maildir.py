@@ -22,7 +22,11 @@ takes mail for the file's domains instead, only for its users and aliases
 to the account of the user each address leads to; given a checker
 (L{gomail_twisted.users.UsersChecker}) too, it offers AUTH against the
 file.  Authenticating does not open relaying: mail for other domains is
-still refused, since there is no outbound queue to take it.
+still refused.  Users send to other domains through the submission port,
+whose backend (L{gomail_twisted.smtp.submission.SubmissionBackend}) uses
+this one for local recipients and hands the rest to the outbound queue;
+L{MaildirBackend.isLocal} and L{MaildirBackend.deliverNotice} are what that
+queue needs to return notices to local senders.
 
 This module only speaks SMTP: it picks the accounts, gives the store the
 message with a C{Return-Path:} header (RFC 5321 4.4), and turns the store's

@@ -171,6 +171,10 @@ class SubmissionSession(MaildirAuthSession):
             a reverse path the sender policy refuses.
         """
         if sender.login is None:
+            self._log.info(
+                "Submission refused MAIL before AUTH from {peer}",
+                peer=self.info.peerHost,
+            )
             raise AUTH_REQUIRED
         if not self.submission.mayUseSender(sender.login, sender.address):
             self._log.info(
