@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import argon2
+from hypothesis import given
+from hypothesis import strategies as st
 from twisted.internet.address import IPv4Address
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.testing import StringTransport
@@ -264,6 +266,31 @@ class SessionTests(SubmissionTestsMixin, SynchronousTestCase):
             )
             self.assertEqual(replies[2], reply, sender)
             self.assertEqual(replies[3][:3], b"503", sender)
+
+    @given(
+        st.text(
+            st.sampled_from(
+                "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_+"
+            ),
+            min_size=1,
+            max_size=30,
+        ),
+        st.sampled_from(["example.org", "EXAMPLE.org", "example.com", "example.net"]),
+    )
+    def test_ownershipFollowsResolution(self, local: str, domain: str) -> None:
+        """
+        Under the C{"own"} policy an address belongs to exactly the user
+        that mail for it goes to: every address of the aliased domain is
+        Alice's and never Bob's, and an address no one receives is no
+        one's.
+        """
+        address = f"{local}@{domain}"
+        owner = self.local.users.resolve(address) if self.local.users else None
+        for login in ["alice@example.com", "bob@example.com"]:
+            mine = owner is not None and owner.address == login
+            self.assertEqual(self.backend.mayUseSender(login, address), mine)
+        if domain.lower() == "example.org":
+            self.assertTrue(self.backend.mayUseSender("alice@example.com", address))
 
     def test_anyPolicy(self) -> None:
         """
