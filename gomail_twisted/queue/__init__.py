@@ -1,0 +1,40 @@
+# -*- test-case-name: tests.test_queue -*-
+"""
+The outbound queue: mail to other domains, spooled on disk before it is
+acknowledged, delivered with L{gomail_twisted.delivery.sendMail}, retried
+with backoff, and reported to its sender (RFC 3464) when it fails.
+
+    queue = OutboundQueue("gomail-data/queue", reactor=reactor,
+                          hostname="mx.example.com")
+    queue.setServiceParent(application)      # or queue.start()
+    queueID = await queue.submit("alice@example.com",
+                                 ["bob@example.net"], message)
+
+C{python -m gomail_twisted queue list|retry|delete} inspects and acts on
+the spool.
+"""
+
+from __future__ import annotations
+
+from gomail_twisted.queue._dsn import buildReport
+from gomail_twisted.queue._entry import (
+    CorruptState,
+    QueuedMessage,
+    RecipientState,
+    RecipientStatus,
+)
+from gomail_twisted.queue._queue import OutboundQueue, QueueService
+from gomail_twisted.queue._spool import DEFAULT_SPOOL, Spool, SpoolLocked
+
+__all__ = [
+    "DEFAULT_SPOOL",
+    "CorruptState",
+    "OutboundQueue",
+    "QueueService",
+    "QueuedMessage",
+    "RecipientState",
+    "RecipientStatus",
+    "Spool",
+    "SpoolLocked",
+    "buildReport",
+]
