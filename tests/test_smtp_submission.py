@@ -31,6 +31,7 @@ from gomail_twisted.smtp import (
     SMTPServerProtocol,
     SubmissionBackend,
 )
+from gomail_twisted.smtp.submission import completeHeaders
 from gomail_twisted.users import PasswordHashing, UsersChecker, UsersDatabase
 from tests.test_smtp_maildir import _Reactor, _ThreadPool
 
@@ -52,6 +53,8 @@ alias @example.org alice@example.com
 """
 
 MESSAGE = (
+    b"Date: Mon, 30 Nov 2026 18:00:00 +0000\r\n"
+    b"Message-ID: <1@client.example.com>\r\n"
     b"From: Alice <alice@example.com>\r\n"
     b"To: Dave <dave@example.net>\r\n"
     b"Subject: submitted\r\n"
@@ -152,10 +155,11 @@ class SubmissionTestsMixin:
         recipients: Sequence[str],
         login: str = "alice@example.com",
         password: str = ALICE_PASSWORD,
+        message: bytes = MESSAGE,
     ) -> list[bytes]:
         """
-        Log in and send L{MESSAGE}; return the replies to MAIL, each RCPT,
-        DATA and the end of data.
+        Log in and send a message (L{MESSAGE}); return the replies to MAIL,
+        each RCPT, DATA and the end of data.
         """
         replies = self.exchange(
             b"EHLO client.example.com",
@@ -163,7 +167,7 @@ class SubmissionTestsMixin:
             f"MAIL FROM:<{sender}>".encode(),
             *(f"RCPT TO:<{r}>".encode() for r in recipients),
             b"DATA",
-            MESSAGE + b".",
+            message + b".",
         )
         assert replies[1].startswith(b"235 "), replies[1]
         return replies[2:]
@@ -493,6 +497,91 @@ class DeliveryTests(SubmissionTestsMixin, SynchronousTestCase):
         self.assertTrue(replies[-1].startswith(b"451 4.3.0 "), replies[-1])
         self.assertEqual(self.outbound.submitted, [])
         self.flushLoggedErrors()
+
+
+#: A message as a script might send it: no Date, no Message-ID.
+BARE = b"From: alice@example.com\r\nSubject: bare\r\n\r\nHello.\r\n"
+
+
+class HeaderTests(SubmissionTestsMixin, SynchronousTestCase):
+    """
+    The C{Date:} and C{Message-ID:} fields a submitted message lacks (RFC
+    6409 8.3, 8.4).
+    """
+
+    def test_missingFieldsAdded(self) -> None:
+        """
+        A message without C{Date:} and C{Message-ID:} gets both at the end
+        of its header, the same in the queued and the stored copy; the
+        message ID names our host.
+        """
+        self.send(
+            "alice@example.com", ["dave@example.net", "bob@example.com"], message=BARE
+        )
+        [(_, _, queued)] = self.outbound.submitted
+        head, body = queued.split(b"\r\n\r\n", 1)
+        self.assertEqual(body, b"Hello.\r\n")
+        lines = head.split(b"\r\n")
+        self.assertEqual(lines[-4:-2], [b"From: alice@example.com", b"Subject: bare"])
+        self.assertRegex(
+            lines[-2], rb"\ADate: \w{3}, \d{2} \w{3} \d{4} \d\d:\d\d:\d\d [-+]\d{4}\Z"
+        )
+        self.assertRegex(
+            lines[-1], rb"\AMessage-ID: <[0-9a-f]{32}@mail\.example\.com>\Z"
+        )
+        [stored] = self.files("bob@example.com")
+        self.assertTrue(stored.endswith(queued.replace(b"\r\n", b"\n")))
+
+    def test_presentFieldsKept(self) -> None:
+        """
+        A message with both fields, in any case, is passed on unchanged.
+        """
+        message = BARE.replace(
+            b"\r\n\r\n",
+            b"\r\ndate: Mon, 30 Nov 2026 18:00:00 +0000"
+            b"\r\nMESSAGE-ID:\r\n <x@y>\r\n\r\n",
+        )
+        self.send("alice@example.com", ["dave@example.net"], message=message)
+        [(_, _, queued)] = self.outbound.submitted
+        self.assertTrue(queued.endswith(b"\r\n" + message))
+
+    def test_turnedOff(self) -> None:
+        """
+        With C{addMissingHeaders} off, a message is passed on as received.
+        """
+        self.factory.backend = SubmissionBackend(
+            self.local, self.outbound, addMissingHeaders=False
+        )
+        self.send("alice@example.com", ["dave@example.net"], message=BARE)
+        [(_, _, queued)] = self.outbound.submitted
+        self.assertTrue(queued.endswith(b"\r\n" + BARE))
+        self.assertNotIn(b"Message-ID", queued)
+
+    def test_completeHeaders(self) -> None:
+        """
+        Only the missing field is added; a message with no blank line after
+        its header is left alone.
+        """
+        now = 1_800_000_000.0
+        for raw, added in [
+            (b"Date: x\r\nMessage-ID: <a@b>\r\n\r\nbody\r\n", []),
+            (b"Date: x\r\n\r\nbody\r\n", [b"Message-ID"]),
+            (b"Message-ID: <a@b>\r\n\r\n", [b"Date"]),
+            (b"Subject: no blank line\r\n", []),
+            (b"Subject: x\r\n\r\nDate: in the body\r\n", [b"Date", b"Message-ID"]),
+        ]:
+            completed = completeHeaders(raw, "mail.example.com", now)
+            head, _, rest = raw.partition(b"\r\n\r\n")
+            if not added:
+                self.assertIs(completed, raw)
+                continue
+            newHead, _, newRest = completed.partition(b"\r\n\r\n")
+            self.assertEqual(newRest, rest)
+            self.assertTrue(newHead.startswith(head + b"\r\n"))
+            names = [
+                line.split(b":")[0] for line in newHead[len(head) + 2 :].split(b"\r\n")
+            ]
+            self.assertEqual(names, added, raw)
 
 
 class SentCopyTests(SubmissionTestsMixin, SynchronousTestCase):

@@ -30,13 +30,15 @@ The rules, in the order a client meets them:
   - RCPT TO: an address of our domains must lead to a user (C{550 5.1.1},
     as on the inbound port); an address of any other domain is taken for
     the outbound queue.
-  - The message (RFC 6409 8: no other change): the server has put its
-    C{Received:} header first (RFC 5321 4.4; C{with ESMTPSA}, RFC 3848),
-    and that is all that is added; no second trace header.  Local
-    recipients get it in their INBOX with C{Return-Path:}, as
-    L{MaildirBackend} delivers; remote ones through the queue, in wire form
-    (lines ending in CRLF, dot-unstuffed).  The server answers 250 only
-    once both are durable on disk (RFC 5321 6.1).
+  - The message: the server has put its C{Received:} header first (RFC
+    5321 4.4; C{with ESMTPSA}, RFC 3848), and no second trace header is
+    added.  A message without a C{Date:} or a C{Message-ID:} field gets
+    one at the end of its header (RFC 6409 8.3, 8.4; many receivers refuse
+    mail without them), unless C{addMissingHeaders} is off; nothing else
+    is changed.  Local recipients get it in their INBOX with
+    C{Return-Path:}, as L{MaildirBackend} delivers; remote ones through
+    the queue, in wire form (lines ending in CRLF, dot-unstuffed).  The
+    server answers 250 only once both are durable on disk (RFC 5321 6.1).
 
 Local delivery comes first, then the queue.  Neither can be undone, so a
 failure after the other succeeded cannot be made whole; the order is chosen
@@ -58,7 +60,11 @@ again would send it to every recipient a second time.
 from __future__ import annotations
 
 import errno
+import time
+import uuid
 from collections.abc import Sequence
+from dataclasses import replace
+from email.utils import formatdate
 from typing import TYPE_CHECKING, Literal, Protocol
 
 from twisted.internet.defer import Deferred
@@ -68,6 +74,7 @@ from zope.interface import implementer
 
 from gomail_twisted.address import normalizeAddress
 from gomail_twisted.maildir import SEEN, FolderExists, NoSuchFolder
+from gomail_twisted.message import Headers
 from gomail_twisted.smtp._reply import SMTPReply
 from gomail_twisted.smtp._values import (
     ConnectionInfo,
@@ -125,6 +132,32 @@ class Outbound(Protocol):
             to the client as it is, a full disk is C{452 4.3.1}, anything
             else C{451 4.3.0}) when it was not taken.
         """
+
+
+def completeHeaders(raw: bytes, hostname: str, now: float) -> bytes:
+    """
+    Add the C{Date:} and C{Message-ID:} fields a submitted message lacks
+    (RFC 6409 8.3, 8.4; RFC 5322 3.6.1, 3.6.4), at the end of its header.
+
+    @param raw: the message, lines ending in CRLF.
+    @param hostname: our host name, the right side of a new message ID.
+    @param now: the time for a new C{Date:}, in seconds since the epoch.
+    @return: the message, unchanged when it has both fields or no blank
+        line ending a header.
+    """
+    end = raw.find(b"\r\n\r\n")
+    if end < 0:
+        return raw
+    end += 2
+    headers = Headers(raw[:end])
+    added = []
+    if "Date" not in headers:
+        added.append(f"Date: {formatdate(now, localtime=True)}\r\n")
+    if "Message-ID" not in headers:
+        added.append(f"Message-ID: <{uuid.uuid4().hex}@{hostname or 'localhost'}>\r\n")
+    if not added:
+        return raw
+    return raw[:end] + "".join(added).encode("utf-8") + raw[end:]
 
 
 def queueReply(reason: Failure) -> SMTPReply:
@@ -221,6 +254,10 @@ class SubmissionSession(MaildirAuthSession):
         login = message.login
         if login is None:
             raise AUTH_REQUIRED
+        if self.submission.addMissingHeaders:
+            raw = completeHeaders(message.raw, message.connection.hostname, time.time())
+            if raw is not message.raw:
+                message = replace(message, raw=raw)
         local: list[str] = []
         remote: list[str] = []
         for recipient in message.envelope.recipients:
@@ -302,6 +339,8 @@ class SubmissionBackend:
     @ivar senderPolicy: C{"own"} or C{"any"}.
     @ivar sentCopy: whether a copy goes to the sender's L{sentFolder}.
     @ivar sentFolder: the folder for those copies.
+    @ivar addMissingHeaders: whether a message lacking C{Date:} or
+        C{Message-ID:} is given one.
     """
 
     def __init__(
@@ -312,6 +351,7 @@ class SubmissionBackend:
         senderPolicy: SenderPolicy = "own",
         sentCopy: bool = False,
         sentFolder: str = SENT,
+        addMissingHeaders: bool = True,
     ) -> None:
         """
         @param local: delivers to our users and checks AUTH logins: it must
@@ -324,6 +364,8 @@ class SubmissionBackend:
         @param sentCopy: keep a copy of each message in the sender's
             C{sentFolder}, made if missing.
         @param sentFolder: the folder for those copies.
+        @param addMissingHeaders: give a message without C{Date:} or
+            C{Message-ID:} the field it lacks (RFC 6409 8.3, 8.4).
         @raise ValueError: when C{local} has no checker (no one could log
             in), or for an unknown sender policy.
         """
@@ -336,6 +378,7 @@ class SubmissionBackend:
         self.senderPolicy: SenderPolicy = senderPolicy
         self.sentCopy = sentCopy
         self.sentFolder = sentFolder
+        self.addMissingHeaders = addMissingHeaders
 
     def newSession(self, info: ConnectionInfo) -> SubmissionSession:
         """
