@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_tap_smtp,tests.test_tap_pop3 -*-
+# -*- test-case-name: tests.test_tap_smtp,tests.test_tap_pop3,tests.test_tap_gomail -*-
 """
 What the C{twistd} plugins share: the options every server takes
 (C{--listen}, C{--hostname}, C{--maildir}, C{--tls-cert}/C{--tls-key}, the
@@ -28,6 +28,7 @@ from twisted.internet import endpoints
 from twisted.internet.defer import CancelledError, Deferred
 from twisted.internet.interfaces import (
     IListeningPort,
+    IOpenSSLServerConnectionCreator,
     IProtocolFactory,
     IReactorTime,
     IStreamServerEndpoint,
@@ -336,12 +337,25 @@ def _reason(error: BaseException) -> str:
     return str(error) or type(error).__name__
 
 
+#: How L{ReportingEndpoint} says where it listens, unless told otherwise.
+LISTENING_LOG = "{protocol} listening on {host} port {port} ({endpoint})"
+
+
+def hostPort(host: str, port: int) -> str:
+    """
+    An address as C{HOST:PORT}, with an IPv6 host in brackets (RFC 3986
+    3.2.2).
+    """
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 @implementer(IStreamServerEndpoint)
 class ReportingEndpoint:
     """
     An endpoint that logs the address it listens on, which for C{tcp:0}
     only the bound port tells, and turns a failure to listen into a
-    L{ListenError} naming the endpoint as it was given.
+    L{ListenError} naming the endpoint as it was given.  Given TLS options,
+    it serves implicit TLS (RFC 8314) over the endpoint with them.
     """
 
     _log = Logger()
@@ -352,22 +366,35 @@ class ReportingEndpoint:
         description: str,
         protocol: str,
         plugin: str,
+        tls: IOpenSSLServerConnectionCreator | None = None,
+        template: str = LISTENING_LOG,
     ) -> None:
         """
         @param endpoint: the endpoint to listen on.
         @param description: its string, as given to C{--listen}.
         @param protocol: the protocol served, such as C{"SMTP"}, for the log.
         @param plugin: the plugin's name, for L{ListenError}.
+        @param tls: server TLS options to wrap every connection in, or
+            L{None} to serve the factory's protocol as it is.
+        @param template: the log line, with the fields C{protocol},
+            C{host}, C{port}, C{address} (L{hostPort}), C{endpoint} and
+            C{plugin}.
         """
         self._endpoint = endpoint
         self._description = description
         self._protocol = protocol
         self._plugin = plugin
+        self._tls = tls
+        self._template = template
 
     def listen(self, protocolFactory: IProtocolFactory) -> Deferred[IListeningPort]:
         """
         Listen, log where, or fail with L{ListenError}.
         """
+        if self._tls is not None:
+            from twisted.protocols.tls import TLSMemoryBIOFactory
+
+            protocolFactory = TLSMemoryBIOFactory(self._tls, False, protocolFactory)
         d = self._endpoint.listen(protocolFactory)
         d.addCallbacks(self._listening, self._failed)
         return d
@@ -381,12 +408,16 @@ class ReportingEndpoint:
 
     def _listening(self, port: IListeningPort) -> IListeningPort:
         address = port.getHost()
+        host = getattr(address, "host", str(address))
+        number = getattr(address, "port", 0)
         self._log.info(
-            "{protocol} listening on {host} port {port} ({endpoint})",
+            self._template,
             protocol=self._protocol,
-            host=getattr(address, "host", str(address)),
-            port=getattr(address, "port", 0),
+            host=host,
+            port=number,
+            address=hostPort(host, number),
             endpoint=self._description,
+            plugin=self._plugin,
         )
         return port
 
@@ -531,6 +562,8 @@ def listeningService(
     reactor: Any,
     protocol: str,
     plugin: str,
+    tls: IOpenSSLServerConnectionCreator | None = None,
+    template: str = LISTENING_LOG,
 ) -> ListeningService:
     """
     Give C{service} one port per endpoint, all serving its factory.
@@ -543,12 +576,15 @@ def listeningService(
     @param reactor: the reactor to listen with.
     @param protocol: the protocol's name for the log, such as C{"POP3"}.
     @param plugin: the plugin's name for L{ListenError}.
+    @param tls: options for implicit TLS on every one of these endpoints
+        (see L{ReportingEndpoint}), or L{None}.
+    @param template: the log line of each port (see L{ReportingEndpoint}).
     @return: C{service}.
     """
     for description in descriptions:
         endpoint = endpoints.serverFromString(reactor, description)
         child = StreamServerEndpointService(
-            ReportingEndpoint(endpoint, description, protocol, plugin),
+            ReportingEndpoint(endpoint, description, protocol, plugin, tls, template),
             service.factory,
         )
         # As twisted.application.strports does: a port that cannot be bound

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_tap_smtp -*-
+# -*- test-case-name: tests.test_tap_smtp,tests.test_tap_gomail -*-
 """
 The C{twistd} plugins of gomail_twisted.
 """
@@ -24,4 +24,10 @@ gomailIMAP4 = ServiceMaker(
     "gomail_twisted.tap.imap4",
     "An IMAP4 server for the users of a users file, over the Maildir store",
     "gomail-imap4",
+)
+gomail = ServiceMaker(
+    "gomail",
+    "gomail_twisted.tap.gomail",
+    "The whole mail server: SMTP, submission, POP3, IMAP and the queue",
+    "gomail",
 )

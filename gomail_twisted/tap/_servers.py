@@ -1,0 +1,209 @@
+# -*- test-case-name: tests.test_tap_gomail -*-
+"""
+The server factories of C{twistd gomail}, and the outbound queue behind
+submission, made from a checked L{GomailConfig} and the pieces they share.
+
+Inbound SMTP is a L{MaildirBackend} over the users file, without AUTH,
+wrapped in DKIM verification (through the factory's C{dkimLookup});
+submission is a L{SubmissionBackend} over a second L{MaildirBackend} of
+the same store and users, with the checker, in front of the queue.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from dns.exception import DNSException
+from twisted.internet.defer import Deferred
+from twisted.logger import Logger
+
+from gomail_twisted.delivery import DKIMSettings
+from gomail_twisted.dns import Resolver
+from gomail_twisted.imap4.backend import StoreBackend as IMAP4StoreBackend
+from gomail_twisted.imap4.factory import IMAP4ServerFactory
+from gomail_twisted.ipac import IPAccessControl
+from gomail_twisted.maildir import MaildirStore
+from gomail_twisted.pop3 import POP3ServerFactory
+from gomail_twisted.pop3 import StoreBackend as POP3StoreBackend
+from gomail_twisted.smtp import SMTPServerFactory
+from gomail_twisted.smtp.maildir import MaildirBackend
+from gomail_twisted.smtp.submission import SubmissionBackend
+from gomail_twisted.tap._config import GomailConfig, ServerSettings
+from gomail_twisted.tls import ReloadingServerTLS
+from gomail_twisted.users import UsersChecker, UsersDatabase
+
+__all__ = ["Servers", "buildServers"]
+
+_log = Logger()
+
+
+@dataclass(frozen=True)
+class Servers:
+    """
+    The factories of one mail server, and its queue.
+
+    @ivar smtp: incoming mail.
+    @ivar submission: mail from the users, behind C{submission} and
+        C{submissions}.
+    @ivar pop3: behind C{pop3} and C{pop3s}.
+    @ivar imap: behind C{imap} and C{imaps}.
+    @ivar queue: the outbound queue.
+    """
+
+    smtp: SMTPServerFactory
+    submission: SMTPServerFactory
+    pop3: POP3ServerFactory
+    imap: IMAP4ServerFactory
+    queue: Any
+
+
+def _smtpLimits(settings: ServerSettings) -> dict[str, Any]:
+    limits = settings.limits()
+    if settings.maxMessageSize is not None:
+        limits["maxMessageSize"] = settings.maxMessageSize
+    if settings.maxRecipients is not None:
+        limits["maxRecipients"] = settings.maxRecipients
+    return limits
+
+
+def _dkimLookup(reactor: Any) -> Any:
+    try:
+        return Resolver(reactor).lookupTXT
+    except DNSException as e:
+        _log.warn(
+            "gomail: DKIM verification is off: no DNS resolver configuration ({error})",
+            error=str(e),
+        )
+        return None
+
+
+def makeQueue(
+    config: GomailConfig, reactor: Any, local: MaildirBackend, users: UsersDatabase
+) -> Any:
+    """
+    The outbound queue over C{DATA/queue}: DKIM-signing with the
+    configured keys, delivery status notifications for our own users
+    delivered straight to their INBOX.
+
+    @param config: the configuration.
+    @param reactor: the reactor.
+    @param local: delivers to our users.
+    @param users: the users file, which says which domains are ours.
+    @return: the queue.
+    """
+    try:
+        from gomail_twisted.queue import OutboundQueue
+    except ImportError:
+        _log.warn("gomail: no outbound queue: mail for other domains is refused")
+        return _NoQueue()
+
+    def isLocal(address: str) -> bool:
+        _, at, domain = address.rpartition("@")
+        return bool(at) and users.isLocalDomain(domain)
+
+    def localDelivery(address: str, data: bytes) -> Deferred[None]:
+        stored = b"Return-Path: <>\n" + data.replace(b"\r\n", b"\n")
+        return local.deliver(stored, [address])
+
+    dkim = {
+        domain: DKIMSettings(domain, key.selector, key.privateKey)
+        for domain, key in config.dkim.items()
+    }
+    return OutboundQueue(
+        str(config.spool),
+        reactor=reactor,
+        hostname=config.hostname,
+        localDelivery=localDelivery,
+        isLocal=isLocal,
+        dkim=dkim,
+        **config.queue.arguments(),
+    )
+
+
+class _NoQueue:
+    """
+    Stands for the outbound queue where there is none: it takes nothing.
+    """
+
+    def submit(self, sender: str, recipients: object, data: bytes) -> Deferred[str]:
+        from twisted.internet.defer import fail
+
+        from gomail_twisted.smtp import SMTPReply
+
+        return fail(SMTPReply(554, "5.7.1", "No delivery to other domains here"))
+
+    def start(self) -> None:
+        pass
+
+    def stop(self) -> Deferred[None]:
+        from twisted.internet.defer import succeed
+
+        return succeed(None)
+
+
+def buildServers(
+    config: GomailConfig,
+    reactor: Any,
+    tls: ReloadingServerTLS,
+    store: MaildirStore,
+    users: UsersDatabase,
+    checker: UsersChecker,
+    accessControl: IPAccessControl,
+) -> Servers:
+    """
+    Make every server factory and the queue.
+
+    @param config: the configuration.
+    @param reactor: the reactor.
+    @param tls: the certificate for STARTTLS (implicit TLS is the ports').
+    @param store: the one store.
+    @param users: the one users file.
+    @param checker: checks passwords against it.
+    @param accessControl: shared by every factory.
+    @return: the factories.
+    """
+    common = {"hostname": config.hostname, "tls": tls, "reactor": reactor}
+    smtp = config.servers["smtp"]
+    inbound = MaildirBackend(config.mail, store=store, users=users, reactor=reactor)
+    local = MaildirBackend(
+        config.mail, store=store, users=users, checker=checker, reactor=reactor
+    )
+    queue = makeQueue(config, reactor, local, users)
+    submission = config.servers["submission"]
+    imap = config.servers["imap"]
+    imapSizes: dict[str, Any] = {}
+    if imap.maxAppendSize is not None:
+        imapSizes["maxAppendSize"] = imap.maxAppendSize
+    if imap.maxLineLength is not None:
+        imapSizes["maxLineLength"] = imap.maxLineLength
+    return Servers(
+        smtp=SMTPServerFactory(
+            inbound,
+            dkimLookup=_dkimLookup(reactor) if smtp.dkimVerify else None,
+            **common,
+            **_smtpLimits(smtp),
+        ),
+        submission=SMTPServerFactory(
+            SubmissionBackend(
+                local,
+                queue,
+                senderPolicy="any" if submission.senderPolicy == "any" else "own",
+                sentCopy=submission.sentCopy,
+            ),
+            **common,
+            **_smtpLimits(submission),
+        ),
+        pop3=POP3ServerFactory(
+            POP3StoreBackend(checker, store),
+            **common,
+            **config.servers["pop3"].limits(),
+        ),
+        imap=IMAP4ServerFactory(
+            IMAP4StoreBackend(checker, store),
+            **common,
+            **imap.limits(),
+            **imapSizes,
+        ),
+        queue=queue,
+    )
