@@ -65,7 +65,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import replace
 from email.utils import formatdate
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
@@ -270,29 +270,34 @@ class SubmissionSession(MaildirAuthSession):
                 storedForm(message), local, queueID=message.queueID
             )
         if remote:
-            await self._queue(message, remote)
+            await self._queue(message, remote, local)
         if self.submission.sentCopy:
             await self._keepCopy(login, message)
 
-    async def _queue(self, message: ReceivedMessage, remote: list[str]) -> None:
+    async def _queue(
+        self, message: ReceivedMessage, remote: list[str], delivered: list[str]
+    ) -> None:
         sender = message.envelope.sender
         try:
             queued = await self.submission.outbound.submit(sender, remote, message.raw)
         except Exception:
             reason = Failure()
             reply = queueReply(reason)
+            # The local copies stay: the client will send again, and they
+            # will have the message twice (see the module's description).
+            fields: dict[str, Any] = {
+                "queueID": message.queueID,
+                "code": reply.code,
+                "delivered": ",".join(delivered) or "none",
+            }
+            text = (
+                "Submission {queueID} could not be queued ({code});"
+                " local recipients already delivered: {delivered}"
+            )
             if reply is QUEUE_FAILED:
-                self._log.failure(
-                    "Submission {queueID} could not be queued",
-                    failure=reason,
-                    queueID=message.queueID,
-                )
+                self._log.failure(text, failure=reason, **fields)
             else:
-                self._log.info(
-                    "Submission {queueID} could not be queued: {code}",
-                    queueID=message.queueID,
-                    code=reply.code,
-                )
+                self._log.info(text, **fields)
             raise reply from None
         self._log.info(
             "Submission {queueID} from {login} queued as {queued} for {recipients}",
