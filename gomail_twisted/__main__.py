@@ -17,6 +17,7 @@ from typing import TextIO
 #: The commands: name, the module whose C{main} runs it, and what it does.
 COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("users", "gomail_twisted.users._cli", "manage users, aliases and local domains"),
+    ("queue", "gomail_twisted.queue._cli", "list, retry or delete queued mail"),
 )
 
 _PROGRAM = "python -m gomail_twisted"

@@ -132,8 +132,9 @@ def makeQueue(
     a fake clock, disk work done at once, and a fake C{sendMail}.
     """
     directory = directory or case.mktemp()
-    clock = clock or Clock()
-    clock.advance(1_000_000)
+    if clock is None:
+        clock = Clock()
+        clock.advance(1_000_000)
     sender = sender or FakeSender()
     queue = OutboundQueue(
         directory,
@@ -232,3 +233,218 @@ class DeliveryTests(SynchronousTestCase):
         sender.acceptAll(0)
         self.assertFalse(os.path.exists(queue.spool.statePath(queueID)))
         self.assertFalse(os.path.exists(queue.spool.messagePath(queueID)))
+
+    def test_oneAttemptPerDomain(self) -> None:
+        """
+        Recipients are grouped by domain: one sendMail call per domain,
+        each with only that domain's recipients.
+        """
+        queue, clock, sender = makeQueue(self)
+        submitted(self, queue, "bob@example.net", "carol@example.org", "dan@example.net")
+        clock.advance(0)
+        self.assertEqual(
+            sorted(sender.recipients(i) for i in range(len(sender.calls))),
+            [("bob@example.net", "dan@example.net"), ("carol@example.org",)],
+        )
+
+    def test_temporaryFailureRetriedWithBackoff(self) -> None:
+        """
+        After temporary failures the domain is tried again after the retry
+        delay, doubled each time up to the longest delay; the state file
+        says when.
+        """
+        queue, clock, sender = makeQueue(self, retryDelay=300, maxRetryDelay=1000)
+        queueID = submitted(self, queue)
+        clock.advance(0)
+        times = []
+        for i in range(5):
+            start = clock.seconds()
+            sender.deferAll(i)
+            state = stateOf(queue, queueID)["recipients"][0]
+            self.assertEqual(state["status"], "pending")
+            self.assertEqual(state["attempts"], i + 1)
+            self.assertEqual(state["text"], "Try again later")
+            times.append(state["nextAttempt"] - start)
+            clock.advance(times[-1] - 1)
+            self.assertEqual(len(sender.calls), i + 1)
+            clock.advance(1)
+            self.assertEqual(len(sender.calls), i + 2)
+        self.assertEqual(times, [300, 600, 1000, 1000, 1000])
+
+    def test_partialDeliveryNeverRepeated(self) -> None:
+        """
+        A recipient the server accepted is not sent the message again when
+        another of the same message is retried, even after a restart.
+        """
+        directory = self.mktemp()
+        queue, clock, sender = makeQueue(self, directory)
+        queueID = submitted(self, queue, "bob@example.net", "carol@example.net")
+        clock.advance(0)
+        sender.answer(
+            0,
+            accepted=("bob@example.net",),
+            refused=(("carol@example.net", SMTPReply(452, "4.2.2", "Mailbox full")),),
+        )
+        self.assertEqual(
+            [(r["address"], r["status"]) for r in stateOf(queue, queueID)["recipients"]],
+            [("bob@example.net", "delivered"), ("carol@example.net", "pending")],
+        )
+        clock.advance(300)
+        self.assertEqual(sender.recipients(1), ("carol@example.net",))
+        # A crash, then a new queue over the same spool.
+        queue.spool.unlock()
+        queue2, clock2, sender2 = makeQueue(self, directory, clock=clock)
+        clock2.advance(0)
+        self.assertEqual(sender2.recipients(0), ("carol@example.net",))
+        sender2.acceptAll(0)
+        self.assertEqual(queue2.spool.queueIDs(), [])
+
+    def test_resumesAfterRestart(self) -> None:
+        """
+        A new queue over the spool of one that stopped without delivering
+        delivers its messages.
+        """
+        directory = self.mktemp()
+        queue, clock, sender = makeQueue(self, directory)
+        ids = [submitted(self, queue) for _ in range(3)]
+        self.successResultOf(queue.stop())
+        self.assertEqual(queue.spool.queueIDs(), sorted(ids))
+        queue2, clock2, sender2 = makeQueue(self, directory)
+        clock2.advance(0)
+        for i in range(3):
+            sender2.acceptAll(i)
+        self.assertEqual(len(sender2.calls), 3)
+        self.assertEqual(queue2.spool.queueIDs(), [])
+
+    def test_sendingErrorIsPermanent(self) -> None:
+        """
+        A mail sendMail refuses to send (a malformed address) fails for
+        good at once.
+        """
+        queue, clock, sender = makeQueue(self)
+        queueID = submitted(self, queue)
+        clock.advance(0)
+        sender.calls[0][1].errback(ValueError("bad address"))
+        self.assertFalse(os.path.exists(queue.spool.statePath(queueID)))
+        # The report to the (remote) sender is queued, with the null sender.
+        clock.advance(0)
+        mail = sender.calls[1][0]
+        self.assertEqual(mail.envelopeSender, "")
+        self.assertEqual(mail.envelopeRecipients, ("alice@example.com",))
+
+
+class LimitTests(SynchronousTestCase):
+    """
+    Attempts under way are bounded in all and per domain.
+    """
+
+    def test_concurrencyBounded(self) -> None:
+        """
+        No more than maxDeliveries attempts run at once, nor more than
+        maxPerDomain to one domain; the others start as those end.
+        """
+        queue, clock, sender = makeQueue(self, maxDeliveries=3, maxPerDomain=2)
+        for _ in range(4):
+            submitted(self, queue, "bob@slow.example")
+        for _ in range(4):
+            submitted(self, queue, "bob@fast.example")
+        clock.advance(0)
+
+        def running() -> list[str]:
+            return sorted(
+                mail.envelopeRecipients[0].partition("@")[2]
+                for mail, d in sender.calls
+                if not d.called
+            )
+
+        self.assertEqual(running(), ["fast.example", "slow.example", "slow.example"])
+        fast = [
+            i
+            for i, (mail, d) in enumerate(sender.calls)
+            if not d.called and "fast" in mail.envelopeRecipients[0]
+        ]
+        sender.acceptAll(fast[0])
+        self.assertEqual(running(), ["fast.example", "slow.example", "slow.example"])
+        self.assertEqual(len(sender.calls), 4)
+
+    def test_hangingDomainDoesNotHoldOthers(self) -> None:
+        """
+        While a domain's attempts hang, mail to other domains is delivered.
+        """
+        queue, clock, sender = makeQueue(self, maxDeliveries=3, maxPerDomain=2)
+        for _ in range(5):
+            submitted(self, queue, "bob@hang.example")
+        for _ in range(5):
+            submitted(self, queue, "bob@ok.example")
+        clock.advance(0)
+        for _ in range(10):
+            for i, (mail, d) in enumerate(list(sender.calls)):
+                if not d.called and "ok.example" in mail.envelopeRecipients[0]:
+                    sender.acceptAll(i)
+        ok = [m for m, d in sender.calls if "ok.example" in m.envelopeRecipients[0]]
+        self.assertEqual(len(ok), 5)
+        self.assertEqual(len(queue.spool.queueIDs()), 5)
+
+
+class StopTests(SynchronousTestCase):
+    """
+    L{OutboundQueue.stop} ends attempts politely.
+    """
+
+    def test_stopWaitsThenCancels(self) -> None:
+        """
+        stop waits for attempts under way up to stopTimeout, then cancels
+        them; their recipients stay pending on disk.
+        """
+        queue, clock, sender = makeQueue(self, stopTimeout=10)
+        queueID = submitted(self, queue)
+        clock.advance(0)
+        d = queue.stop()
+        self.assertNoResult(d)
+        clock.advance(10)
+        self.successResultOf(d)
+        self.assertEqual(stateOf(queue, queueID)["recipients"][0]["status"], "pending")
+
+    def test_stopLetsAttemptFinish(self) -> None:
+        """
+        An attempt that ends within stopTimeout is recorded.
+        """
+        queue, clock, sender = makeQueue(self, stopTimeout=10)
+        queueID = submitted(self, queue)
+        clock.advance(0)
+        d = queue.stop()
+        sender.acceptAll(0)
+        self.successResultOf(d)
+        self.assertEqual(queue.spool.queueIDs(), [])
+        self.assertNotIn(queueID, os.listdir(queue.spool.root / "messages"))
+
+    def test_noAttemptAfterStop(self) -> None:
+        """
+        A stopped queue makes no attempt, however much time passes.
+        """
+        queue, clock, sender = makeQueue(self)
+        submitted(self, queue)
+        clock.advance(0)
+        sender.deferAll(0)
+        self.successResultOf(queue.stop())
+        clock.advance(100_000)
+        self.assertEqual(len(sender.calls), 1)
+        self.assertEqual(clock.getDelayedCalls(), [])
+
+    def test_secondQueueWaitsForTheLock(self) -> None:
+        """
+        A second queue over a spool in use delivers nothing until the
+        first stops, then takes over.
+        """
+        directory = self.mktemp()
+        queue, clock, sender = makeQueue(self, directory)
+        submitted(self, queue)
+        queue2, clock2, sender2 = makeQueue(self, directory)
+        clock2.advance(0)
+        self.assertEqual(sender2.calls, [])
+        self.successResultOf(queue.stop())
+        clock2.advance(5)
+        clock2.advance(0)
+        self.assertEqual(len(sender2.calls), 1)
+        messages = self.flushLoggedErrors()
+        self.assertEqual(messages, [])

@@ -46,15 +46,12 @@ def dsnStatus(recipient: RecipientState, action: Action) -> str:
         expired) for a recipient that failed by expiry, or C{5.0.0} /
         C{4.0.0}.
     """
-    wanted = "5" if action == "failed" and not recipient.expired else "4"
+    if action == "failed" and recipient.expired:
+        return "4.4.7"
+    wanted = "5" if action == "failed" else "4"
     enhanced = recipient.enhanced
     if enhanced and enhanced[0] == wanted:
         return enhanced
-    if action == "failed" and recipient.expired:
-        return "4.4.7"
-    code = recipient.code
-    if code is not None and str(code)[0] == wanted:
-        return f"{wanted}.0.0"
     return f"{wanted}.0.0"
 
 
@@ -185,6 +182,7 @@ def buildReport(
         headers.set_payload(header.decode("ascii"))
     else:
         headers["Content-Transfer-Encoding"] = "8bit"
-        headers.set_payload(header.decode("utf-8", "surrogateescape"))
+        # Undecoded, so that the generator writes the bytes back as they were.
+        headers.set_payload(header.decode("ascii", "surrogateescape"))
     report.attach(headers)
     return report.as_bytes()

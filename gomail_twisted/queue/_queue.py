@@ -91,15 +91,16 @@ class _Entry:
         self.timers: dict[str, IDelayedCall] = {}
         self.busy: set[str] = set()
         self.warnTimer: IDelayedCall | None = None
+        self.notifyTimer: IDelayedCall | None = None
         self.removed = False
         self.lock = DeferredLock()
 
     def cancelTimers(self) -> None:
-        for timer in [*self.timers.values(), self.warnTimer]:
+        for timer in [*self.timers.values(), self.warnTimer, self.notifyTimer]:
             if timer is not None and timer.active():
                 timer.cancel()
         self.timers.clear()
-        self.warnTimer = None
+        self.warnTimer = self.notifyTimer = None
 
 
 class OutboundQueue(Service):
@@ -620,10 +621,15 @@ class OutboundQueue(Service):
                 )
 
     def _retryNotify(self, entry: _Entry) -> None:
-        if self._state == "running" and entry.warnTimer is None:
-            entry.warnTimer = self._reactor.callLater(
-                self._backoff.first, self._warn, entry
+        if self._state == "running" and entry.notifyTimer is None:
+            entry.notifyTimer = self._reactor.callLater(
+                self._backoff.first, self._notifyAgain, entry
             )
+
+    def _notifyAgain(self, entry: _Entry) -> None:
+        entry.notifyTimer = None
+        if not entry.removed:
+            self._settleLater(entry)
 
     def _forget(self, entry: _Entry) -> None:
         entry.removed = True
