@@ -12,7 +12,11 @@ the notices before a close) and the base decides when they are due.
 The bounds, and what each one protects:
 
   - A connection is admitted by L{LimitedServerFactory.admit}, the one place
-    where connection counts (and, later, IP access control) decide.
+    where connection counts and IP access control
+    (L{gomail_twisted.ipac.IPAccessControl}) decide.  A blocked peer is
+    refused before any work: no session, no hook; on implicit TLS it is
+    dropped before the handshake, with no word (a refusal could only be
+    said once a handshake had been paid for).
   - A TLS handshake, implicit or after STARTTLS, must finish within
     C{tlsHandshakeTimeout}; a peer that never sends its ClientHello cannot
     hold a connection slot.
@@ -65,6 +69,9 @@ from zope.interface import implementer
 
 from gomail_twisted.tls import TLSInfo, tlsInfo
 
+if TYPE_CHECKING:
+    from gomail_twisted.ipac import IPAccessControl
+
 __all__ = [
     "ConnectionInfo",
     "LimitedServerFactory",
@@ -102,6 +109,7 @@ class Refusal(enum.Enum):
     """
 
     SHUTTING_DOWN = "shutting down"
+    BLOCKED = "blocked by access control"
     TOO_MANY_CONNECTIONS = "too many connections"
     TOO_MANY_FROM_PEER = "too many connections from one peer"
 
@@ -178,6 +186,10 @@ class LimitedServerFactory(ServerFactory):
     @ivar maxErrors: protocol errors per connection before it is closed.
     @ivar maxConnections: simultaneous connections in all.
     @ivar maxConnectionsPerPeer: simultaneous connections from one address.
+    @ivar accessControl: the IP access control every new connection is
+        reported to and blocked peers are refused by, or L{None}.  One may
+        be shared by the factories of every server, so that failures on one
+        protocol block the peer on all.
     """
 
     def __init__(
@@ -190,6 +202,7 @@ class LimitedServerFactory(ServerFactory):
         maxErrors: int = 20,
         maxConnections: int = 1000,
         maxConnectionsPerPeer: int = 20,
+        accessControl: IPAccessControl | None = None,
     ) -> None:
         """
         @param reactor: provides the clock; default the global reactor.
@@ -199,6 +212,7 @@ class LimitedServerFactory(ServerFactory):
         @param maxErrors: see L{maxErrors}.
         @param maxConnections: see L{maxConnections}.
         @param maxConnectionsPerPeer: see L{maxConnectionsPerPeer}.
+        @param accessControl: see L{accessControl}.
         """
         if reactor is None:
             from twisted.internet import reactor as globalReactor
@@ -212,6 +226,7 @@ class LimitedServerFactory(ServerFactory):
         self.maxErrors = maxErrors
         self.maxConnections = maxConnections
         self.maxConnectionsPerPeer = maxConnectionsPerPeer
+        self.accessControl = accessControl
         self._open: dict[str, int] = {}
         self._protocols: set[LineServerProtocol] = set()
         self._allClosed: list[Deferred[None]] = []
@@ -229,6 +244,14 @@ class LimitedServerFactory(ServerFactory):
         Count a new connection and decide whether it may go on.  This is
         where every connection of every server is admitted or refused.
 
+        With access control, a blocked peer is refused first (after a
+        shutdown); any other connection, admitted or refused for its
+        numbers, is reported to
+        L{IPAccessControl.connectionMade<gomail_twisted.ipac.IPAccessControl.connectionMade>}.
+        A blocked peer's connections are not counted: access control
+        ignores them while the block lasts, and they cost nothing to
+        refuse.
+
         @param protocol: the new connection; it is counted either way, until
             L{connectionClosed}.
         @return: L{None} to go on, or why not.
@@ -238,6 +261,11 @@ class LimitedServerFactory(ServerFactory):
         count = self._open[host] = self._open.get(host, 0) + 1
         if self._shuttingDown:
             return Refusal.SHUTTING_DOWN
+        control = self.accessControl
+        if control is not None:
+            if control.isBlocked(host):
+                return Refusal.BLOCKED
+            control.connectionMade(host)
         if len(self._protocols) > self.maxConnections:
             return Refusal.TOO_MANY_CONNECTIONS
         if count > self.maxConnectionsPerPeer:
@@ -463,6 +491,12 @@ class LineServerProtocol(LineReceiver, TimeoutMixin):
                 peer=self.peer[0],
                 why=refusal.value,
             )
+            if refusal is Refusal.BLOCKED and ISSLTransport.providedBy(self.transport):
+                # Implicit TLS: a word could only be said after a handshake,
+                # the dearest work there is; a blocked peer gets none.
+                # Before the handshake TLS closes by aborting anyway.
+                self.abort()
+                return
             self.refuseConnection(refusal)
             self.closeConnection()
             return
@@ -753,6 +787,38 @@ class LineServerProtocol(LineReceiver, TimeoutMixin):
         Whether input is held for any reason.
         """
         return bool(self._holds)
+
+    # Access control.
+
+    @property
+    def peerBlocked(self) -> bool:
+        """
+        Whether the factory's access control blocks the peer now: a server
+        asks before checking credentials, so that a connection opened
+        before the block cannot go on guessing passwords uncounted.
+        """
+        control = self.factory.accessControl
+        return control is not None and control.isBlocked(self.peer[0])
+
+    def reportLogin(self, succeeded: bool) -> None:
+        """
+        Tell the factory's access control, if any, of a checked credential:
+        a refused one counts toward the peer's block; a good one forgives
+        only its count of new connections, never its failures.  Call it for
+        every credential the backend refused as wrong (SMTP 535, POP3
+        C{-ERR [AUTH]}, IMAP C{NO [AUTHENTICATIONFAILED]}), whether or not
+        the peer is still connected, and not for temporary failures (a
+        check that could not be made).
+
+        @param succeeded: the credential was accepted.
+        """
+        control = self.factory.accessControl
+        if control is None:
+            return
+        if succeeded:
+            control.loginSucceeded(self.peer[0])
+        else:
+            control.loginFailed(self.peer[0])
 
     # Errors and shutdown.
 

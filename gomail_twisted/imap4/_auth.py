@@ -9,6 +9,12 @@ otherwise the capabilities say C{LOGINDISABLED}, no C{AUTH=} mechanism is
 offered, and LOGIN and AUTHENTICATE answer C{NO [PRIVACYREQUIRED]}.
 Every refused login, whatever the reason, is told to the session's
 L{loginFailed<gomail_twisted.imap4.IIMAPSession.loginFailed>}.
+
+The factory's IP access control is told of every checked credential: a
+refusal is a failed login unless its code says the credentials were not at
+fault (L{NOT_A_WRONG_LOGIN}); a peer blocked since it connected is answered
+C{* BYE [UNAVAILABLE]} at its next LOGIN or AUTHENTICATE and closed, its
+credentials unchecked.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from gomail_twisted._hooks import callHook
 from gomail_twisted._version import __version__
 from gomail_twisted.imap4 import _encode as E
 from gomail_twisted.imap4 import _status as S
-from gomail_twisted.imap4._base import ANSWERED, ServerBase
+from gomail_twisted.imap4._base import ANSWERED, BLOCKED, ServerBase
 from gomail_twisted.imap4._commands import Authenticate, Command, Enable, Id, Login
 from gomail_twisted.imap4._state import State
 from gomail_twisted.imap4._status import IMAPStatus
@@ -39,6 +45,11 @@ from gomail_twisted.sasl import (
 
 #: The extensions ENABLE can turn on (RFC 5161 3.1).
 ENABLEABLE = frozenset({"CONDSTORE"})
+
+#: The codes of a refused login that say nothing of the credentials (RFC
+#: 5530 3): a check that could not be made, a server bug, an account in
+#: use; access control does not count them.
+NOT_A_WRONG_LOGIN = frozenset({"UNAVAILABLE", "SERVERBUG", "INUSE"})
 
 #: What ID tells a client of the server (RFC 2971 3.3).
 SERVER_ID = (("name", "gomail_twisted"), ("version", __version__))
@@ -155,15 +166,23 @@ class AuthCommands(ServerBase):
             return
         self.awaitHook(outcome, self.finishPending, self.finishPending, hook="login")
 
-    def login(self, credentials: IMAPCredentials) -> Deferred[IMAPStatus]:
+    def login(self, credentials: IMAPCredentials) -> Deferred[IMAPStatus] | object:
         """
         Ask the session to log in; on success enter the authenticated
-        state.
+        state.  Access control is told of the outcome, even when the client
+        has gone meanwhile.
 
         @param credentials: what the client sent.
-        @return: a Deferred firing with the command's status.
+        @return: a Deferred firing with the command's status, or
+            L{ANSWERED} when the peer is blocked: it was told C{BYE} and is
+            being closed.
         """
         mechanism, user = credentials.mechanism, credentials.login
+        if self.peerBlocked:
+            self._log.info("IMAP login from blocked {peer}", peer=self.peer[0])
+            self._untagged(BLOCKED)
+            self.closeConnection()
+            return ANSWERED
 
         def loggedIn(account: Any) -> IMAPStatus:
             if not IAccount.providedBy(account):
@@ -171,6 +190,7 @@ class AuthCommands(ServerBase):
                     "IMAP login returned {account!r}, not an IAccount", account=account
                 )
                 return self._refuseLogin(mechanism, user, S.TEMPORARY_FAILURE)
+            self.reportLogin(True)
             if self.closed:
                 return S.TEMPORARY_FAILURE
             self.account = account
@@ -189,6 +209,8 @@ class AuthCommands(ServerBase):
             if failure.check(IMAPStatus):
                 status = failure.value
                 assert isinstance(status, IMAPStatus)
+                if status.code not in NOT_A_WRONG_LOGIN:
+                    self.reportLogin(False)
             else:
                 self.logHookFailure(failure, "login")
                 status = S.TEMPORARY_FAILURE

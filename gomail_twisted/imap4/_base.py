@@ -44,6 +44,15 @@ if TYPE_CHECKING:
 #: will, as IDLE and AUTHENTICATE do).
 ANSWERED = object()
 
+#: A peer blocked by IP access control, told instead of the greeting (RFC
+#: 3501 7.1.5: BYE, then the server closes); C{UNAVAILABLE} (RFC 5530 3),
+#: since the block ends and a later attempt may succeed.
+BLOCKED = IMAPStatus(
+    "BYE",
+    "Access denied: too many failed logins or connections from you",
+    "UNAVAILABLE",
+)
+
 #: Commands during which no EXPUNGE may be sent (RFC 3501 7.4.1), unless
 #: given as UID commands.
 _NO_EXPUNGE = frozenset({"FETCH", "STORE", "SEARCH"})
@@ -140,11 +149,12 @@ class ServerBase(HookServerProtocol[IMAPStatus]):
         self._startSession(greet=False)
 
     def refuseConnection(self, refusal: Refusal) -> None:
-        self._untagged(
-            S.SHUTTING_DOWN
-            if refusal is Refusal.SHUTTING_DOWN
-            else S.TOO_MANY_CONNECTIONS
-        )
+        if refusal is Refusal.SHUTTING_DOWN:
+            self._untagged(S.SHUTTING_DOWN)
+        elif refusal is Refusal.BLOCKED:
+            self._untagged(BLOCKED)
+        else:
+            self._untagged(S.TOO_MANY_CONNECTIONS)
 
     def sendIdleNotice(self) -> None:
         self._untagged(S.IDLE_TIMEOUT)

@@ -15,6 +15,7 @@ from gomail_twisted.connection import LimitedServerFactory
 from gomail_twisted.imap4 import _commands  # noqa: F401  (the handlers' types)
 from gomail_twisted.imap4.interfaces import IIMAPBackend
 from gomail_twisted.imap4.server import IMAP4Server
+from gomail_twisted.ipac import IPAccessControl
 
 #: The longest command line, CRLF included: Dovecot's default.
 DEFAULT_MAX_LINE = 64 * 1024
@@ -88,6 +89,7 @@ class IMAP4ServerFactory(LimitedServerFactory):
         maxErrors: int = 20,
         maxConnections: int = 1000,
         maxConnectionsPerPeer: int = 20,
+        accessControl: IPAccessControl | None = None,
         maxLineLength: int = DEFAULT_MAX_LINE,
         maxCommandSize: int = DEFAULT_MAX_COMMAND,
         maxLoginCommandSize: int = DEFAULT_MAX_LOGIN_COMMAND,
@@ -116,6 +118,12 @@ class IMAP4ServerFactory(LimitedServerFactory):
         @param maxConnections: simultaneous connections in all.
         @param maxConnectionsPerPeer: simultaneous connections from one IP
             address.
+        @param accessControl: IP access control
+            (L{gomail_twisted.ipac.IPAccessControl}), which may be shared
+            with the other servers' factories: every new connection is
+            reported to it, every checked credential too, and a peer it
+            blocks is refused with the protocol's short error before any
+            work (L{gomail_twisted.connection.LimitedServerFactory.admit}).
         @param maxLineLength: see L{maxLineLength}.
         @param maxCommandSize: see L{maxCommandSize}.
         @param maxLoginCommandSize: see L{maxLoginCommandSize}.
@@ -141,6 +149,7 @@ class IMAP4ServerFactory(LimitedServerFactory):
             maxErrors=maxErrors,
             maxConnections=maxConnections,
             maxConnectionsPerPeer=maxConnectionsPerPeer,
+            accessControl=accessControl,
         )
         self.backend = backend
         self.hostname = hostname or localHostName()

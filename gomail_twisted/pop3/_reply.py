@@ -145,6 +145,11 @@ UIDL_FOLLOWS = ok("Unique-ID listing follows")
 TOO_MANY_CONNECTIONS = error("Too many connections, try again later", SYS_TEMP_CODE)
 SHUTTING_DOWN = error("Server shutting down, closing connection", SYS_TEMP_CODE)
 NOT_AVAILABLE = error("Service not available, closing connection", SYS_TEMP_CODE)
+#: A peer blocked by IP access control: temporary, since the block ends
+#: (RFC 3206 5: the client should try again later).
+BLOCKED = error(
+    "Access denied: too many failed logins or connections from you", SYS_TEMP_CODE
+)
 IDLE_TIMEOUT = error("Idle timeout, closing connection")
 TOO_MANY_ERRORS = error("Too many errors, closing connection")
 
@@ -173,3 +178,8 @@ TEMPORARY_FAILURE = error("Temporary failure, please try again later", SYS_TEMP_
 PERMANENT_FAILURE = error("Permanent failure", SYS_PERM_CODE)
 COMMIT_FAILED = error("Deleting messages failed; none were deleted", SYS_TEMP_CODE)
 MESSAGE_GONE = error("Message no longer exists")
+
+#: The codes of a refused login that say nothing of the credentials: a
+#: check that could not be made (RFC 3206 5), a maildrop in use or a login
+#: too soon (RFC 2449 8.1); access control does not count them.
+NOT_A_WRONG_LOGIN = frozenset({SYS_TEMP_CODE, IN_USE_CODE, LOGIN_DELAY_CODE})

@@ -15,6 +15,7 @@ from twisted.internet.interfaces import IReactorTime
 from gomail_twisted._hostname import localHostName
 from gomail_twisted._version import __version__
 from gomail_twisted.connection import LimitedServerFactory
+from gomail_twisted.ipac import IPAccessControl
 from gomail_twisted.pop3._reply import CAPABILITIES, multiline
 from gomail_twisted.pop3._wire import MAX_AUTH_LINE, MAX_COMMAND_LINE
 from gomail_twisted.pop3.interfaces import IPOP3Backend
@@ -63,6 +64,7 @@ class POP3ServerFactory(LimitedServerFactory):
         maxErrors: int = 10,
         maxConnections: int = 1000,
         maxConnectionsPerPeer: int = 20,
+        accessControl: IPAccessControl | None = None,
         maxLineLength: int = MAX_COMMAND_LINE,
         chunkSize: int = DEFAULT_CHUNK_SIZE,
     ) -> None:
@@ -94,6 +96,12 @@ class POP3ServerFactory(LimitedServerFactory):
         @param maxConnections: simultaneous connections in all.
         @param maxConnectionsPerPeer: simultaneous connections from one IP
             address.
+        @param accessControl: IP access control
+            (L{gomail_twisted.ipac.IPAccessControl}), which may be shared
+            with the other servers' factories: every new connection is
+            reported to it, every checked credential too, and a peer it
+            blocks is refused with the protocol's short error before any
+            work (L{gomail_twisted.connection.LimitedServerFactory.admit}).
         @param maxLineLength: the longest command line, CRLF included (RFC
             2449 4: 255).  AUTH lines and SASL responses may reach
             L{MAX_AUTH_LINE<gomail_twisted.pop3._wire.MAX_AUTH_LINE>}
@@ -115,6 +123,7 @@ class POP3ServerFactory(LimitedServerFactory):
             maxErrors=maxErrors,
             maxConnections=maxConnections,
             maxConnectionsPerPeer=maxConnectionsPerPeer,
+            accessControl=accessControl,
         )
         self.backend = backend
         self.hostname = hostname or localHostName()

@@ -136,11 +136,7 @@ class POP3ServerProtocol(HookServerProtocol[POP3Reply]):
         self._startSession(greet=False)
 
     def refuseConnection(self, refusal: Refusal) -> None:
-        self._send(
-            R.SHUTTING_DOWN
-            if refusal is Refusal.SHUTTING_DOWN
-            else R.TOO_MANY_CONNECTIONS
-        )
+        self._send(_REFUSALS.get(refusal, R.TOO_MANY_CONNECTIONS))
 
     def sendIdleNotice(self) -> None:
         self._send(R.IDLE_TIMEOUT)
@@ -302,7 +298,7 @@ class POP3ServerProtocol(HookServerProtocol[POP3Reply]):
         # RFC 1939 7: the password is the rest of the line, spaces and all.
         password = _text(command.rest)
         credentials = POP3Credentials("USER", user, password)
-        self._login(invokeHook(self._session.login, credentials), "USER", user)
+        self._login(lambda: invokeHook(self._session.login, credentials), "USER", user)
 
     def _apop(self, command: Command) -> None:
         self._user = None
@@ -313,7 +309,7 @@ class POP3ServerProtocol(HookServerProtocol[POP3Reply]):
             raise R.SYNTAX_ERROR.withText("Syntax: APOP name digest")
         name = _text(user)
         self._login(
-            invokeHook(
+            lambda: invokeHook(
                 self._session.apop,
                 name,
                 self._timestamp,
@@ -352,14 +348,49 @@ class POP3ServerProtocol(HookServerProtocol[POP3Reply]):
             self.write(b"+ " + encodeChallenge(outcome) + b"\r\n")
             return
         self._login(
-            invokeHook(self._session.login, outcome), outcome.mechanism, outcome.login
+            lambda: invokeHook(self._session.login, outcome),
+            outcome.mechanism,
+            outcome.login,
         )
 
-    def _login(self, outcome: object, mechanism: str, login: str) -> None:
+    def _login(
+        self, callHook: Callable[[], object], mechanism: str, login: str
+    ) -> None:
         """
-        Wait for a login hook; open the maildrop it gives, or tell the
+        Call a login hook and wait for it; open the maildrop it gives, or tell the
         client and the session's L{IPOP3Session.loginFailed} of the refusal.
+
+        Access control is told of the outcome, even when the client has
+        gone meanwhile: a refusal is a failed login unless its code says
+        the credentials were not at fault (L{R.NOT_A_WRONG_LOGIN}).  A peer
+        blocked since it connected is refused and closed, the hook not
+        called.
         """
+        if self.peerBlocked:
+            self._log.info("POP3 login from blocked {peer}", peer=self.peer[0])
+            self._send(R.BLOCKED)
+            self.closeConnection()
+            return
+        outcome = callHook()
+
+        def report(result: object) -> object:
+            if isinstance(result, Failure):
+                value = result.value
+                if isinstance(value, POP3Reply) and value.code not in (
+                    R.NOT_A_WRONG_LOGIN
+                ):
+                    self.reportLogin(False)
+            elif isinstance(result, POP3Reply):
+                if not result.ok and result.code not in R.NOT_A_WRONG_LOGIN:
+                    self.reportLogin(False)
+            elif IMaildrop.providedBy(result):
+                self.reportLogin(True)
+            return result
+
+        if isinstance(outcome, Deferred):
+            outcome.addBoth(report)
+        else:
+            report(outcome)
 
         def keep(maildrop: object) -> object:
             if self.closed and IMaildrop.providedBy(maildrop):
@@ -666,6 +697,12 @@ _HANDLERS: dict[str, Callable[[POP3ServerProtocol, Command], None]] = {
     "RSET": POP3ServerProtocol._rset,
 }
 
+
+#: What a refused connection is told, by why.
+_REFUSALS = {
+    Refusal.SHUTTING_DOWN: R.SHUTTING_DOWN,
+    Refusal.BLOCKED: R.BLOCKED,
+}
 
 #: Refusals of a well-formed command about a message that is not there:
 #: a client working through its maildrop meets them in normal use, so they

@@ -61,6 +61,17 @@ TOO_MANY_CONNECTIONS = SMTPReply(421, "4.7.0", "Too many connections, try again 
 TOO_MANY_ERRORS = SMTPReply(421, "4.7.0", "Too many errors, closing connection")
 IDLE_TIMEOUT = SMTPReply(421, "4.4.2", "Idle timeout, closing connection")
 SHUTTING_DOWN = SMTPReply(421, "4.3.2", "Server shutting down, closing connection")
+#: A peer blocked by IP access control, refused instead of the greeting
+#: (RFC 5321 3.1, 4.3.2; RFC 3463 X.7.1); sent without the enhanced code,
+#: as the greeting always is (RFC 2034 3).
+BLOCKED = SMTPReply(
+    554, "5.7.1", "Access denied: too many failed logins or connections from you"
+)
+#: The answer to AUTH from a peer blocked while connected: the reply that
+#: may close a session at any time (RFC 5321 3.8).
+BLOCKED_CLOSING = SMTPReply(
+    421, "4.7.1", "Access denied: too many failed logins, closing connection"
+)
 TEMPORARY_FAILURE = SMTPReply(451, "4.3.0", "Temporary failure, please try again")
 TOO_MANY_RECIPIENTS = SMTPReply(452, "4.5.3", "Too many recipients")
 

@@ -21,6 +21,7 @@ from gomail_twisted.smtp.server import SMTPServerProtocol
 
 if TYPE_CHECKING:
     from gomail_twisted.dkim import LookupTXT
+    from gomail_twisted.ipac import IPAccessControl
 
 
 class SMTPServerFactory(LimitedServerFactory):
@@ -53,6 +54,7 @@ class SMTPServerFactory(LimitedServerFactory):
         requireTLS: bool = False,
         maxConnections: int = 1000,
         maxConnectionsPerPeer: int = 20,
+        accessControl: IPAccessControl | None = None,
         dkimLookup: LookupTXT | None = None,
         dkimMaxSignatures: int | None = None,
         dkimTimeout: float | None = 30.0,
@@ -94,6 +96,12 @@ class SMTPServerFactory(LimitedServerFactory):
         @param maxConnections: simultaneous connections in all.
         @param maxConnectionsPerPeer: simultaneous connections from one IP
             address.
+        @param accessControl: IP access control
+            (L{gomail_twisted.ipac.IPAccessControl}), which may be shared
+            with the other servers' factories: every new connection is
+            reported to it, every checked credential too, and a peer it
+            blocks is refused with the protocol's short error before any
+            work (L{gomail_twisted.connection.LimitedServerFactory.admit}).
         @param dkimLookup: fetches TXT records (such as
             L{gomail_twisted.dns.Resolver.lookupTXT}): when given, the
             backend is wrapped in a
@@ -120,6 +128,7 @@ class SMTPServerFactory(LimitedServerFactory):
             maxErrors=maxErrors,
             maxConnections=maxConnections,
             maxConnectionsPerPeer=maxConnectionsPerPeer,
+            accessControl=accessControl,
         )
         self.hostname = hostname or localHostName()
         if dkimLookup is not None:

@@ -142,11 +142,10 @@ class SMTPServerProtocol(HookServerProtocol[SMTPReply]):
         self._startSession(greet=False)
 
     def refuseConnection(self, refusal: Refusal) -> None:
-        self._send(
-            R.SHUTTING_DOWN
-            if refusal is Refusal.SHUTTING_DOWN
-            else R.TOO_MANY_CONNECTIONS
-        )
+        # A blocked peer gets 554 instead of the 220 greeting (RFC 5321
+        # 3.1), and is closed at once rather than waited on for QUIT: a
+        # blocked peer must not hold a connection slot.
+        self._send(_REFUSALS.get(refusal, R.TOO_MANY_CONNECTIONS))
 
     def sendIdleNotice(self) -> None:
         self._send(R.IDLE_TIMEOUT)
@@ -581,6 +580,33 @@ class SMTPServerProtocol(HookServerProtocol[SMTPReply]):
             self._checkCredentials(outcome)
 
     def _checkCredentials(self, credentials: SMTPCredentials) -> None:
+        """
+        Ask the session to authenticate; report the outcome to access
+        control: a 5xx refusal (RFC 4954 6: 535) is a failed login, a 4xx
+        (454, a check that could not be made) is not.  A peer blocked
+        since it connected is refused with C{421} and closed, its
+        credentials unchecked.
+        """
+        if self.peerBlocked:
+            self._log.info("SMTP AUTH from blocked {peer}", peer=self.peer[0])
+            self._send(R.BLOCKED_CLOSING)
+            self._close()
+            return
+
+        def report(outcome: object) -> object:
+            # Whatever became of the connection: a peer that hangs up
+            # before the answer is counted all the same.
+            if isinstance(outcome, Failure):
+                value = outcome.value
+                if isinstance(value, SMTPReply) and value.code >= 500:
+                    self.reportLogin(False)
+            elif isinstance(outcome, SMTPReply) and not outcome.isPositive:
+                if outcome.code >= 500:
+                    self.reportLogin(False)
+            else:
+                self.reportLogin(True)
+            return outcome
+
         def accepted(identity: object) -> None:
             self._login = identity if isinstance(identity, str) else credentials.login
             self._log.info(
@@ -599,14 +625,25 @@ class SMTPServerProtocol(HookServerProtocol[SMTPReply]):
             )
             self._reply(reply)
 
+        outcome = invokeHook(self._session.authenticate, credentials)
+        if isinstance(outcome, Deferred):
+            outcome.addBoth(report)
+        else:
+            report(outcome)
         self.awaitHook(
-            invokeHook(self._session.authenticate, credentials),
+            outcome,
             accepted,
             refused,
             failure=R.AUTH_TEMPORARY_FAILURE,
             hook="authenticate",
         )
 
+
+#: What a refused connection is told, by why (RFC 5321 3.1, 3.8).
+_REFUSALS = {
+    Refusal.SHUTTING_DOWN: R.SHUTTING_DOWN,
+    Refusal.BLOCKED: R.BLOCKED,
+}
 
 #: The states each verb is legal in, as tuples: a State's hash is a Python
 #: call, and a tuple is searched by identity first.
