@@ -27,10 +27,15 @@ line, the C{subnet} group the subnet)::
     ^gomail ipac: blocked (?:subnet (?P<subnet>[0-9A-Fa-f:.]+/[0-9]+)|
     (?P<host>[0-9A-Fa-f:.]+)) for [0-9]+ s: .+$
 
-(one line, without the break after C{|}; L{BLOCK_LOG_PATTERN}), and a
-fail2ban C{failregex} for addresses::
+(one line, without the break after C{|}; L{BLOCK_LOG_PATTERN}).  In
+twistd's log file such a line reads::
 
-    gomail ipac: blocked <HOST> for \\d+ s:
+    2026-11-30T18:00:00+0000 [gomail_twisted.ipac.IPAccessControl#warn]
+    gomail ipac: blocked 192.0.2.7 for 3600 s: 30 failed logins
+
+(one line, without the break after C{]}); the fail2ban filter C{contrib/fail2ban/filter.d/gomail.conf}
+matches it, anchored at the C{[namespace#level]} field so that text a
+client gets into another log line cannot ban anyone.
 
 Memory is bounded: an address's counts go once its window ends, a block
 once it ends; each call does a little of that expiry (no full scans), and
