@@ -33,9 +33,10 @@ twistd's log file such a line reads::
     2026-11-30T18:00:00+0000 [gomail_twisted.ipac.IPAccessControl#warn]
     gomail ipac: blocked 192.0.2.7 for 3600 s: 30 failed logins
 
-(one line, without the break after C{]}); the fail2ban filter C{contrib/fail2ban/filter.d/gomail.conf}
-matches it, anchored at the C{[namespace#level]} field so that text a
-client gets into another log line cannot ban anyone.
+(one line, without the break after C{]}); the fail2ban filter
+C{contrib/fail2ban/filter.d/gomail.conf} matches it, anchored at the
+C{[namespace#level]} field so that text a client gets into another log
+line cannot ban anyone.
 
 Memory is bounded: an address's counts go once its window ends, a block
 once it ends; each call does a little of that expiry (no full scans), and
