@@ -240,7 +240,9 @@ class DeliveryTests(SynchronousTestCase):
         each with only that domain's recipients.
         """
         queue, clock, sender = makeQueue(self)
-        submitted(self, queue, "bob@example.net", "carol@example.org", "dan@example.net")
+        submitted(
+            self, queue, "bob@example.net", "carol@example.org", "dan@example.net"
+        )
         clock.advance(0)
         self.assertEqual(
             sorted(sender.recipients(i) for i in range(len(sender.calls))),
@@ -286,7 +288,10 @@ class DeliveryTests(SynchronousTestCase):
             refused=(("carol@example.net", SMTPReply(452, "4.2.2", "Mailbox full")),),
         )
         self.assertEqual(
-            [(r["address"], r["status"]) for r in stateOf(queue, queueID)["recipients"]],
+            [
+                (r["address"], r["status"])
+                for r in stateOf(queue, queueID)["recipients"]
+            ],
             [("bob@example.net", "delivered"), ("carol@example.net", "pending")],
         )
         clock.advance(300)
@@ -305,7 +310,7 @@ class DeliveryTests(SynchronousTestCase):
         delivers its messages.
         """
         directory = self.mktemp()
-        queue, clock, sender = makeQueue(self, directory)
+        queue, _clock, _sender = makeQueue(self, directory)
         ids = [submitted(self, queue) for _ in range(3)]
         self.successResultOf(queue.stop())
         self.assertEqual(queue.spool.queueIDs(), sorted(ids))
@@ -396,7 +401,7 @@ class StopTests(SynchronousTestCase):
         stop waits for attempts under way up to stopTimeout, then cancels
         them; their recipients stay pending on disk.
         """
-        queue, clock, sender = makeQueue(self, stopTimeout=10)
+        queue, clock, _sender = makeQueue(self, stopTimeout=10)
         queueID = submitted(self, queue)
         clock.advance(0)
         d = queue.stop()
@@ -437,9 +442,9 @@ class StopTests(SynchronousTestCase):
         first stops, then takes over.
         """
         directory = self.mktemp()
-        queue, clock, sender = makeQueue(self, directory)
+        queue, _clock, _sender = makeQueue(self, directory)
         submitted(self, queue)
-        queue2, clock2, sender2 = makeQueue(self, directory)
+        _queue2, clock2, sender2 = makeQueue(self, directory)
         clock2.advance(0)
         self.assertEqual(sender2.calls, [])
         self.successResultOf(queue.stop())

@@ -45,7 +45,7 @@ def parse(data: bytes) -> tuple[EmailMessage, Message, list[Message], str]:
     """
     report = email.message_from_bytes(data, policy=email.policy.default)
     assert isinstance(report, EmailMessage)
-    text, status, headers = report.iter_parts()
+    _text, status, headers = report.iter_parts()
     blocks = status.get_payload()
     assert isinstance(blocks, list)
     return report, blocks[0], blocks[1:], headers.get_payload()

@@ -157,7 +157,7 @@ class SpoolTests(SynchronousTestCase):
         message and logged; the other messages are delivered.
         """
         directory = self.mktemp()
-        queue, clock, sender = makeQueue(self, directory)
+        queue, _clock, _sender = makeQueue(self, directory)
         bad = submitted(self, queue)
         good = submitted(self, queue, "carol@example.org")
         self.successResultOf(queue.stop())
