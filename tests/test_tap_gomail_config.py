@@ -206,7 +206,8 @@ class ConfigFileTests(SynchronousTestCase):
             (
                 "[queue]\nlifetim = 1\n",
                 "[queue] lifetim: unknown key (known: "
-                "lifetime, delay-warning, max-deliveries, max-per-domain)",
+                "lifetime, delay-warning, max-deliveries, max-per-domain, "
+                "retry-delay, max-retry-delay, require-tls)",
             ),
             (
                 "[queue]\nmax-deliveries = 0\n",

@@ -202,18 +202,32 @@ class QueueSettings:
     @ivar delayWarning: seconds after which the sender is told of a delay.
     @ivar maxDeliveries: deliveries at once.
     @ivar maxPerDomain: deliveries at once to one domain.
+    @ivar retryDelay: seconds before the first retry.
+    @ivar maxRetryDelay: the longest delay between two attempts.
+    @ivar requireTLS: deliver only over TLS.
     """
 
     lifetime: float | None = None
     delayWarning: float | None = None
     maxDeliveries: int | None = None
     maxPerDomain: int | None = None
+    retryDelay: float | None = None
+    maxRetryDelay: float | None = None
+    requireTLS: bool | None = None
 
     def arguments(self) -> dict[str, Any]:
         """
         @return: the queue's keyword arguments for the settings that are set.
         """
-        names = ("lifetime", "delayWarning", "maxDeliveries", "maxPerDomain")
+        names = (
+            "lifetime",
+            "delayWarning",
+            "maxDeliveries",
+            "maxPerDomain",
+            "retryDelay",
+            "maxRetryDelay",
+            "requireTLS",
+        )
         return {n: getattr(self, n) for n in names if getattr(self, n) is not None}
 
 
@@ -475,7 +489,15 @@ _SERVER_KEYS = {
     "pop3": _LIMITS,
     "imap": (*_LIMITS, "max-append-size", "max-line-length"),
 }
-_QUEUE_KEYS = ("lifetime", "delay-warning", "max-deliveries", "max-per-domain")
+_QUEUE_KEYS = (
+    "lifetime",
+    "delay-warning",
+    "max-deliveries",
+    "max-per-domain",
+    "retry-delay",
+    "max-retry-delay",
+    "require-tls",
+)
 _ACCESS_KEYS = (
     "allow",
     "window",
@@ -692,6 +714,9 @@ def loadConfig(
         delayWarning=queueTable.seconds("delay-warning"),
         maxDeliveries=queueTable.count("max-deliveries"),
         maxPerDomain=queueTable.count("max-per-domain"),
+        retryDelay=queueTable.seconds("retry-delay"),
+        maxRetryDelay=queueTable.seconds("max-retry-delay"),
+        requireTLS=queueTable.boolean("require-tls", False) or None,
     )
     queueTable.done(_QUEUE_KEYS)
     access = _access(top.table("access"))

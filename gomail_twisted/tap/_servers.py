@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from dns.exception import DNSException
-from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
 from gomail_twisted.delivery import DKIMSettings
@@ -26,6 +25,7 @@ from gomail_twisted.ipac import IPAccessControl
 from gomail_twisted.maildir import MaildirStore
 from gomail_twisted.pop3 import POP3ServerFactory
 from gomail_twisted.pop3 import StoreBackend as POP3StoreBackend
+from gomail_twisted.queue import OutboundQueue
 from gomail_twisted.smtp import SMTPServerFactory
 from gomail_twisted.smtp.maildir import MaildirBackend
 from gomail_twisted.smtp.submission import SubmissionBackend
@@ -55,7 +55,7 @@ class Servers:
     submission: SMTPServerFactory
     pop3: POP3ServerFactory
     imap: IMAP4ServerFactory
-    queue: Any
+    queue: OutboundQueue
 
 
 def _smtpLimits(settings: ServerSettings) -> dict[str, Any]:
@@ -79,8 +79,8 @@ def _dkimLookup(reactor: Any) -> Any:
 
 
 def makeQueue(
-    config: GomailConfig, reactor: Any, local: MaildirBackend, users: UsersDatabase
-) -> Any:
+    config: GomailConfig, reactor: Any, local: MaildirBackend
+) -> OutboundQueue:
     """
     The outbound queue over C{DATA/queue}: DKIM-signing with the
     configured keys, delivery status notifications for our own users
@@ -88,24 +88,10 @@ def makeQueue(
 
     @param config: the configuration.
     @param reactor: the reactor.
-    @param local: delivers to our users.
-    @param users: the users file, which says which domains are ours.
+    @param local: delivers to our users, and says which addresses are
+        ours.
     @return: the queue.
     """
-    try:
-        from gomail_twisted.queue import OutboundQueue
-    except ImportError:
-        _log.warn("gomail: no outbound queue: mail for other domains is refused")
-        return _NoQueue()
-
-    def isLocal(address: str) -> bool:
-        _, at, domain = address.rpartition("@")
-        return bool(at) and users.isLocalDomain(domain)
-
-    def localDelivery(address: str, data: bytes) -> Deferred[None]:
-        stored = b"Return-Path: <>\n" + data.replace(b"\r\n", b"\n")
-        return local.deliver(stored, [address])
-
     dkim = {
         domain: DKIMSettings(domain, key.selector, key.privateKey)
         for domain, key in config.dkim.items()
@@ -114,32 +100,11 @@ def makeQueue(
         str(config.spool),
         reactor=reactor,
         hostname=config.hostname,
-        localDelivery=localDelivery,
-        isLocal=isLocal,
+        localDelivery=local.deliverNotice,
+        isLocal=local.isLocal,
         dkim=dkim,
         **config.queue.arguments(),
     )
-
-
-class _NoQueue:
-    """
-    Stands for the outbound queue where there is none: it takes nothing.
-    """
-
-    def submit(self, sender: str, recipients: object, data: bytes) -> Deferred[str]:
-        from twisted.internet.defer import fail
-
-        from gomail_twisted.smtp import SMTPReply
-
-        return fail(SMTPReply(554, "5.7.1", "No delivery to other domains here"))
-
-    def start(self) -> None:
-        pass
-
-    def stop(self) -> Deferred[None]:
-        from twisted.internet.defer import succeed
-
-        return succeed(None)
 
 
 def buildServers(
@@ -169,7 +134,7 @@ def buildServers(
     local = MaildirBackend(
         config.mail, store=store, users=users, checker=checker, reactor=reactor
     )
-    queue = makeQueue(config, reactor, local, users)
+    queue = makeQueue(config, reactor, local)
     submission = config.servers["submission"]
     imap = config.servers["imap"]
     imapSizes: dict[str, Any] = {}
