@@ -165,6 +165,7 @@ class ServiceTreeTests(SynchronousTestCase):
         self.assertIs(submission.outbound, service.queue)
         self.assertIsNotNone(submission.local.checker)
         for child in service:
+            self.assertIs(child.factory.accessControl, service.accessControl)
             self.assertIs(child.factory.tls, service.tls)
             self.assertIs(child.factory.reactor, self.reactor)
         imap = [c.factory for c in service if isinstance(c.factory, IMAP4ServerFactory)]

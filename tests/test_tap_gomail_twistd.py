@@ -326,3 +326,32 @@ class TwistdTests(SynchronousTestCase):
         self.assertTrue(received.startswith(b"* BYE"), received)
         server.output.waitFor(re.compile("Server Shut Down"), DEADLINE)
         self.assertEqual(server.process.wait(timeout=DEADLINE), -signal.SIGTERM)
+
+    def test_blockedEverywhere(self) -> None:
+        """
+        With loopback taken off the allow-list, failed IMAP logins past
+        C{[access] block-after-failures} block the address on every
+        service: SMTP, POP3 and IMAP refuse it at once.
+        """
+        (self.cwd / "gomail.toml").write_text(
+            "[access]\nallow = []\nblock-after-failures = 3\n"
+        )
+        server = Server(self, self.cwd, "--config=gomail.toml")
+        self.addUser("you@localhost")
+        with imaplib.IMAP4("127.0.0.1", server.ports["IMAP"], timeout=DEADLINE) as i:
+            i.starttls(ssl_context=_unverified())
+            for _ in range(3):
+                self.assertRaises(imaplib.IMAP4.error, i.login, "you@localhost", "no")
+        greetings = {}
+        for label in ("SMTP", "POP3", "IMAP"):
+            with socket.create_connection(
+                ("127.0.0.1", server.ports[label]), timeout=DEADLINE
+            ) as client:
+                greetings[label] = client.recv(4096)
+        self.assertTrue(greetings["SMTP"].startswith(b"554 "), greetings)
+        self.assertTrue(greetings["POP3"].startswith(b"-ERR "), greetings)
+        self.assertTrue(greetings["IMAP"].startswith(b"* BYE "), greetings)
+        # The block is logged on the line fail2ban reads.
+        server.output.waitFor(
+            re.compile(r"gomail ipac: blocked 127\.0\.0\.1 "), DEADLINE
+        )

@@ -128,7 +128,12 @@ def buildServers(
     @param accessControl: shared by every factory.
     @return: the factories.
     """
-    common = {"hostname": config.hostname, "tls": tls, "reactor": reactor}
+    common = {
+        "hostname": config.hostname,
+        "tls": tls,
+        "reactor": reactor,
+        "accessControl": accessControl,
+    }
     smtp = config.servers["smtp"]
     inbound = MaildirBackend(config.mail, store=store, users=users, reactor=reactor)
     local = MaildirBackend(
