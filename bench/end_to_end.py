@@ -87,10 +87,16 @@ import tempfile
 import time
 from collections.abc import Sequence
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# Run as a script, bench/ comes first on the path, where a bench script
+# named like a standard module (such as bench/queue.py) would hide that
+# module: search it after the standard library, and the repository first.
+_BENCH = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if not p or os.path.abspath(p) != _BENCH]
+sys.path.insert(0, os.path.dirname(_BENCH))
+sys.path.append(_BENCH)
 
-import _e2ebench as e2e
-import _smtpbench as sb
+import _e2ebench as e2e  # noqa: E402
+import _smtpbench as sb  # noqa: E402
 
 KIB = 1024
 MIB = 1024 * 1024
