@@ -156,3 +156,38 @@ def stop(process: subprocess.Popen[str]) -> None:
         process.wait(timeout=10)
     if process.stdout is not None:
         process.stdout.close()
+
+
+#: The line C{twistd gomail} logs for each bound port: the service's label
+#: (C{"IMAPS"}) and the port.
+GOMAIL_LISTENING = re.compile(r"gomail: (\S+) listening on 127\.0\.0\.1:(\d+) \(")
+
+#: The seven services of C{twistd gomail}, by their C{--listen} names.
+GOMAIL_SERVICES = (
+    "smtp",
+    "submission",
+    "submissions",
+    "pop3",
+    "pop3s",
+    "imap",
+    "imaps",
+)
+
+#: C{twistd gomail} options putting every service on a port the system
+#: chooses, on loopback.
+GOMAIL_ANY_PORT = [
+    f"--listen={name}=tcp:0:interface=127.0.0.1" for name in GOMAIL_SERVICES
+]
+
+
+def gomailPorts(output: Output) -> dict[str, int]:
+    """
+    Wait for C{twistd gomail}'s line for each of its services.
+
+    @return: each service's port, by its label (C{"SMTP"}, C{"IMAPS"}).
+    """
+    ports = {}
+    for _ in GOMAIL_SERVICES:
+        match = output.waitFor(GOMAIL_LISTENING, DEADLINE)
+        ports[match.group(1)] = int(match.group(2))
+    return ports

@@ -1,14 +1,18 @@
 # -*- test-case-name: tests.test_readme -*-
 """
 Tests that README.rst works as written: its commands and code blocks are
-taken from the file and run against the C{gomail-smtp} server on loopback.
+taken from the file and run against the quick start's C{twistd gomail} on
+loopback.
 
-The only change made to them is the port: the server listens on one the
-system chooses rather than 2525, which may be taken, and the snippets'
-C{2525} is replaced by it.  C{.venv/bin/} means the directory of the
-interpreter running the tests.  The server gets C{--domain example.net}, so
-that the Internet example can be delivered to it, and C{--no-dkim}, so that
-no test asks the DNS.
+The changes made to them: the ports (the server listens on ones the system
+chooses rather than 2525 and the others, which may be taken, and the
+snippets' C{2525} is replaced by the SMTP one); C{users add} gets
+C{--password-stdin} and its password on standard input rather than at a
+prompt.  C{.venv/bin/} means the directory of the interpreter running the
+tests.  The server is also given a configuration that declares
+C{example.net}, so that the Internet example can be delivered to it, and
+turns DKIM verification off, so that no test asks the DNS; paths of the
+README's configuration under C{/etc/} are replaced by files made here.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import shlex
 import smtplib
 import socket
 import ssl
+import subprocess
 import textwrap
 import time
 from pathlib import Path
@@ -28,14 +33,20 @@ from pathlib import Path
 from twisted.internet.defer import Deferred, succeed
 from twisted.trial.unittest import SynchronousTestCase
 
-from gomail_twisted.dkim import DKIMStatus, verify
+from gomail_twisted.dkim import DKIMStatus, generatePrivateKey, verify
 from gomail_twisted.maildir import MaildirStore
+from gomail_twisted.tap._config import ConfigError, loadConfig
+from gomail_twisted.tap.gomail import Options
+from gomail_twisted.tls import selfSignedCertificate
 from tests._certs import testCA
 from tests._twistd import (
     DEADLINE,
+    GOMAIL_ANY_PORT,
     LISTENING,
     Output,
     binary,
+    environment,
+    gomailPorts,
     run,
     spawn,
     stop,
@@ -47,7 +58,10 @@ README = ROOT / "README.rst"
 _BLOCK = re.compile(r"^\.\. code-block:: (\w+)\n\n((?:(?:    .*)?\n)+)", re.MULTILINE)
 
 #: What marks the quick start's server command among the README's blocks.
-QUICK_START = "install . && .venv/bin/twistd -n gomail-smtp"
+QUICK_START = "install . && .venv/bin/twistd -n gomail"
+
+#: The password the tests give C{users add}.
+PASSWORD = "a long passphrase"
 
 
 def blocks() -> list[tuple[str, str]]:
@@ -79,6 +93,53 @@ def onPort(text: str, port: int) -> str:
     return text.replace("2525", str(port))
 
 
+def shell(text: str) -> str:
+    """
+    A README command as the tests run it: C{.venv/bin/python} is this
+    interpreter.
+    """
+    return text.replace(".venv/bin/python", shlex.quote(binary("python")))
+
+
+def addUser(cwd: Path, command: str, address: str) -> None:
+    """
+    Run the README's C{users add} command, given C{--password-stdin}, for
+    C{address}.
+    """
+    command = shell(command).strip().replace("you@localhost", address)
+    result = subprocess.run(
+        ["sh", "-c", command + " --password-stdin"],
+        cwd=cwd,
+        env=environment(),
+        input=PASSWORD + "\n",
+        capture_output=True,
+        text=True,
+        timeout=DEADLINE,
+    )
+    assert result.returncode == 0, (command, result.stderr)
+
+
+def startGomail(test: SynchronousTestCase, cwd: Path) -> dict[str, int]:
+    """
+    Start the quick start's C{twistd -n gomail} in C{cwd}, on ports the
+    system chooses, with DKIM verification off and C{example.net}
+    declared.
+
+    @return: each service's port, by its label.
+    """
+    words = shlex.split(block("sh", QUICK_START).split("&&")[-1])
+    test.assertEqual(words, [".venv/bin/twistd", "-n", "gomail"])
+    (cwd / "test.toml").write_text(
+        'domains = ["localhost", "example.net"]\n[smtp]\ndkim-verify = false\n'
+    )
+    process = spawn(
+        [*twistd(), *words[1:], *GOMAIL_ANY_PORT, "--config=test.toml"], cwd
+    )
+    test.addCleanup(stop, process)
+    assert process.stdout is not None
+    return gomailPorts(Output(process.stdout))
+
+
 def delivered(maildir: Path, address: str) -> list[bytes]:
     new = maildir / address / "new"
     return [p.read_bytes() for p in sorted(new.iterdir())] if new.is_dir() else []
@@ -97,14 +158,18 @@ class BlocksTests(SynchronousTestCase):
         markers = [
             ("sh", QUICK_START),
             ("sh", "twisted.trial tests"),
+            ("sh", "users add you@localhost"),
             ("sh", "import smtplib"),
             ("python", "Smarthost("),
             ("sh", "users domain add"),
-            ("sh", "gomail-smtp --users"),
             ("sh", "gomail-imap4 --listen"),
+            ("toml", "[dkim."),
+            ("text", "_dmarc"),
+            ("ini", "ExecStart="),
             ("sh", "gomail_twisted.dkim keygen"),
             ("python", "DKIMSettings("),
-            ("python", "reactor.run()"),
+            ("python", "FunctionBackend("),
+            ("python", "IPAccessControl(reactor)"),
         ]
         self.assertEqual([lang for lang, _ in blocks()], [lang for lang, _ in markers])
         for lang, marker in markers:
@@ -118,7 +183,7 @@ class BlocksTests(SynchronousTestCase):
         self.assertEqual(
             block("sh", QUICK_START),
             "python3 -m venv .venv && .venv/bin/pip install . "
-            "&& .venv/bin/twistd -n gomail-smtp\n",
+            "&& .venv/bin/twistd -n gomail\n",
         )
         command = block("sh", "twisted.trial tests")
         self.assertEqual(
@@ -145,38 +210,31 @@ class ServerTests(SynchronousTestCase):
     def setUp(self) -> None:
         self.cwd = Path(self.mktemp()).resolve()
         self.cwd.mkdir()
-        words = shlex.split(block("sh", QUICK_START).split("&&")[-1])
-        self.assertEqual(words, [".venv/bin/twistd", "-n", "gomail-smtp"])
-        process = spawn(
-            [
-                *twistd(),
-                *words[1:],
-                "--listen=tcp:0:interface=127.0.0.1",
-                "--domain=localhost",
-                "--domain=example.net",
-                "--no-dkim",
-            ],
-            self.cwd,
-        )
-        self.addCleanup(stop, process)
-        assert process.stdout is not None
-        self.port = int(Output(process.stdout).waitFor(LISTENING, DEADLINE).group(2))
-        self.maildir = self.cwd / "maildir"
+        self.port = startGomail(self, self.cwd)["SMTP"]
+        users = block("sh", "users add you@localhost")
+        addUser(self.cwd, users, "you@localhost")
+        addUser(self.cwd, users, "you@example.net")
+        self.maildir = self.cwd / "gomail-data" / "mail"
 
     def test_smtplib(self) -> None:
         """
-        The smtplib one-liner puts its message in maildir/you@localhost/new/.
+        The smtplib one-liner puts its message in
+        gomail-data/mail/you@localhost/new/, as the README says.
         """
         command = onPort(block("sh", "import smtplib"), self.port)
         result = run(["sh", "-c", command], self.cwd)
         self.assertEqual(result.returncode, 0, result.stderr)
         [message] = delivered(self.maildir, "you@localhost")
         self.assertTrue(message.endswith(b"\nSubject: hi\n\nhello\n"), message)
+        self.assertIn(
+            "the message is in ``gomail-data/mail/you@localhost/new/``",
+            " ".join(README.read_text(encoding="utf-8").split()),
+        )
 
     def test_smarthost(self) -> None:
         """
         send.py, run with the virtual environment's python, prints what the
-        README says and delivers to maildir/you@localhost/new/.
+        README says and delivers to gomail-data/mail/you@localhost/new/.
         """
         (self.cwd / "send.py").write_text(
             onPort(block("python", "Smarthost("), self.port)
@@ -268,10 +326,10 @@ class UsersTests(SynchronousTestCase):
 
     def test_usersFile(self) -> None:
         """
-        The commands run as written; the server started with the file takes
-        mail for the alias into the user's Maildir, refuses an unknown
-        address of the domain with 550 5.1.1, and accepts the user's login
-        after STARTTLS.
+        The commands run as written; the quick start's server, given the
+        file, accepts the user's login on submission after STARTTLS, takes
+        mail for the alias into the user's Maildir, and refuses an unknown
+        address of the domain with 550 5.1.1.
         """
         cwd = Path(self.mktemp()).resolve()
         cwd.mkdir()
@@ -283,19 +341,11 @@ class UsersTests(SynchronousTestCase):
             b"user alice@example.com $argon2id$",
             (cwd / "gomail-data" / "users").read_bytes(),
         )
-        words = shlex.split(block("sh", "gomail-smtp --users"))
-        self.assertEqual(words[:3], [".venv/bin/twistd", "-n", "gomail-smtp"])
-        process = spawn(
-            [*twistd(), *words[1:], "--listen=tcp:0:interface=127.0.0.1", "--no-dkim"],
-            cwd,
-        )
-        self.addCleanup(stop, process)
-        assert process.stdout is not None
-        port = int(Output(process.stdout).waitFor(LISTENING, DEADLINE).group(2))
-        with smtplib.SMTP("127.0.0.1", port, timeout=DEADLINE) as client:
-            client.starttls(context=ssl._create_unverified_context())
-            client.login("alice@example.com", "a long passphrase")
-            refused = client.sendmail(
+        ports = startGomail(self, cwd)
+        with smtplib.SMTP("127.0.0.1", ports["submission"], timeout=DEADLINE) as c:
+            c.starttls(context=ssl._create_unverified_context())
+            c.login("alice@example.com", PASSWORD)
+            refused = c.sendmail(
                 "alice@example.com",
                 ["postmaster@example.com", "bob@example.com"],
                 b"Subject: users\r\n\r\nhello\r\n",
@@ -303,8 +353,9 @@ class UsersTests(SynchronousTestCase):
         self.assertEqual(
             refused, {"bob@example.com": (550, b"5.1.1 No such recipient here")}
         )
-        [message] = delivered(cwd / "maildir", "alice@example.com")
-        self.assertTrue(message.endswith(b"\nSubject: users\n\nhello\n"), message)
+        [message] = delivered(cwd / "gomail-data" / "mail", "alice@example.com")
+        self.assertIn(b"\nSubject: users\n", message)
+        self.assertTrue(message.endswith(b"\n\nhello\n"), message)
 
 
 class IMAPTests(SynchronousTestCase):
@@ -375,7 +426,9 @@ class EmbeddingTests(SynchronousTestCase):
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
-        (cwd / "server.py").write_text(onPort(block("python", "reactor.run()"), port))
+        (cwd / "server.py").write_text(
+            onPort(block("python", "FunctionBackend("), port)
+        )
         process = spawn([binary("python"), "server.py"], cwd)
         self.addCleanup(stop, process)
         deadline = time.monotonic() + DEADLINE
@@ -403,3 +456,179 @@ class EmbeddingTests(SynchronousTestCase):
         self.assertTrue(
             received.endswith(b"Subject: embedded\r\n\r\nhello\r\n"), received
         )
+
+
+def realDomainFiles(directory: Path) -> str:
+    """
+    The README's configuration with its files under C{/etc/} and
+    C{/var/} made in C{directory}: the certificate, its key, the DKIM key.
+
+    @return: the configuration's text.
+    """
+    from cryptography.hazmat.primitives import serialization
+
+    text = block("toml", "[dkim.")
+    text = text.replace("/etc/gomail/", f"{directory}/").replace(
+        "/var/lib/gomail", f"{directory}/data"
+    )
+    (directory / "tls").mkdir()
+    key, cert = selfSignedCertificate("mx.example.com")
+    (directory / "tls" / "privkey.pem").write_bytes(key)
+    (directory / "tls" / "fullchain.pem").write_bytes(cert)
+    (directory / "mail.example.com.pem").write_bytes(
+        generatePrivateKey().private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return text
+
+
+class RealDomainTests(SynchronousTestCase):
+    """
+    The sections on running for a real domain and under systemd.
+    """
+
+    def setUp(self) -> None:
+        self.directory = Path(self.mktemp()).resolve()
+        self.directory.mkdir()
+
+    def test_configuration(self) -> None:
+        """
+        The example configuration is valid, with its files in place, and
+        means what its comments say.
+        """
+        config = self.directory / "gomail.toml"
+        config.write_text(realDomainFiles(self.directory))
+        settings = loadConfig(str(config), environ={})
+        self.assertEqual(settings.hostname, "mx.example.com")
+        self.assertEqual(settings.domains, ("example.com",))
+        self.assertEqual(settings.users, self.directory / "data" / "users")
+        self.assertEqual(settings.listen["smtp"], ("tcp:25",))
+        self.assertEqual(settings.listen["pop3"], ())
+        self.assertEqual(settings.dkim["example.com"].selector, "mail")
+        self.assertEqual(settings.queue.lifetime, 5 * 86400)
+        self.assertEqual(settings.access.blockFor, 3600)
+
+    def test_configurationError(self) -> None:
+        """
+        The error line the README shows is the one the server gives.
+        """
+        text = " ".join(README.read_text(encoding="utf-8").split())
+        shown = re.search(
+            r"(gomail: config \S+: \[queue\] lifetime: [^:]+ got \"x\")", text
+        )
+        assert shown is not None
+        path = self.directory / "gomail.toml"
+        path.write_text('[queue]\nlifetime = "x"\n')
+        error = self.assertRaises(ConfigError, loadConfig, str(path))
+        self.assertEqual(
+            str(error), shown.group(1).replace("/etc/gomail/gomail.toml", str(path))
+        )
+
+    def test_records(self) -> None:
+        """
+        The DNS records are those of the configuration: an MX for the
+        domain naming the host name, SPF, DMARC, and the DKIM record at the
+        name keygen gives for its selector.
+        """
+        config = self.directory / "gomail.toml"
+        config.write_text(realDomainFiles(self.directory))
+        settings = loadConfig(str(config), environ={})
+        records = [line.split(None, 2) for line in block("text", "_dmarc").splitlines()]
+        self.assertIn(["example.com.", "MX", f"10 {settings.hostname}."], records)
+        self.assertIn(["example.com.", "TXT", '"v=spf1 mx -all"'], records)
+        result = run(
+            [
+                binary("python"),
+                "-m",
+                "gomail_twisted.dkim",
+                "keygen",
+                "--domain=example.com",
+                "--selector=mail",
+                "--output=k.pem",
+            ],
+            self.directory,
+        )
+        self.assertEqual(result.returncode, 0, result.stderr)
+        name = result.stdout.splitlines()[-1].split()[0]
+        [dkim] = [r for r in records if r[0] == name]
+        self.assertTrue(dkim[2].startswith('"v=DKIM1; k=rsa; p='), dkim)
+        [dmarc] = [r for r in records if r[0] == "_dmarc.example.com."]
+        self.assertTrue(dmarc[2].startswith('"v=DMARC1; p='), dmarc)
+
+    def test_systemdUnit(self) -> None:
+        """
+        The unit runs twistd in the foreground with the plugin's options,
+        which parse, and reloads with SIGHUP.
+        """
+        unit = block("ini", "ExecStart=")
+        fields = dict(line.split("=", 1) for line in unit.splitlines() if "=" in line)
+        argv = shlex.split(fields["ExecStart"])
+        self.assertEqual(
+            argv[:5],
+            [
+                "/opt/gomail/bin/twistd",
+                "--nodaemon",
+                "--pidfile=",
+                "--logfile=-",
+                "gomail",
+            ],
+        )
+        config = self.directory / "gomail.toml"
+        config.write_text(realDomainFiles(self.directory))
+        options = Options()
+        options.parseOptions(
+            [a.replace("/etc/gomail/gomail.toml", str(config)) for a in argv[5:]]
+        )
+        self.assertEqual(options["config"].hostname, "mx.example.com")
+        self.assertEqual(fields["ExecReload"], "/bin/kill -HUP $MAINPID")
+
+
+class PiecesTests(SynchronousTestCase):
+    """
+    The example that embeds the pieces, run as a program.
+    """
+
+    def test_pieces(self) -> None:
+        """
+        With the users section's users file, the example takes mail for
+        Alice over SMTP and serves it to her over IMAP after STARTTLS.
+        """
+        cwd = Path(self.mktemp()).resolve()
+        cwd.mkdir()
+        for line in block("sh", "users domain add").splitlines():
+            result = run(["sh", "-c", shell(line)], cwd)
+            self.assertEqual(result.returncode, 0, (line, result.stderr))
+        ports = []
+        for _ in range(2):
+            with socket.socket() as probe:
+                probe.bind(("127.0.0.1", 0))
+                ports.append(probe.getsockname()[1])
+        program = block("python", "IPAccessControl(reactor)")
+        self.assertIn('"tcp:1143:interface=127.0.0.1"', program)
+        (cwd / "pieces.py").write_text(
+            onPort(program, ports[0]).replace("tcp:1143:", f"tcp:{ports[1]}:")
+        )
+        process = spawn([binary("python"), "pieces.py"], cwd)
+        self.addCleanup(stop, process)
+        deadline = time.monotonic() + DEADLINE
+        while True:
+            self.assertIsNone(process.poll(), "the example exited")
+            try:
+                client = smtplib.SMTP("127.0.0.1", ports[0], timeout=10)
+                break
+            except OSError:
+                self.assertLess(time.monotonic(), deadline, "never listened")
+                time.sleep(0.1)
+        with client:
+            client.sendmail(
+                "me@example.net",
+                ["alice@example.com"],
+                b"Subject: pieces\r\n\r\nhello\r\n",
+            )
+        with imaplib.IMAP4("127.0.0.1", ports[1], timeout=DEADLINE) as imap:
+            imap.starttls(ssl_context=ssl._create_unverified_context())
+            imap.login("alice@example.com", PASSWORD)
+            self.assertEqual(imap.select("INBOX"), ("OK", [b"1"]))

@@ -26,15 +26,20 @@ from pathlib import Path
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from gomail_twisted.tap._config import SERVICES
 from gomail_twisted.tls import certificateFingerprint, selfSignedCertificate
-from tests._twistd import DEADLINE, Output, binary, run, spawn, stop, twistd
+from tests._twistd import (
+    DEADLINE,
+    GOMAIL_ANY_PORT,
+    Output,
+    binary,
+    gomailPorts,
+    run,
+    spawn,
+    stop,
+    twistd,
+)
 
-#: The line the server logs for each port.
-LISTENING = re.compile(r"gomail: (\S+) listening on 127\.0\.0\.1:(\d+) \(")
-
-#: Every service on a port the system chooses.
-ANY_PORT = [f"--listen={name}=tcp:0:interface=127.0.0.1" for name in SERVICES]
+ANY_PORT = GOMAIL_ANY_PORT
 
 PASSWORD = "a long passphrase"
 MESSAGE = b"From: you@localhost\r\nSubject: round trip\r\n\r\nHello, me.\r\n"
@@ -70,10 +75,7 @@ class Server:
         test.addCleanup(stop, self.process)
         assert self.process.stdout is not None
         self.output = Output(self.process.stdout)
-        self.ports: dict[str, int] = {}
-        for _ in SERVICES:
-            match = self.output.waitFor(LISTENING, DEADLINE)
-            self.ports[match.group(1)] = int(match.group(2))
+        self.ports = gomailPorts(self.output)
 
     def stop(self) -> int:
         """
