@@ -246,11 +246,11 @@ class Servers:
 
     def failSMTP(self, connection: Connection, password: str = "wrong") -> bytes:
         """
-        One AUTH PLAIN on an SMTP connection, EHLO sent first if needed.
+        EHLO, then one AUTH PLAIN on an SMTP connection.
+
+        @return: the answer to AUTH.
         """
-        if not getattr(connection, "_greeted", False):
-            connection.send(b"EHLO client.test")
-            connection._greeted = True  # type: ignore[attr-defined]
+        connection.send(b"EHLO client.test")
         return connection.send(b"AUTH PLAIN " + plain(USER, password))
 
     def failPOP3(self, connection: Connection, password: str = "wrong") -> bytes:
@@ -654,6 +654,30 @@ class LoginCountingTests(SynchronousTestCase):
         )
         self.assertEqual(s.failPOP3(pop3, PASSWORD), POP3_BLOCKED)
         self.assertEqual(s.failIMAP(imap, PASSWORD), IMAP_BLOCKED)
+        for connection in (smtp, pop3, imap):
+            self.assertTrue(connection.closed)
+        self.assertEqual(s.calls, [])
+
+    def test_blockedDuringSASLExchange(self) -> None:
+        """
+        A peer blocked in the middle of a SASL exchange gets the short
+        error when the exchange yields its credentials: SMTP AUTH LOGIN,
+        POP3 AUTH PLAIN and IMAP AUTHENTICATE PLAIN after a challenge.
+        """
+        s = self.servers
+        smtp, pop3, imap = (s.connect(f) for f in (s.smtp, s.pop3, s.imap))
+        smtp.send(b"EHLO client.test")
+        self.assertEqual(smtp.send(b"AUTH LOGIN"), b"334 VXNlcm5hbWU6\r\n")
+        self.assertEqual(smtp.send(base64.b64encode(b"alice")), b"334 UGFzc3dvcmQ6\r\n")
+        self.assertEqual(pop3.send(b"AUTH PLAIN"), b"+ \r\n")
+        self.assertEqual(imap.send(b"c AUTHENTICATE PLAIN"), b"+ \r\n")
+        s.failures("imap", 30)
+        s.calls.clear()
+        self.assertEqual(
+            smtp.send(base64.b64encode(PASSWORD.encode()))[:10], b"421 4.7.1 "
+        )
+        self.assertEqual(pop3.send(plain(USER, PASSWORD)), POP3_BLOCKED)
+        self.assertEqual(imap.send(plain(USER, PASSWORD)), IMAP_BLOCKED)
         for connection in (smtp, pop3, imap):
             self.assertTrue(connection.closed)
         self.assertEqual(s.calls, [])
