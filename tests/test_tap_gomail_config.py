@@ -22,6 +22,7 @@ from gomail_twisted.tap._config import (
     loadConfig,
 )
 from gomail_twisted.tap.gomail import Options
+from tests._twistd import GOMAIL_SERVICES
 
 
 def _pem() -> bytes:
@@ -84,6 +85,12 @@ class ConfigFileTests(SynchronousTestCase):
         )
         self.assertEqual(config.queue.arguments(), {})
         self.assertEqual(config.access.arguments(), {})
+
+    def test_servicesNamed(self) -> None:
+        """
+        The twistd tests start the same services the configuration knows.
+        """
+        self.assertEqual(GOMAIL_SERVICES, SERVICES)
 
     def test_usersFromEnvironment(self) -> None:
         """

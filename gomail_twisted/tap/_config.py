@@ -46,7 +46,7 @@ L{ConfigError} whose one line names the file, the table and the key.
 from __future__ import annotations
 
 import ipaddress
-import re
+import os
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -55,6 +55,7 @@ from typing import Any
 
 from gomail_twisted._hostname import localHostName
 from gomail_twisted.address import checkDomain
+from gomail_twisted.tap._toml import ConfigError, Reader, Table, show
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -93,39 +94,6 @@ DEFAULT_LISTEN: Mapping[str, tuple[str, ...]] = {
         SERVICES, (2525, 2587, 2465, 1110, 1995, 1143, 1993), strict=True
     )
 }
-
-_DURATION = re.compile(r"\A\s*([0-9]+(?:\.[0-9]+)?)\s*([smhd]?)\s*\Z")
-_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
-_SIZE = re.compile(r"\A\s*([0-9]+)\s*([KMG]?)i?B?\s*\Z", re.IGNORECASE)
-_UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30}
-
-
-class ConfigError(SystemExit, Exception):
-    """
-    The configuration cannot be used; C{str()} of it is the one line
-    C{twistd} prints before it exits with status 1.
-
-    Like L{gomail_twisted.tap._common.ListenError}, it is a L{SystemExit},
-    so that Python prints the message alone rather than a traceback or
-    C{twistd}'s whole usage text, and an L{Exception}, so that C{twistd}
-    cleans up as after any failure to start.
-
-    @ivar where: the file, or C{"command line"}.
-    @ivar key: the key, such as C{"[queue] lifetime"} or C{"--domain"}.
-    @ivar problem: what is wrong with it.
-    """
-
-    def __init__(self, where: str, key: str, problem: str) -> None:
-        """
-        @param where: the file, or C{"command line"}.
-        @param key: the key at fault.
-        @param problem: what is wrong.
-        """
-        prefix = "gomail: " if where == "command line" else f"gomail: config {where}: "
-        super().__init__(f"{prefix}{key}: {problem}")
-        self.where = where
-        self.key = key
-        self.problem = problem
 
 
 @dataclass(frozen=True)
@@ -329,147 +297,6 @@ class GomailConfig:
         return self.data / "tls" / "cert.pem"
 
 
-class _Table:
-    """
-    One TOML table being read: each key taken is checked, and what is left
-    at the end is an unknown key.
-    """
-
-    def __init__(self, reader: _Reader, name: str, values: Mapping[str, Any]) -> None:
-        self.reader = reader
-        self.name = name
-        self.values = dict(values)
-
-    def key(self, key: str) -> str:
-        return f"[{self.name}] {key}" if self.name else key
-
-    def fail(self, key: str, problem: str) -> ConfigError:
-        return ConfigError(self.reader.where, self.key(key), problem)
-
-    def take(self, key: str) -> Any:
-        return self.values.pop(key, None)
-
-    def done(self, known: Sequence[str], allowed: Sequence[str] = ()) -> None:
-        """
-        @param known: the keys the table may have, for the message.
-        @param allowed: keys that may still be left, to be taken later.
-        @raise ConfigError: for the first key left that is not allowed.
-        """
-        for key in self.values:
-            if key not in allowed:
-                raise self.fail(key, f"unknown key (known: {', '.join(known)})")
-
-    def string(self, key: str) -> str | None:
-        value = self.take(key)
-        if value is not None and not isinstance(value, str):
-            raise self.fail(key, f"expected a string, got {_show(value)}")
-        return value
-
-    def path(self, key: str) -> Path | None:
-        value = self.string(key)
-        if value is None:
-            return None
-        if not value:
-            raise self.fail(key, "expected a path, got an empty string")
-        return self.reader.base / Path(value).expanduser()
-
-    def strings(self, key: str) -> tuple[str, ...] | None:
-        value = self.take(key)
-        if value is None:
-            return None
-        if isinstance(value, str):
-            return (value,)
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise self.fail(key, f"expected a list of strings, got {_show(value)}")
-        return tuple(value)
-
-    def boolean(self, key: str, default: bool) -> bool:
-        value = self.take(key)
-        if value is None:
-            return default
-        if not isinstance(value, bool):
-            raise self.fail(key, f"expected true or false, got {_show(value)}")
-        return value
-
-    def count(self, key: str) -> int | None:
-        value = self.take(key)
-        if value is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise self.fail(
-                key, f"expected a positive whole number, got {_show(value)}"
-            )
-        return value
-
-    def seconds(self, key: str) -> float | None:
-        value = self.take(key)
-        if value is None:
-            return None
-        number: float | None = None
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            number = float(value)
-        elif isinstance(value, str):
-            match = _DURATION.match(value)
-            if match is not None:
-                number = float(match.group(1)) * _SECONDS[match.group(2)]
-        if number is None or not number > 0 or number == float("inf"):
-            raise self.fail(
-                key,
-                'expected a number of seconds (or "30m", "4h", "5d"), '
-                f"got {_show(value)}",
-            )
-        return number
-
-    def size(self, key: str) -> int | None:
-        value = self.take(key)
-        if value is None:
-            return None
-        number = 0
-        if isinstance(value, int) and not isinstance(value, bool):
-            number = value
-        elif isinstance(value, str):
-            match = _SIZE.match(value)
-            if match is not None:
-                number = int(match.group(1)) * _UNITS[match.group(2).upper()]
-        if number < 1:
-            raise self.fail(
-                key, f'expected a number of bytes (or "64K", "25M"), got {_show(value)}'
-            )
-        return number
-
-    def table(self, key: str) -> _Table:
-        value = self.take(key)
-        if value is None:
-            value = {}
-        if not isinstance(value, dict):
-            raise self.fail(key, f"expected a table, got {_show(value)}")
-        return _Table(self.reader, key, value)
-
-
-def _show(value: object) -> str:
-    """
-    A value as the file would spell it, for a message.
-    """
-    if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, dict):
-        return "a table"
-    return repr(value)
-
-
-@dataclass
-class _Reader:
-    """
-    Where values come from: a file (relative paths from its directory) or
-    the command line (from the current directory).
-    """
-
-    where: str
-    base: Path
-
-
 _LIMITS = (
     "timeout",
     "tls-handshake-timeout",
@@ -524,13 +351,13 @@ _TOP_KEYS = (
 )
 
 
-def _server(table: _Table) -> ServerSettings:
+def _server(table: Table) -> ServerSettings:
     known = _SERVER_KEYS[table.name]
     table.done(known, allowed=known)
     policy = table.string("sender-policy") or "own"
     if policy not in ("own", "any"):
         raise table.fail(
-            "sender-policy", f'expected "own" or "any", got {_show(policy)}'
+            "sender-policy", f'expected "own" or "any", got {show(policy)}'
         )
     settings = ServerSettings(
         timeout=table.seconds("timeout"),
@@ -553,14 +380,14 @@ def _server(table: _Table) -> ServerSettings:
     return settings
 
 
-def _checkDomain(table: _Table, key: str, domain: str) -> str:
+def _checkDomain(table: Table, key: str, domain: str) -> str:
     name = domain.rstrip(".").lower()
     if not (name.isascii() and checkDomain(name)):
-        raise table.fail(key, f"{_show(domain)} is not an ASCII domain name")
+        raise table.fail(key, f"{show(domain)} is not an ASCII domain name")
     return name
 
 
-def _dkim(table: _Table) -> dict[str, DKIMKey]:
+def _dkim(table: Table) -> dict[str, DKIMKey]:
     keys: dict[str, DKIMKey] = {}
     for domain in list(table.values):
         name = _checkDomain(table, domain, domain)
@@ -577,7 +404,7 @@ def _dkim(table: _Table) -> dict[str, DKIMKey]:
     return keys
 
 
-def _readKey(table: _Table, path: Path) -> bytes:
+def _readKey(table: Table, path: Path) -> bytes:
     from gomail_twisted.dkim import loadPrivateKey
 
     try:
@@ -591,13 +418,13 @@ def _readKey(table: _Table, path: Path) -> bytes:
     return data
 
 
-def _access(table: _Table) -> AccessSettings:
+def _access(table: Table) -> AccessSettings:
     allow = table.strings("allow")
     for network in allow or ():
         try:
             ipaddress.ip_network(network, strict=False)
         except ValueError:
-            raise table.fail("allow", f"{_show(network)} is not an IP network")
+            raise table.fail("allow", f"{show(network)} is not an IP network")
     settings = AccessSettings(
         window=table.seconds("window"),
         warnAfterConnections=table.count("warn-after-connections"),
@@ -611,7 +438,7 @@ def _access(table: _Table) -> AccessSettings:
     return settings
 
 
-def _listen(table: _Table, listen: dict[str, tuple[str, ...]]) -> None:
+def _listen(table: Table, listen: dict[str, tuple[str, ...]]) -> None:
     for service in SERVICES:
         endpoints = table.strings(service)
         if endpoints is not None:
@@ -621,7 +448,7 @@ def _listen(table: _Table, listen: dict[str, tuple[str, ...]]) -> None:
     table.done(SERVICES)
 
 
-def _checkEndpoint(table: _Table, service: str, description: str) -> str:
+def _checkEndpoint(table: Table, service: str, description: str) -> str:
     """
     @return: C{description}, which Twisted parses as a server endpoint
         that is not C{ssl:} (TLS is the server's: see L{IMPLICIT_TLS}).
@@ -634,14 +461,14 @@ def _checkEndpoint(table: _Table, service: str, description: str) -> str:
         implicit = service if service in IMPLICIT_TLS else f"{service}s"
         raise table.fail(
             service,
-            f"{_show(description)}: give a plain endpoint such as "
+            f"{show(description)}: give a plain endpoint such as "
             f'"tcp:{description.split(":")[1] if ":" in description else "PORT"}"; '
             f"the server adds TLS on {implicit} with the [tls] certificate",
         )
     try:
         endpoints.serverFromString(reactor, description)
     except Exception as e:
-        raise table.fail(service, f"{_show(description)}: {e}")
+        raise table.fail(service, f"{show(description)}: {e}")
     return description
 
 
@@ -676,18 +503,17 @@ def loadConfig(
     @return: the configuration.
     @raise ConfigError: naming the key at fault.
     """
-    import os
 
     from gomail_twisted.users import USERS_FILE_VARIABLE
 
     environ = os.environ if environ is None else environ
-    here = _Reader("command line", Path.cwd())
-    line = _Table(here, "", {})
+    here = Reader("command line", Path.cwd())
+    line = Table(here, "", {})
     if path is None:
         values: dict[str, Any] = {}
         reader = here
     else:
-        reader = _Reader(path, Path(path).expanduser().resolve().parent)
+        reader = Reader(path, Path(path).expanduser().resolve().parent)
         try:
             with open(path, "rb") as f:
                 values = tomllib.load(f)
@@ -695,7 +521,7 @@ def loadConfig(
             raise ConfigError("command line", "--config", f"{path}: {e.strerror}")
         except tomllib.TOMLDecodeError as e:
             raise ConfigError(path, "TOML", str(e))
-    top = _Table(reader, "", values)
+    top = Table(reader, "", values)
 
     dataPath = top.path("data")
     usersPath = top.path("users")
@@ -723,7 +549,7 @@ def loadConfig(
     top.done(_TOP_KEYS)
     domainTable = top
     if domains:
-        names, domainTable = tuple(domains), _Table(here, "", {})
+        names, domainTable = tuple(domains), Table(here, "", {})
     checked = tuple(
         dict.fromkeys(
             _checkDomain(domainTable, "--domain" if domains else "domains", d)
@@ -759,7 +585,7 @@ def loadConfig(
             given[service].append(endpoint)
     for service, descriptions in given.items():
         endpoints[service] = tuple(
-            _checkEndpoint(_Table(here, "", {}), service, d) for d in descriptions
+            _checkEndpoint(Table(here, "", {}), service, d) for d in descriptions
         )
 
     if host is None:
@@ -768,7 +594,7 @@ def loadConfig(
         table = line if hostname is not None else top
         raise table.fail(
             "--hostname" if hostname is not None else "hostname",
-            f"{_show(host)} is not an ASCII domain name",
+            f"{show(host)} is not an ASCII domain name",
         )
     dataPath = (dataPath or here.base / DEFAULT_DATA).absolute()
     if usersPath is None:

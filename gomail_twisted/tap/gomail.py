@@ -56,6 +56,7 @@ from gomail_twisted.tap._config import (
     GomailConfig,
     loadConfig,
 )
+from gomail_twisted.tap._servers import buildServers
 from gomail_twisted.tls import ReloadingServerTLS, writeSelfSignedFiles
 from gomail_twisted.users import (
     PasswordHashing,
@@ -392,8 +393,6 @@ def makeService(options: Options, reactor: Any = None) -> GomailService:
     """
     if reactor is None:
         from twisted.internet import reactor
-
-    from gomail_twisted.tap._servers import buildServers
 
     config: GomailConfig = options["config"]
     try:
