@@ -147,6 +147,22 @@ class FilterTests(SynchronousTestCase):
         self.assertIsNone(matchLine(warned))
         self.assertEqual(matchLine(blocked), "198.51.100.23")
 
+    def test_journalForm(self) -> None:
+        """
+        The line as fail2ban's systemd backend gives it (twistd logging to
+        the journal: host and program before twistd's own time stamp)
+        bans, and a continuation line there does not.
+        """
+        block = (
+            "[gomail_twisted.ipac.IPAccessControl#warn] "
+            "gomail ipac: blocked 2001:db8::9 for 3600 s: 30 failed logins"
+        )
+        prefix = "mail twistd[123]: "
+        self.assertEqual(
+            matchLine(prefix + "2026-11-30T18:00:00+0000 " + block), "2001:db8::9"
+        )
+        self.assertIsNone(matchLine(prefix + "\t" + block))
+
     def test_syslogForm(self) -> None:
         """
         The line as syslog forwards it from the journal (host, program and
@@ -186,13 +202,16 @@ class FilterTests(SynchronousTestCase):
     def test_jailUsesFilter(self) -> None:
         """
         The example jail names the filter, bans at the first line (each is
-        a block already), and covers every mail port.
+        a block already), covers every mail port, and reads the journal of
+        the systemd unit the README gives.
         """
         parser = configparser.ConfigParser()
         parser.read(JAIL, encoding="utf-8")
         jail = parser["gomail"]
         self.assertEqual(jail["filter"], FILTER.stem)
         self.assertEqual(jail["maxretry"], "1")
+        self.assertEqual(jail["backend"], "systemd")
+        self.assertEqual(jail["journalmatch"], "_SYSTEMD_UNIT=gomail.service")
         self.assertEqual(
             set(jail["port"].split(",")),
             {"smtp", "submission", "submissions", "pop3", "pop3s", "imap", "imaps"},
