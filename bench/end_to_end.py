@@ -55,13 +55,18 @@ the table gives medians:
   - C{client CPU}: the load generator's CPU time over the wall time, to
     show whether it could be the bottleneck.
 
-Queue throughput: C{--queue-messages} messages submitted at once to
-C{gomail_twisted.queue.OutboundQueue} for a remote domain whose MX, served
-by a loopback DNS server, is a discarding SMTP server (ours, from
-C{bench/_smtpbench.py}) in its own process; C{maxDeliveries=10}.  Reported:
-the time until every submission fired (spooled and fsynced) and until
-every message was delivered, as messages per second, and the queue
-process's CPU per message.  Target: 1,000 messages/s.
+Queue throughput: after 20 warm-up messages, C{--queue-messages} messages
+of 10 KiB, one recipient each, submitted at once to
+C{gomail_twisted.queue.OutboundQueue} (in its own process) for one remote
+domain whose MX, served by a loopback DNS server, is a discarding SMTP
+server (ours, from C{bench/_smtpbench.py}) in another process;
+C{maxDeliveries=10} and C{maxPerDomain=10}, so ten deliveries at once.
+Reported: the time until every submission fired (spooled, fsynced) and
+until the spool was empty (every message delivered and its files
+removed), as messages per second; the queue process's and the sink's CPU
+per message; the sink's count of messages, which must match.  Target:
+1,000 messages/s.  C{--queue-only} skips local delivery,
+C{--queue-profile PATH} runs the queue process under cProfile.
 
 Run from the repository root (Postfix needs root)::
 
