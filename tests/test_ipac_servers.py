@@ -161,6 +161,8 @@ class Servers:
     @ivar calls: C{(protocol, hook)} for every backend call.
     @ivar events: what access control told its notify hook.
     @ivar held: when set, each check returns an unfired Deferred kept here.
+    @ivar returnRefusals: the SMTP and POP3 checks return their refusal
+        rather than raise it, as a hook may.
     """
 
     def __init__(self, test: SynchronousTestCase, **settings: Any) -> None:
@@ -169,6 +171,7 @@ class Servers:
         self.calls: list[tuple[str, str]] = []
         self.events: list[AccessEvent] = []
         self.held: list[Deferred[None]] | None = None
+        self.returnRefusals = False
         settings.setdefault("allow", ())
         self.control = IPAccessControl(
             self.clock, notify=self.events.append, **settings
@@ -216,6 +219,8 @@ class Servers:
         if password == BUSY:
             raise _TEMPORARY[protocol]
         if login != USER or password != PASSWORD:
+            if self.returnRefusals and protocol != "imap":
+                return _REFUSED[protocol]
             raise _REFUSED[protocol]
         return _SUCCESS[protocol]()
 
@@ -574,6 +579,17 @@ class LoginCountingTests(SynchronousTestCase):
         s.failures("imap", 20)
         self.assertFalse(s.control.isBlocked(PEER))
         s.failures("imap", 1)
+        self.assertTrue(s.control.isBlocked(PEER))
+
+    def test_returnedRefusalsCount(self) -> None:
+        """
+        A refusal the hook returns, rather than raises, counts too (SMTP
+        and POP3 hooks may answer so).
+        """
+        s = self.servers
+        s.returnRefusals = True
+        s.failures("smtp", 15)
+        s.failures("pop3", 15)
         self.assertTrue(s.control.isBlocked(PEER))
 
     def test_temporaryFailuresNotCounted(self) -> None:

@@ -357,8 +357,9 @@ class POP3ServerProtocol(HookServerProtocol[POP3Reply]):
         self, callHook: Callable[[], object], mechanism: str, login: str
     ) -> None:
         """
-        Call a login hook and wait for it; open the maildrop it gives, or tell the
-        client and the session's L{IPOP3Session.loginFailed} of the refusal.
+        Call a login hook and wait for it; open the maildrop it gives, or
+        tell the client and the session's L{IPOP3Session.loginFailed} of the
+        refusal.
 
         Access control is told of the outcome, even when the client has
         gone meanwhile: a refusal is a failed login unless its code says
@@ -374,16 +375,11 @@ class POP3ServerProtocol(HookServerProtocol[POP3Reply]):
         outcome = callHook()
 
         def report(result: object) -> object:
-            if isinstance(result, Failure):
-                value = result.value
-                if isinstance(value, POP3Reply) and value.code not in (
-                    R.NOT_A_WRONG_LOGIN
-                ):
+            reply = result.value if isinstance(result, Failure) else result
+            if isinstance(reply, POP3Reply):
+                if not reply.ok and reply.code not in R.NOT_A_WRONG_LOGIN:
                     self.reportLogin(False)
-            elif isinstance(result, POP3Reply):
-                if not result.ok and result.code not in R.NOT_A_WRONG_LOGIN:
-                    self.reportLogin(False)
-            elif IMaildrop.providedBy(result):
+            elif IMaildrop.providedBy(reply):
                 self.reportLogin(True)
             return result
 

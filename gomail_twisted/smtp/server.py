@@ -597,14 +597,13 @@ class SMTPServerProtocol(HookServerProtocol[SMTPReply]):
             # Whatever became of the connection: a peer that hangs up
             # before the answer is counted all the same.
             if isinstance(outcome, Failure):
-                value = outcome.value
-                if isinstance(value, SMTPReply) and value.code >= 500:
+                reply = outcome.value
+                if isinstance(reply, SMTPReply) and reply.code >= 500:
                     self.reportLogin(False)
-            elif isinstance(outcome, SMTPReply) and not outcome.isPositive:
-                if outcome.code >= 500:
-                    self.reportLogin(False)
-            else:
+            elif not isinstance(outcome, SMTPReply) or outcome.isPositive:
                 self.reportLogin(True)
+            elif outcome.code >= 500:
+                self.reportLogin(False)
             return outcome
 
         def accepted(identity: object) -> None:
