@@ -486,7 +486,10 @@ class LineServerProtocol(LineReceiver, TimeoutMixin):
         self._tx.registerProducer(_Backpressure(self), True)  # type: ignore[attr-defined]
         refusal = self.factory.admit(self)
         if refusal is not None:
-            self._log.info(
+            # The block itself was logged once; a line per knock of a
+            # blocked peer would let it fill the disk.
+            log = self._log.debug if refusal is Refusal.BLOCKED else self._log.info
+            log(
                 "Connection from {peer} refused: {why}",
                 peer=self.peer[0],
                 why=refusal.value,

@@ -18,6 +18,7 @@ from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import ISSLTransport
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
+from twisted.logger import LogLevel, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import directlyProvides, implementer
 
@@ -429,6 +430,22 @@ class AdmissionTests(SynchronousTestCase):
         self.assertEqual(second.greeting[:4], b"421 ")
         s.connect(s.smtp)
         self.assertEqual(s.events[-1].kind, EventKind.IP_BLOCKED)
+
+    def test_blockedConnectionsNotLogged(self) -> None:
+        """
+        A blocked peer's connections log nothing at info or above: the
+        block was logged once, and a flood of knocks must not fill the log.
+        """
+        s = self.servers
+        self.block()
+        events: list[dict[str, Any]] = []
+        globalLogPublisher.addObserver(events.append)
+        self.addCleanup(globalLogPublisher.removeObserver, events.append)
+        for _ in range(5):
+            for factory in (s.smtp, s.pop3, s.imap):
+                s.connect(factory).lose()
+        levels = {e["log_level"] for e in events}
+        self.assertEqual(levels, {LogLevel.debug})
 
     def test_shuttingDownBeforeBlocked(self) -> None:
         """
