@@ -345,15 +345,28 @@ class OursSMTP(_ChildServer):
 
     name = "ours"
 
+    def __init__(self, workdir: str, profile: str | None = None) -> None:
+        """
+        @param profile: run under twistd's cProfile, dumping the stats to
+            this path when stopped.
+        """
+        super().__init__(workdir)
+        self.profile = profile
+
     def start(self, recipients: Sequence[str], maxSeconds: float) -> None:
         users = os.path.join(self.workdir, "users")
         makeUsersFile(users, recipients)
         self.port = freePort()
+        profiling = []
+        if self.profile is not None:
+            profiling = [f"--profile={self.profile}", "--profiler=cprofile"]
+            profiling.append("--savestats")
         self.command = [
             *twistd(),
             "-n",
             f"--logfile={os.path.join(self.workdir, 'twistd.log')}",
             f"--pidfile={os.path.join(self.workdir, 'twistd.pid')}",
+            *profiling,
             "gomail-smtp",
             "--users",
             users,

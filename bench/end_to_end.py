@@ -161,7 +161,7 @@ class Bench:
         workdir = os.path.join(base, name)
         os.makedirs(workdir)
         if name == "ours":
-            return e2e.OursSMTP(workdir)
+            return e2e.OursSMTP(workdir, profile=self.args.profile)
         if name == "gomail":
             if not e2e.gomailAvailable():
                 self.notes.append(
@@ -242,6 +242,10 @@ class Bench:
         for server in servers:
             server.stop()
         self.servers.clear()
+        if args.profile and servers and servers[0].name == "ours":
+            print(f"Our server ran under cProfile: {args.profile}")
+            print(sb.profileSummary(args.profile, limit=25))
+            print(flush=True)
         self.queueBench(base)
         print(f"  load average at the end: {_load()}")
 
@@ -372,6 +376,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--queue-messages", type=int, default=None)
     parser.add_argument(
         "--queue-only", action="store_true", help="measure the queue only"
+    )
+    parser.add_argument(
+        "--profile",
+        default=None,
+        metavar="PATH",
+        help="run ours (gomail-smtp) under cProfile, dump the stats to PATH"
+        " (its rates are then skewed)",
     )
     parser.add_argument(
         "--queue-profile",
