@@ -67,19 +67,27 @@ def _smtpLimits(settings: ServerSettings) -> dict[str, Any]:
     return limits
 
 
-def _dkimLookup(reactor: Any) -> Any:
+def _resolver(reactor: Any) -> Resolver | None:
+    """
+    One resolver for inbound DKIM verification and the queue, on the
+    system's configuration, or L{None} when there is none to read.
+    """
     try:
-        return Resolver(reactor).lookupTXT
+        return Resolver(reactor)
     except DNSException as e:
         _log.warn(
-            "gomail: DKIM verification is off: no DNS resolver configuration ({error})",
+            "gomail: no DNS resolver configuration ({error}): DKIM verification "
+            "is off and mail for other domains cannot be delivered",
             error=str(e),
         )
         return None
 
 
 def makeQueue(
-    config: GomailConfig, reactor: Any, local: MaildirBackend
+    config: GomailConfig,
+    reactor: Any,
+    local: MaildirBackend,
+    resolver: Resolver | None = None,
 ) -> OutboundQueue:
     """
     The outbound queue over C{DATA/queue}: DKIM-signing with the
@@ -90,6 +98,8 @@ def makeQueue(
     @param reactor: the reactor.
     @param local: delivers to our users, and says which addresses are
         ours.
+    @param resolver: finds the mail exchangers of other domains; L{None}
+        for one the queue makes.
     @return: the queue.
     """
     dkim = {
@@ -103,6 +113,7 @@ def makeQueue(
         localDelivery=local.deliverNotice,
         isLocal=local.isLocal,
         dkim=dkim,
+        resolver=resolver,
         **config.queue.arguments(),
     )
 
@@ -139,7 +150,8 @@ def buildServers(
     local = MaildirBackend(
         config.mail, store=store, users=users, checker=checker, reactor=reactor
     )
-    queue = makeQueue(config, reactor, local)
+    resolver = _resolver(reactor)
+    queue = makeQueue(config, reactor, local, resolver)
     submission = config.servers["submission"]
     imap = config.servers["imap"]
     imapSizes: dict[str, Any] = {}
@@ -150,7 +162,9 @@ def buildServers(
     return Servers(
         smtp=SMTPServerFactory(
             inbound,
-            dkimLookup=_dkimLookup(reactor) if smtp.dkimVerify else None,
+            dkimLookup=(
+                resolver.lookupTXT if smtp.dkimVerify and resolver is not None else None
+            ),
             **common,
             **_smtpLimits(smtp),
         ),
