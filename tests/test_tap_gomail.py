@@ -9,6 +9,7 @@ stdlib clients (in L{tests.test_tap_gomail_twistd}).
 
 from __future__ import annotations
 
+import datetime
 import os
 import signal
 import ssl
@@ -41,6 +42,7 @@ from gomail_twisted.tls import (
     ReloadingServerTLS,
     certificateFingerprint,
     selfSignedCertificate,
+    writeSelfSignedFiles,
 )
 from gomail_twisted.users import UsersDatabase
 
@@ -265,6 +267,60 @@ class ServiceTreeTests(SynchronousTestCase):
             service.tls.fingerprint, certificateFingerprint(cert.read_bytes())
         )
         self.assertFalse((self.cwd / "gomail-data" / "tls").exists())
+
+
+class SelfSignedFilesTests(SynchronousTestCase):
+    """
+    L{writeSelfSignedFiles}: the development certificate kept in files.
+    """
+
+    def setUp(self) -> None:
+        directory = Path(self.mktemp())
+        self.key, self.cert = (
+            directory / "tls" / "key.pem",
+            directory / "tls" / "cert.pem",
+        )
+
+    def names(self) -> list[str]:
+        from cryptography import x509
+
+        cert = x509.load_pem_x509_certificate(self.cert.read_bytes())
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+        return [str(name.value) for name in san.value]
+
+    def test_made(self) -> None:
+        """
+        Missing files are made, valid for the host name and the other names.
+        """
+        self.assertTrue(
+            writeSelfSignedFiles(self.key, self.cert, "mx.test", ["localhost", "::1"])
+        )
+        self.assertEqual(self.names(), ["mx.test", "localhost", "::1"])
+        ReloadingServerTLS(self.key, self.cert)
+
+    def test_renewedNearExpiry(self) -> None:
+        """
+        A certificate that expires within a day is replaced; one that does
+        not is kept.
+        """
+        old = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(
+            days=364, hours=12
+        )
+        writeSelfSignedFiles(self.key, self.cert, "mx.test", now=old)
+        self.assertFalse(writeSelfSignedFiles(self.key, self.cert, "mx.test", now=old))
+        first = self.cert.read_bytes()
+        self.assertTrue(writeSelfSignedFiles(self.key, self.cert, "mx.test"))
+        self.assertNotEqual(self.cert.read_bytes(), first)
+
+    def test_unreadableReplaced(self) -> None:
+        """
+        A file that holds no certificate is replaced.
+        """
+        self.cert.parent.mkdir(parents=True)
+        self.key.write_text("junk")
+        self.cert.write_text("junk")
+        self.assertTrue(writeSelfSignedFiles(self.key, self.cert, "mx.test"))
+        ReloadingServerTLS(self.key, self.cert)
 
 
 class ReloadingServerTLSTests(TestCase):
