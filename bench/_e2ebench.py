@@ -687,8 +687,6 @@ class PostfixServer(Server):
         self.version = self._run([POSTCONF, "-c", self.config, "-h", "mail_version"])
         self.version = self.version.strip()
         self._run([POSTFIX, "-c", self.config, "check"])
-        self._run([POSTFIX, "-c", self.config, "start"])
-        self.started = True
         # Should this process die without stopping Postfix, the guard (in
         # its own session, so a Ctrl-C does not reach it) sees its input
         # end and stops the instance.
@@ -699,7 +697,10 @@ class PostfixServer(Server):
             stderr=subprocess.DEVNULL,
             start_new_session=True,
         )
+        # Stopped by stop() even when starting fails half-way.
+        self.started = True
         try:
+            self._run([POSTFIX, "-c", self.config, "start"])
             waitForBanner(self.port, 60.0, lambda: self.masterPid() is not None)
         except BaseException:
             self.stop()

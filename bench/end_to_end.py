@@ -87,6 +87,7 @@ import os
 import platform
 import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -188,7 +189,12 @@ class Bench:
             self.servers.append(server)
             try:
                 server.start(recipients, self.left() + 60)
-            except (OSError, RuntimeError, TimeoutError) as error:
+            except (
+                OSError,
+                RuntimeError,
+                TimeoutError,
+                subprocess.SubprocessError,
+            ) as error:
                 server.stop()
                 self.servers.remove(server)
                 self.notes.append(f"{name}: could not be started: {error}")
