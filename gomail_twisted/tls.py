@@ -301,8 +301,8 @@ class ReloadingServerTLS:
         @raise OSError: a file cannot be read.
         @raise ValueError: the files are not a PEM certificate and its key.
         """
-        keyPEM = self.keyPath.read_bytes()
         certPEM = self.certPath.read_bytes()
+        keyPEM = self.keyPath.read_bytes()
         try:
             options = serverContextFactory(keyPEM, certPEM)
             # Builds the OpenSSL context now, so a key that does not match

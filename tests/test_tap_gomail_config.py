@@ -22,6 +22,7 @@ from gomail_twisted.tap._config import (
     loadConfig,
 )
 from gomail_twisted.tap.gomail import Options
+from gomail_twisted.tls import selfSignedCertificate
 from tests._twistd import GOMAIL_SERVICES
 
 
@@ -398,7 +399,7 @@ class OptionsTests(SynchronousTestCase):
         (directory / "junk.pem").write_text("junk")
         cases = [
             (
-                ["--tls-cert=missing.pem", "--tls-key=missing.pem"],
+                ["--tls-cert=missing-cert.pem", "--tls-key=missing-key.pem"],
                 "gomail: --tls-cert: cannot read ",
             ),
             (
@@ -406,6 +407,14 @@ class OptionsTests(SynchronousTestCase):
                 "gomail: --tls-cert: ",
             ),
         ]
+        certificate = directory / "cert.pem"
+        certificate.write_bytes(selfSignedCertificate("localhost")[1])
+        cases.append(
+            (
+                [f"--tls-cert={certificate}", "--tls-key=missing.pem"],
+                "gomail: --tls-key: cannot read ",
+            )
+        )
         for argv, expected in cases:
             options = Options()
             error = self.assertRaises(ConfigError, options.parseOptions, argv)

@@ -173,7 +173,8 @@ class Options(usage.Options):
             try:
                 ReloadingServerTLS(config.tlsKey, config.tlsCert)
             except OSError as e:
-                raise _tlsError(self, "cert", f"cannot read {e.filename}: {e.strerror}")
+                key = "key" if e.filename == str(config.tlsKey) else "cert"
+                raise _tlsError(self, key, f"cannot read {e.filename}: {e.strerror}")
             except ValueError as e:
                 raise _tlsError(self, "cert", str(e))
 
