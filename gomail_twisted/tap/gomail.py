@@ -103,7 +103,8 @@ class Options(usage.Options):
         "outbound queue, POP3 and IMAP (STARTTLS and implicit TLS). With no "
         "options it serves localhost on loopback ports, with a development "
         "certificate. --config reads a TOML file (see the README); the "
-        "options here override it."
+        "options here override it. The services of --listen: smtp, "
+        "submission, submissions, pop3, pop3s, imap, imaps."
     )
 
     optParameters = [
@@ -137,18 +138,11 @@ class Options(usage.Options):
         self["listen"] = []
 
     def opt_domain(self, domain: str) -> None:
-        """
-        A domain to take mail for, declared in the users file if it is
-        not; repeatable.
-        """
+        """A domain to take mail for (declared in the users file); repeatable."""
         self["domain"].append(domain)
 
     def opt_listen(self, listen: str) -> None:
-        """
-        SERVICE=ENDPOINT: where a service listens instead of its default
-        (smtp, submission, submissions, pop3, pop3s, imap, imaps); repeatable;
-        SERVICE= turns it off.
-        """
+        """SERVICE=ENDPOINT instead of the service's default; SERVICE= for none."""
         self["listen"].append(listen)
 
     def postOptions(self) -> None:
