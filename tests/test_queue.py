@@ -1,7 +1,7 @@
 """
 Tests for L{gomail_twisted.queue.OutboundQueue}: spooling, scheduling,
 retries, per-recipient state, restarts and limits, with a fake clock,
-disk work done at once, and a fake C{sendMail} whose results the tests
+disk work done at once, and a fake delivery whose results the tests
 give.  The real delivery client is used in L{tests.test_queue_delivery}.
 """
 
@@ -9,14 +9,21 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from twisted.internet.defer import Deferred, maybeDeferred, succeed
+from twisted.internet.defer import (
+    Deferred,
+    FirstError,
+    gatherResults,
+    maybeDeferred,
+    succeed,
+)
 from twisted.internet.task import Clock
+from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
-from gomail_twisted.delivery import DeliveryResult, OutboundMail, SentMail
+from gomail_twisted.delivery import DeliveryResult, SentMail, Transaction
 from gomail_twisted.queue import OutboundQueue, Spool
 from gomail_twisted.smtpreply import SMTPReply
 
@@ -35,27 +42,49 @@ def runHere(f: Callable[[], _T]) -> Deferred[_T]:
     return maybeDeferred(f)
 
 
-class FakeReactor(Clock):
+class Call:
     """
-    A clock that is also enough of a reactor for the queue.
+    One transaction handed to the fake delivery, named as
+    L{OutboundMail} names the same things.
+
+    @ivar domain: the domain it was delivered to.
     """
+
+    def __init__(self, domain: str, transaction: Transaction) -> None:
+        self.domain = domain
+        self.raw = transaction.message
+        self.envelopeSender = transaction.sender
+        self.envelopeRecipients = transaction.recipients
 
 
 class FakeSender:
     """
-    Stands for C{sendMail}: records each mail and returns an unfired
-    Deferred the test fires with L{FakeSender.answer}.
+    Stands for the queue's delivery to mail exchangers: records each
+    transaction of each batch, with an unfired Deferred the test fires
+    with L{FakeSender.answer}.
 
-    @ivar calls: the mails, with their Deferreds, in order.
+    @ivar calls: the transactions, with their Deferreds, in order.
+    @ivar batches: the size of each batch, by domain, in order.
     """
 
     def __init__(self) -> None:
-        self.calls: list[tuple[OutboundMail, Deferred[SentMail]]] = []
+        self.calls: list[tuple[Call, Deferred[SentMail]]] = []
+        self.batches: list[tuple[str, int]] = []
 
-    def __call__(self, reactor: Any, mail: OutboundMail) -> Deferred[SentMail]:
-        d: Deferred[SentMail] = Deferred()
-        self.calls.append((mail, d))
-        return d
+    def __call__(
+        self, domain: str, transactions: Sequence[Transaction]
+    ) -> Deferred[list[SentMail]]:
+        waiting: list[Deferred[SentMail]] = []
+        for transaction in transactions:
+            d: Deferred[SentMail] = Deferred()
+            self.calls.append((Call(domain, transaction), d))
+            waiting.append(d)
+        self.batches.append((domain, len(transactions)))
+
+        def unwrap(reason: Failure) -> Failure:
+            return reason.value.subFailure if reason.check(FirstError) else reason
+
+        return gatherResults(waiting, consumeErrors=True).addErrback(unwrap)
 
     def recipients(self, index: int) -> tuple[str, ...]:
         """
@@ -129,7 +158,7 @@ def makeQueue(
 ) -> tuple[OutboundQueue, Clock, FakeSender]:
     """
     Make a queue over a new (or the given) spool directory, started, with
-    a fake clock, disk work done at once, and a fake C{sendMail}.
+    a fake clock, disk work done at once, and a fake delivery.
     """
     directory = directory or case.mktemp()
     if clock is None:
@@ -141,7 +170,7 @@ def makeQueue(
         reactor=clock,
         hostname="mx.example.com",
         runInThread=runHere,
-        send=sender,
+        deliver=sender,
         **kwargs,
     )
     queue.start()
@@ -220,7 +249,7 @@ class DeliveryTests(SynchronousTestCase):
 
     def test_deliveredAndRemoved(self) -> None:
         """
-        A queued message is handed to sendMail with its sender and
+        A queued message is handed to delivery with its sender and
         recipients and bytes; once accepted, its files are gone.
         """
         queue, clock, sender = makeQueue(self)
@@ -236,7 +265,7 @@ class DeliveryTests(SynchronousTestCase):
 
     def test_oneAttemptPerDomain(self) -> None:
         """
-        Recipients are grouped by domain: one sendMail call per domain,
+        Recipients are grouped by domain: one delivery per domain,
         each with only that domain's recipients.
         """
         queue, clock, sender = makeQueue(self)
@@ -321,21 +350,51 @@ class DeliveryTests(SynchronousTestCase):
         self.assertEqual(len(sender2.calls), 3)
         self.assertEqual(queue2.spool.queueIDs(), [])
 
-    def test_sendingErrorIsPermanent(self) -> None:
+    def test_deliveryErrorIsTemporary(self) -> None:
         """
-        A mail sendMail refuses to send (a malformed address) fails for
-        good at once.
+        When delivery itself fails (a bug, not a server's reply), it is
+        logged and the recipients are tried again later.
         """
         queue, clock, sender = makeQueue(self)
         queueID = submitted(self, queue)
         clock.advance(0)
-        sender.calls[0][1].errback(ValueError("bad address"))
-        self.assertFalse(os.path.exists(queue.spool.statePath(queueID)))
-        # The report to the (remote) sender is queued, with the null sender.
+        sender.calls[0][1].errback(RuntimeError("bug"))
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+        [state] = stateOf(queue, queueID)["recipients"]
+        self.assertEqual(
+            (state["status"], state["text"]), ("pending", "internal error")
+        )
+        clock.advance(300)
+        self.assertEqual(len(sender.calls), 2)
+
+    def test_batchesPerDomain(self) -> None:
+        """
+        Messages due together for one domain go over one connection, up to
+        maxBatch at a time; each keeps its own envelope.
+        """
+        queue, clock, sender = makeQueue(self, maxBatch=2, maxPerDomain=1)
+        for n in range(5):
+            self.successResultOf(
+                queue.submit(f"s{n}@example.com", [f"r{n}@example.net"], MESSAGE)
+            )
         clock.advance(0)
-        mail = sender.calls[1][0]
-        self.assertEqual(mail.envelopeSender, "")
-        self.assertEqual(mail.envelopeRecipients, ("alice@example.com",))
+        self.assertEqual(sender.batches, [("example.net", 2)])
+        self.assertEqual(
+            [(c.envelopeSender, c.envelopeRecipients) for c, _ in sender.calls],
+            [
+                ("s0@example.com", ("r0@example.net",)),
+                ("s1@example.com", ("r1@example.net",)),
+            ],
+        )
+        sender.acceptAll(0)
+        self.assertEqual(sender.batches, [("example.net", 2)])
+        sender.acceptAll(1)
+        self.assertEqual(sender.batches, [("example.net", 2), ("example.net", 2)])
+        sender.acceptAll(2)
+        sender.acceptAll(3)
+        sender.acceptAll(4)
+        self.assertEqual([n for _, n in sender.batches], [2, 2, 1])
+        self.assertEqual(queue.spool.queueIDs(), [])
 
 
 class LimitTests(SynchronousTestCase):
@@ -348,7 +407,9 @@ class LimitTests(SynchronousTestCase):
         No more than maxDeliveries attempts run at once, nor more than
         maxPerDomain to one domain; the others start as those end.
         """
-        queue, clock, sender = makeQueue(self, maxDeliveries=3, maxPerDomain=2)
+        queue, clock, sender = makeQueue(
+            self, maxDeliveries=3, maxPerDomain=2, maxBatch=1
+        )
         for _ in range(4):
             submitted(self, queue, "bob@slow.example")
         for _ in range(4):
@@ -376,7 +437,9 @@ class LimitTests(SynchronousTestCase):
         """
         While a domain's attempts hang, mail to other domains is delivered.
         """
-        queue, clock, sender = makeQueue(self, maxDeliveries=3, maxPerDomain=2)
+        queue, clock, sender = makeQueue(
+            self, maxDeliveries=3, maxPerDomain=2, maxBatch=1
+        )
         for _ in range(5):
             submitted(self, queue, "bob@hang.example")
         for _ in range(5):

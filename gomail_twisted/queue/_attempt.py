@@ -1,69 +1,20 @@
 # -*- test-case-name: tests.test_queue -*-
 """
-One delivery attempt's pieces: the mail handed to L{sendMail} for a
-message's pending recipients in one domain, what its L{SentMail} says of
-each recipient, and where each recipient stands afterwards (the backoff of
-RFC 5321 4.5.4.1, the lifetime, permanent failures).
+After a delivery attempt: what its L{SentMail} says of each recipient, and
+where each recipient stands afterwards (the backoff of RFC 5321 4.5.4.1,
+the lifetime, permanent failures).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any, Literal
+from typing import Literal
 
-from twisted.internet.defer import Deferred
-
-from gomail_twisted.delivery import DeliveryResult, OutboundMail, SentMail
+from gomail_twisted.delivery import DeliveryResult, SentMail
 from gomail_twisted.queue._entry import RecipientState
 
-__all__ = ["Backoff", "Outcome", "SendMail", "mailFor", "outcomes"]
-
-#: What the queue delivers with: L{gomail_twisted.delivery.sendMail}, or a
-#: function like it.
-SendMail = Callable[[Any, OutboundMail], "Deferred[SentMail]"]
-
-
-@dataclass(frozen=True)
-class _NullSenderMail(OutboundMail):
-    """
-    An L{OutboundMail} whose MAIL FROM is the null reverse-path C{<>}, as
-    delivery status notifications must be sent (RFC 5321 4.5.5, RFC 3464
-    2): L{sendMail} needs a sender, which a raw message does not use, and
-    takes the envelope sender from L{envelopeSender}.
-    """
-
-    @property
-    def envelopeSender(self) -> str:
-        """
-        The null reverse-path.
-        """
-        return ""
-
-
-def mailFor(
-    sender: str,
-    recipients: Iterable[str],
-    data: bytes,
-    hostname: str,
-    **settings: Any,
-) -> OutboundMail:
-    """
-    @param sender: the envelope sender, C{""} for the null reverse-path.
-    @param recipients: the envelope recipients.
-    @param data: the message, sent as it is.
-    @param hostname: our host name, given in EHLO.
-    @param settings: further L{OutboundMail} fields (port, resolver, ...).
-    @return: the mail for L{sendMail}.
-    """
-    kind = OutboundMail if sender else _NullSenderMail
-    return kind(
-        sender=sender or f"MAILER-DAEMON@{hostname}",
-        bcc=tuple(recipients),
-        raw=data,
-        heloName=hostname,
-        **settings,
-    )
+__all__ = ["Backoff", "Outcome", "advanceAll", "outcomes"]
 
 
 @dataclass(frozen=True)

@@ -14,11 +14,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
+from gomail_twisted.dkim import RunInThread
 from gomail_twisted.queue._dsn import Action, buildReport
 from gomail_twisted.queue._entry import QueuedMessage, RecipientState
 
@@ -55,6 +56,8 @@ class Notifier:
     def __init__(
         self,
         queue: OutboundQueue,
+        reactor: Any,
+        runInThread: RunInThread,
         hostname: str,
         localDelivery: Callable[[str, bytes], Deferred[None]] | None,
         isLocal: Callable[[str], bool],
@@ -63,6 +66,8 @@ class Notifier:
     ) -> None:
         """
         @param queue: the queue, which queues reports to remote senders.
+        @param reactor: the clock.
+        @param runInThread: runs disk work.
         @param hostname: our host name.
         @param localDelivery: stores a report for a local sender, or
             L{None}.
@@ -71,6 +76,8 @@ class Notifier:
         @param delayWarning: when to warn of a delay.
         """
         self._queue = queue
+        self._reactor = reactor
+        self._thread = runInThread
         self._hostname = hostname
         self._localDelivery = localDelivery
         self._isLocal = isLocal
@@ -98,7 +105,7 @@ class Notifier:
         @return: whether its delay warning is due now.
         """
         when = self.warningTime(message)
-        return when is not None and self._queue._reactor.seconds() >= when
+        return when is not None and self._reactor.seconds() >= when
 
     async def _send(
         self,
@@ -108,12 +115,12 @@ class Notifier:
     ) -> None:
         queue = self._queue
         try:
-            original = await queue._thread(
+            original = await self._thread(
                 partial(queue.spool.readMessage, message.queueID)
             )
         except OSError:
             original = b""
-        now = queue._reactor.seconds()
+        now = self._reactor.seconds()
         report = buildReport(
             kind,
             message,

@@ -1,14 +1,14 @@
 # -*- test-case-name: tests.test_queue -*-
 """
 The outbound queue: messages are spooled durably (L{OutboundQueue.submit}
-fires only once the message and its state are fsynced), then delivered by
-recipient domain with L{gomail_twisted.delivery.sendMail}, retried with
-backoff after temporary failures, and reported to their sender (RFC 3464)
-when a recipient fails for good, when the lifetime is over, and once when
-delivery is late.
+fires only once the message and its state are fsynced), then delivered to
+each recipient domain's mail exchangers (several messages to one domain
+over one connection), retried with backoff after temporary failures, and
+reported to their sender (RFC 3464) when a recipient fails for good, when
+the lifetime is over, and once when delivery is late.
 
 Scheduling runs on the reactor given (C{callLater}); the disk work runs in
-threads.  At most C{maxDeliveries} attempts run at once, and at most
+threads.  At most C{maxDeliveries} deliveries run at once, and at most
 C{maxPerDomain} to one domain, so a domain whose servers hang holds up only
 its own mail.
 
@@ -22,7 +22,6 @@ itself.
 from __future__ import annotations
 
 import os
-from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from functools import partial
@@ -30,30 +29,15 @@ from types import MappingProxyType
 from typing import Any, TypeVar
 
 from twisted.application.service import Service
-from twisted.internet.defer import (
-    CancelledError,
-    Deferred,
-    DeferredList,
-    DeferredLock,
-    fail,
-    maybeDeferred,
-    succeed,
-)
+from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.interfaces import IDelayedCall
 from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from gomail_twisted.delivery import DKIMSettings, SentMail, SMTPTimeouts, sendMail
+from gomail_twisted.delivery import DKIMSettings, SMTPTimeouts
 from gomail_twisted.dkim import RunInThread, loadPrivateKey, sign
-from gomail_twisted.queue._attempt import (
-    Backoff,
-    Outcome,
-    SendMail,
-    advanceAll,
-    mailFor,
-    outcomes,
-)
+from gomail_twisted.queue._attempt import Backoff
 from gomail_twisted.queue._entry import (
     QueuedMessage,
     RecipientState,
@@ -61,7 +45,9 @@ from gomail_twisted.queue._entry import (
     newQueueID,
 )
 from gomail_twisted.queue._notify import Notifier
-from gomail_twisted.queue._spool import Spool, SpoolLocked
+from gomail_twisted.queue._route import DeliverBatch, MXDelivery
+from gomail_twisted.queue._scheduler import Scheduler
+from gomail_twisted.queue._spool import LoadedSpool, Spool, SpoolLocked
 
 __all__ = ["OutboundQueue", "QueueService"]
 
@@ -75,34 +61,6 @@ def _nothingLocal(address: str) -> bool:
     return False
 
 
-class _Entry:
-    """
-    A message the running queue holds.
-
-    @ivar message: its current state (ahead of the disk while an attempt's
-        result is being written).
-    @ivar timers: the pending attempt of each domain.
-    @ivar busy: the domains with an attempt under way.
-    @ivar removed: whether it left the queue.
-    """
-
-    def __init__(self, message: QueuedMessage) -> None:
-        self.message = message
-        self.timers: dict[str, IDelayedCall] = {}
-        self.busy: set[str] = set()
-        self.warnTimer: IDelayedCall | None = None
-        self.notifyTimer: IDelayedCall | None = None
-        self.removed = False
-        self.lock = DeferredLock()
-
-    def cancelTimers(self) -> None:
-        for timer in [*self.timers.values(), self.warnTimer, self.notifyTimer]:
-            if timer is not None and timer.active():
-                timer.cancel()
-        self.timers.clear()
-        self.warnTimer = self.notifyTimer = None
-
-
 class OutboundQueue(Service):
     """
     A durable queue of outgoing mail over a spool directory (see the
@@ -110,6 +68,8 @@ class OutboundQueue(Service):
 
     It is a Twisted service: its C{startService} calls L{start} and its
     C{stopService} L{stop}.
+
+    @ivar spool: the spool's files.
     """
 
     _log = Logger()
@@ -131,13 +91,14 @@ class OutboundQueue(Service):
         delayWarning: float = 4 * 3600.0,
         maxDeliveries: int = 10,
         maxPerDomain: int = 2,
+        maxBatch: int = 100,
         retryDelay: float = 300.0,
         maxRetryDelay: float = 3600.0,
         controlInterval: float = 5.0,
         stopTimeout: float = 30.0,
         timeouts: SMTPTimeouts | None = None,
         runInThread: RunInThread | None = None,
-        send: SendMail = sendMail,
+        deliver: DeliverBatch | None = None,
     ) -> None:
         """
         @param directory: the spool directory; made when needed.
@@ -161,74 +122,88 @@ class OutboundQueue(Service):
         @param lifetime: seconds a message may stay queued; then its
             pending recipients fail (DSN status 4.4.7).
         @param delayWarning: seconds after which the sender is told, once,
-            that a message is not delivered yet; not when it is not less
+            that a message is not delivered yet; never when it is not less
             than C{lifetime}.
-        @param maxDeliveries: attempts under way at once.
-        @param maxPerDomain: attempts under way at once to one domain.
+        @param maxDeliveries: deliveries (connections) under way at once.
+        @param maxPerDomain: deliveries under way at once to one domain.
+        @param maxBatch: the most messages sent over one connection.
         @param retryDelay: seconds before the first retry after a
             temporary failure; doubled after each further one.
         @param maxRetryDelay: the longest delay between two attempts.
         @param controlInterval: seconds between looks at the command
-            line's requests.
-        @param stopTimeout: seconds L{stop} waits for attempts under way
+            line's requests (and between tries to take a spool another
+            process holds).
+        @param stopTimeout: seconds L{stop} waits for deliveries under way
             before cancelling them (they are tried again after a start).
         @param timeouts: the SMTP client's timeouts, or L{None} for the
             defaults.
         @param runInThread: runs the disk work (and DKIM signing); by
             default in the reactor's thread pool.
-        @param send: delivers a mail, as L{sendMail} does.
+        @param deliver: delivers a batch of transactions to a domain, as
+            L{MXDelivery} does (the default, with the settings above).
         @raise ValueError: for limits below one, or times below zero.
         """
-        if maxDeliveries < 1 or maxPerDomain < 1:
-            raise ValueError("maxDeliveries and maxPerDomain must be at least 1")
-        if min(lifetime, delayWarning, retryDelay, maxRetryDelay) < 0:
+        if min(maxDeliveries, maxPerDomain, maxBatch) < 1:
+            raise ValueError("maxDeliveries, maxPerDomain, maxBatch must be at least 1")
+        if min(lifetime, delayWarning, retryDelay, maxRetryDelay, stopTimeout) < 0:
             raise ValueError("queue times may not be negative")
-        if controlInterval <= 0 or stopTimeout < 0:
-            raise ValueError("controlInterval must be above 0, stopTimeout 0 or more")
+        if controlInterval <= 0:
+            raise ValueError("controlInterval must be above 0")
         self.spool = Spool(directory)
         self._reactor = reactor
-        self._hostname = hostname
         self._keys = {
             domain.lower(): (settings, loadPrivateKey(settings.privateKey))
             for domain, settings in dkim.items()
         }
-        self._mailSettings: dict[str, Any] = {
-            "port": port,
-            "resolver": resolver,
-            "trustRoot": trustRoot,
-            "requireTLS": requireTLS,
-        }
-        if timeouts is not None:
-            self._mailSettings["timeouts"] = timeouts
-        self._backoff = Backoff(retryDelay, maxRetryDelay, lifetime)
-        self._delayWarning = delayWarning
-        self._maxDeliveries = maxDeliveries
-        self._maxPerDomain = maxPerDomain
         self._controlInterval = controlInterval
         self._stopTimeout = stopTimeout
-        self._runInThread: RunInThread = runInThread or partial(
+        self._thread: RunInThread = runInThread or partial(
             deferToThreadPool, reactor, reactor.getThreadPool()
         )
-        self._send = send
-        self._notifier = Notifier(
-            self, hostname, localDelivery, isLocal, lifetime, delayWarning
+        if deliver is None:
+            deliver = MXDelivery(
+                reactor,
+                hostname,
+                resolver=resolver,
+                port=port,
+                trustRoot=trustRoot,
+                requireTLS=requireTLS,
+                timeouts=timeouts,
+            )
+        notifier = Notifier(
+            self,
+            reactor,
+            self._thread,
+            hostname,
+            localDelivery,
+            isLocal,
+            lifetime,
+            delayWarning,
         )
-        self._entries: dict[str, _Entry] = {}
-        self._ready: list[tuple[_Entry, str]] = []
-        self._active = 0
-        self._activeDomains: Counter[str] = Counter()
-        self._tasks: set[Deferred[None]] = set()
-        self._sending: set[Deferred[SentMail]] = set()
-        self._pumping = False
-        self._pumpAgain = False
+        self._scheduler = Scheduler(
+            reactor,
+            self.spool,
+            self._thread,
+            deliver,
+            Backoff(retryDelay, maxRetryDelay, lifetime),
+            notifier,
+            maxDeliveries,
+            maxPerDomain,
+            maxBatch,
+        )
         self._state = "stopped"
         self._timer: IDelayedCall | None = None
         self._waiting: list[Deferred[None]] = []
+        self._stopping: list[Deferred[None]] | None = None
+
+    @property
+    def messageCount(self) -> int:
+        """
+        How many messages the running queue holds.
+        """
+        return self._scheduler.messageCount
 
     # -- submission ------------------------------------------------------
-
-    def _thread(self, f: Callable[[], _T]) -> Deferred[_T]:
-        return self._runInThread(f)
 
     def _signed(self, sender: str, data: bytes) -> tuple[bytes, str | None]:
         """
@@ -293,7 +268,7 @@ class OutboundQueue(Service):
             size=message.size,
         )
         if self._state in ("starting", "running"):
-            self._track(message)
+            self._scheduler.track(message)
         return message.queueID
 
     # -- starting and stopping -------------------------------------------
@@ -310,7 +285,7 @@ class OutboundQueue(Service):
         self._open()
 
     def _open(self) -> None:
-        def load() -> Any:
+        def load() -> LoadedSpool:
             self.spool.lock()
             return self.spool.load()
 
@@ -334,20 +309,20 @@ class OutboundQueue(Service):
             self.spool.unlock()
         self._timer = self._reactor.callLater(self._controlInterval, self._open)
 
-    def _loaded(self, loaded: Any) -> None:
+    def _loaded(self, loaded: LoadedSpool) -> None:
         if self._state != "starting":
             self.spool.unlock()
             return
         for problem in loaded.problems:
             self._log.error("Queue spool: {problem}", problem=problem)
         self._state = "running"
+        self._scheduler.running = True
         for message in loaded.messages:
-            if message.queueID not in self._entries:
-                self._track(message)
+            self._scheduler.track(message)
         self._log.info(
             "Queue started over {spool} with {count} messages",
             spool=self.spool.root,
-            count=len(self._entries),
+            count=self._scheduler.messageCount,
         )
         waiting, self._waiting = self._waiting, []
         for d in waiting:
@@ -367,38 +342,36 @@ class OutboundQueue(Service):
 
     def stop(self) -> Deferred[None]:
         """
-        Start no more attempts; wait up to C{stopTimeout} seconds for those
-        under way, then cancel the rest (their recipients stay pending and
-        are tried after the next start); release the spool.
+        Start no more deliveries; wait up to C{stopTimeout} seconds for
+        those under way, then cancel the rest (their recipients stay
+        pending, and are tried after the next start); release the spool.
 
         @return: a Deferred that fires when the queue stopped.
         """
         if self._state == "stopped":
             return succeed(None)
+        d: Deferred[None] = Deferred()
+        if self._stopping is not None:
+            self._stopping.append(d)
+            return d
+        self._stopping = [d]
         self._state = "stopping"
         if self._timer is not None and self._timer.active():
             self._timer.cancel()
         self._timer = None
-        for entry in self._entries.values():
-            entry.cancelTimers()
-        self._ready.clear()
-        tasks = list(self._tasks)
+        halting = Deferred.fromCoroutine(self._scheduler.halt(self._stopTimeout))
+        halting.addBoth(self._halted)
+        return d
 
-        def cancelSending() -> None:
-            for d in list(self._sending):
-                d.cancel()
-
-        timer = self._reactor.callLater(self._stopTimeout, cancelSending)
-
-        def stopped(_: object) -> None:
-            if timer.active():
-                timer.cancel()
-            self._entries.clear()
-            self.spool.unlock()
-            self._state = "stopped"
-            self._log.info("Queue stopped")
-
-        return DeferredList(tasks).addCallback(stopped)
+    def _halted(self, result: object) -> None:
+        if isinstance(result, Failure):
+            self._log.failure("Queue: stopping failed", result)
+        self.spool.unlock()
+        self._state = "stopped"
+        waiting, self._stopping = self._stopping or [], None
+        self._log.info("Queue stopped")
+        for d in waiting:
+            d.callback(None)
 
     def startService(self) -> None:
         """
@@ -414,237 +387,15 @@ class OutboundQueue(Service):
         Service.stopService(self)
         return self.stop()
 
-    # -- scheduling -------------------------------------------------------
-
-    def _background(self, d: Deferred[None], what: str) -> None:
-        self._tasks.add(d)
-
-        def done(result: object) -> None:
-            self._tasks.discard(d)
-            if isinstance(result, Failure):
-                self._log.failure("Queue: {what} failed", result, what=what)
-
-        d.addBoth(done)
-
-    def _track(self, message: QueuedMessage) -> None:
-        entry = _Entry(message)
-        self._entries[message.queueID] = entry
-        if message.unnotified or message.done or self._notifier.warningDue(message):
-            self._settleLater(entry)
-        self._schedule(entry)
-
-    def _schedule(self, entry: _Entry) -> None:
-        if self._state != "running" or entry.removed:
-            return
-        now = self._reactor.seconds()
-        message = entry.message
-        queued = {domain for e, domain in self._ready if e is entry}
-        for domain, recipients in message.pendingDomains().items():
-            if domain in entry.busy or domain in queued:
-                continue
-            old = entry.timers.pop(domain, None)
-            if old is not None and old.active():
-                old.cancel()
-            when = min(r.nextAttempt for r in recipients)
-            entry.timers[domain] = self._reactor.callLater(
-                max(0.0, when - now), self._due, entry, domain
-            )
-        warnAt = self._notifier.warningTime(message)
-        if warnAt is not None and entry.warnTimer is None:
-            entry.warnTimer = self._reactor.callLater(
-                max(0.0, warnAt - now), self._warn, entry
-            )
-
-    def _warn(self, entry: _Entry) -> None:
-        entry.warnTimer = None
-        if not entry.removed:
-            self._settleLater(entry)
-
-    def _due(self, entry: _Entry, domain: str) -> None:
-        entry.timers.pop(domain, None)
-        if entry.removed or self._state != "running":
-            return
-        self._ready.append((entry, domain))
-        self._pump()
-
-    def _pump(self) -> None:
-        if self._pumping:
-            self._pumpAgain = True
-            return
-        self._pumping = True
-        try:
-            self._pumpAgain = True
-            while self._pumpAgain:
-                self._pumpAgain = False
-                self._startReady()
-        finally:
-            self._pumping = False
-
-    def _startReady(self) -> None:
-        i = 0
-        while (
-            self._state == "running"
-            and i < len(self._ready)
-            and self._active < self._maxDeliveries
-        ):
-            entry, domain = self._ready[i]
-            if self._activeDomains[domain] >= self._maxPerDomain:
-                i += 1
-                continue
-            del self._ready[i]
-            if entry.removed:
-                continue
-            self._active += 1
-            self._activeDomains[domain] += 1
-            entry.busy.add(domain)
-            d = Deferred.fromCoroutine(self._attempt(entry, domain))
-            d.addBoth(self._attempted, entry, domain)
-            self._background(d, f"delivery of {entry.message.queueID}")
-
-    def _attempted(self, result: _T, entry: _Entry, domain: str) -> _T:
-        self._active -= 1
-        self._activeDomains[domain] -= 1
-        if not self._activeDomains[domain]:
-            del self._activeDomains[domain]
-        entry.busy.discard(domain)
-        self._schedule(entry)
-        self._pump()
-        return result
-
-    # -- delivery ---------------------------------------------------------
-
-    async def _attempt(self, entry: _Entry, domain: str) -> None:
-        message = entry.message
-        recipients = message.pendingDomains().get(domain, ())
-        if not recipients:
-            return
-        queueID = message.queueID
-        try:
-            data = await self._thread(partial(self.spool.readMessage, queueID))
-        except OSError as e:
-            self._log.error(
-                "Queue {queueID}: the message cannot be read ({error}); "
-                "moving it aside",
-                queueID=queueID,
-                error=e,
-            )
-            self._forget(entry)
-            await self._thread(partial(self.spool.moveAside, queueID))
-            return
-        addresses = [r.address for r in recipients]
-        found = await self._deliver(message.sender, addresses, data, queueID)
-        if found is None or entry.removed:
-            return
-        now = self._reactor.seconds()
-        updates = advanceAll(self._backoff, message.created, recipients, found, now)
-        entry.message = entry.message.withRecipients(updates)
-        for r in updates.values():
-            self._log.info(
-                "Queue {queueID} to <{recipient}>: {status} after {attempts} "
-                "attempts ({reply})",
-                queueID=queueID,
-                recipient=r.address,
-                status=r.status,
-                attempts=r.attempts,
-                reply=r.reply,
-            )
-        await self._settle(entry)
-
-    async def _deliver(
-        self, sender: str, addresses: list[str], data: bytes, queueID: str
-    ) -> dict[str, Outcome] | None:
-        """
-        @return: each recipient's outcome, or L{None} when cancelled.
-        """
-        settings = dict(self._mailSettings)
-        if settings["resolver"] is None:
-            from gomail_twisted.dns import Resolver
-
-            settings["resolver"] = self._mailSettings["resolver"] = Resolver(
-                self._reactor
-            )
-        mail = mailFor(sender, addresses, data, self._hostname, **settings)
-        sending = maybeDeferred(self._send, self._reactor, mail)
-        self._sending.add(sending)
-        try:
-            sent = await sending
-        except CancelledError:
-            return None
-        except ValueError as e:
-            return {
-                a: Outcome("failed", text=f"cannot be sent: {e}") for a in addresses
-            }
-        except Exception as e:
-            self._log.failure("Queue {queueID}: delivery failed", queueID=queueID)
-            return {
-                a: Outcome("deferred", text=f"internal error: {e!r}") for a in addresses
-            }
-        finally:
-            self._sending.discard(sending)
-        return outcomes(sent, addresses)
-
-    def _settleLater(self, entry: _Entry) -> None:
-        self._background(
-            Deferred.fromCoroutine(self._settle(entry)),
-            f"saving {entry.message.queueID}",
-        )
-
-    async def _settle(self, entry: _Entry) -> None:
-        """
-        After a change: tell the sender what is due (failures, the delay
-        warning), then write the state, or remove the message when nothing
-        is left to do.  The report is queued before the state says it was,
-        so a crash can repeat a report but never lose one.
-        """
-        async with entry.lock:
-            if entry.removed:
-                return
-            notified = await self._notifier.notify(entry.message)
-            if notified is None:
-                self._retryNotify(entry)
-            else:
-                entry.message = notified(entry.message)
-            message = entry.message
-            queueID = message.queueID
-            try:
-                if message.done:
-                    self._forget(entry)
-                    await self._thread(partial(self.spool.remove, queueID))
-                    self._log.info("Queue {queueID}: done", queueID=queueID)
-                else:
-                    await self._thread(partial(self.spool.update, message))
-            except OSError as e:
-                self._log.error(
-                    "Queue {queueID}: cannot save its state ({error})",
-                    queueID=queueID,
-                    error=e,
-                )
-
-    def _retryNotify(self, entry: _Entry) -> None:
-        if self._state == "running" and entry.notifyTimer is None:
-            entry.notifyTimer = self._reactor.callLater(
-                self._backoff.first, self._notifyAgain, entry
-            )
-
-    def _notifyAgain(self, entry: _Entry) -> None:
-        entry.notifyTimer = None
-        if not entry.removed:
-            self._settleLater(entry)
-
-    def _forget(self, entry: _Entry) -> None:
-        entry.removed = True
-        entry.cancelTimers()
-        self._entries.pop(entry.message.queueID, None)
-
     # -- requests from the command line -----------------------------------
 
     def _control(self) -> None:
+        self._timer = None
         if self._state != "running":
             return
-        self._timer = None
         d = self._thread(self.spool.takeRequests).addCallback(self._handleRequests)
         d.addBoth(self._controlAgain)
-        self._background(d, "reading requests")
+        self._scheduler.background(d, "reading requests")
 
     def _controlAgain(self, result: _T) -> _T:
         if self._state == "running":
@@ -656,12 +407,12 @@ class OutboundQueue(Service):
             action, _, queueID = name.partition("-")
             if action == "retry":
                 chosen = (
-                    list(self._entries.values())
+                    [m.queueID for m in self._scheduler.messages()]
                     if queueID == "all"
-                    else [e for e in (self._entries.get(queueID),) if e is not None]
+                    else [queueID]
                 )
-                for entry in chosen:
-                    self.retryNow(entry.message.queueID)
+                for one in chosen:
+                    self.retryNow(one)
             elif action == "delete":
                 self.delete(queueID)
 
@@ -672,33 +423,25 @@ class OutboundQueue(Service):
         @param queueID: its identifier.
         @return: whether the running queue holds it.
         """
-        entry = self._entries.get(queueID)
-        if entry is None:
-            return False
-        now = self._reactor.seconds()
-        entry.message = entry.message.withRecipients(
-            {r.address: replace(r, nextAttempt=now) for r in entry.message.pending}
-        )
-        self._log.info("Queue {queueID}: retry requested", queueID=queueID)
-        self._schedule(entry)
-        return True
+        held = self._scheduler.retryNow(queueID)
+        if held:
+            self._log.info("Queue {queueID}: retry requested", queueID=queueID)
+        return held
 
     def delete(self, queueID: str) -> Deferred[bool]:
         """
-        Remove a message from the queue, telling no one; an attempt under
+        Remove a message from the queue, telling no one; a delivery under
         way is not interrupted, but its result is dropped.
 
         @param queueID: its identifier.
         @return: a Deferred firing with whether the running queue held it,
             once its files are removed.
         """
-        entry = self._entries.get(queueID)
-        if entry is None:
+        removed = self._scheduler.delete(queueID)
+        if removed is None:
             return succeed(False)
-        self._forget(entry)
         self._log.info("Queue {queueID}: deleted", queueID=queueID)
-        d = self._thread(partial(self.spool.remove, queueID))
-        return d.addCallback(lambda _: True)
+        return removed.addCallback(lambda _: True)
 
 
 class QueueService(Service):

@@ -11,6 +11,7 @@ Under the spool directory::
     messages/ID.json      its state (L{gomail_twisted.queue._entry})
     corrupt/              state files that could not be read, with their
                           messages, moved aside for the operator
+    trash/                files of finished messages, to be unlinked
     control/              requests to the running queue from the command
                           line: C{retry-ID}, C{retry-all}, C{delete-ID}
 
@@ -18,6 +19,12 @@ A file is written under C{tmp/}, fsynced, renamed into C{messages/}, and
 the directory fsynced (so the name survives a crash too).  The state file
 is the commit point: a message file without one was never acknowledged
 and is removed at start.
+
+The files of finished messages are renamed into C{trash/} (and
+C{messages/} fsynced) rather than unlinked at once: on file systems
+mounted with C{discard} each unlink waits for the device, while a rename
+does not; the queue unlinks them afterwards, several at once, and a crash
+in between leaves only trash, emptied at start.
 """
 
 from __future__ import annotations
@@ -25,9 +32,9 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import itertools
 import os
-import secrets
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +50,9 @@ __all__ = ["LoadedSpool", "Spool", "SpoolLocked"]
 
 #: The default spool directory, under C{twistd gomail}'s data directory.
 DEFAULT_SPOOL = os.path.join("gomail-data", "queue")
+
+#: Numbers the files written under tmp/ by this process.
+_serial = itertools.count()
 
 _MESSAGE = ".eml"
 _STATE = ".json"
@@ -91,6 +101,7 @@ class Spool:
         self._messages = self.root / "messages"
         self._corrupt = self.root / "corrupt"
         self._control = self.root / "control"
+        self._trash = self.root / "trash"
         self._lockFD: int | None = None
         self._made = False
 
@@ -113,7 +124,13 @@ class Spool:
         Make the directories, once.
         """
         if not self._made:
-            for path in (self._tmp, self._messages, self._corrupt, self._control):
+            for path in (
+                self._tmp,
+                self._messages,
+                self._corrupt,
+                self._control,
+                self._trash,
+            ):
                 path.mkdir(parents=True, exist_ok=True)
             self._made = True
 
@@ -123,9 +140,10 @@ class Spool:
         """
         self._made = False
         self.makeDirectories()
-        for name in os.listdir(self._tmp):
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(self._tmp / name)
+        for directory in (self._tmp, self._trash):
+            for name in os.listdir(directory):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(directory / name)
 
     def lock(self) -> None:
         """
@@ -158,7 +176,7 @@ class Spool:
 
         @return: its path.
         """
-        path = self._tmp / f"{name}.{secrets.token_hex(4)}"
+        path = self._tmp / f"{name}.{os.getpid()}.{next(_serial)}"
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
             view = memoryview(data)
@@ -210,6 +228,49 @@ class Spool:
         state = self._write(message.queueID + _STATE, encodeState(message))
         os.rename(state, self.statePath(message.queueID))
         _syncDirectory(self._messages)
+
+    def commit(self, updates: Sequence[QueuedMessage], removals: Sequence[str]) -> None:
+        """
+        Save several changes at once, durably: replace the state files of
+        C{updates}, move the files of C{removals} to C{trash/}, and fsync
+        the directory once for all.
+
+        @param updates: new states.
+        @param removals: the identifiers of messages to remove; then
+            L{sweep} their files (L{trashNames}).
+        """
+        written = [
+            (self._write(m.queueID + _STATE, encodeState(m)), self.statePath(m.queueID))
+            for m in updates
+        ]
+        for path, final in written:
+            os.rename(path, final)
+        for queueID in removals:
+            for path in (self.statePath(queueID), self.messagePath(queueID)):
+                with contextlib.suppress(FileNotFoundError):
+                    os.rename(path, self._trash / path.name)
+        if written or removals:
+            _syncDirectory(self._messages)
+
+    @staticmethod
+    def trashNames(queueIDs: Sequence[str]) -> list[str]:
+        """
+        @param queueIDs: identifiers of messages L{commit} removed.
+        @return: the names of their files in C{trash/}.
+        """
+        return [
+            queueID + suffix for queueID in queueIDs for suffix in (_STATE, _MESSAGE)
+        ]
+
+    def sweep(self, names: Sequence[str]) -> None:
+        """
+        Unlink files from C{trash/}.
+
+        @param names: their names.
+        """
+        for name in names:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self._trash / name)
 
     def remove(self, queueID: str) -> None:
         """

@@ -1,0 +1,534 @@
+# -*- test-case-name: tests.test_queue -*-
+"""
+The queue's scheduler: when each message is tried for each of its
+recipient domains, how many attempts run at once, and saving what they
+did.
+
+Each (message, domain) with pending recipients has a timer for its next
+attempt (on the reactor given, so tests drive it with a C{Clock}).  When
+it fires the pair joins its domain's line of ready messages; a delivery
+takes up to C{maxBatch} messages from one line over one connection, while
+fewer than C{maxDeliveries} run in all and fewer than C{maxPerDomain} to
+that domain.
+
+State changes are saved by one writer at a time, which takes every change
+made meanwhile (group commit): each state file is written and fsynced, the
+files of finished messages removed, and the directory fsynced once.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from dataclasses import replace
+from functools import partial
+from typing import Any, TypeVar
+
+from twisted.internet.defer import (
+    CancelledError,
+    Deferred,
+    DeferredList,
+    DeferredLock,
+    maybeDeferred,
+)
+from twisted.internet.interfaces import IDelayedCall
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from gomail_twisted.delivery import SentMail, Transaction
+from gomail_twisted.dkim import RunInThread
+from gomail_twisted.queue._attempt import Backoff, Outcome, advanceAll, outcomes
+from gomail_twisted.queue._entry import QueuedMessage
+from gomail_twisted.queue._notify import Notifier
+from gomail_twisted.queue._route import DeliverBatch
+from gomail_twisted.queue._spool import Spool
+
+__all__ = ["Scheduler"]
+
+_T = TypeVar("_T")
+
+#: Files unlinked per thread job when emptying the trash.
+_SWEEP_CHUNK = 64
+#: Thread jobs emptying the trash at once.
+_SWEEPERS = 2
+#: Files in the trash past which it is emptied even while deliveries run.
+_TRASH_BACKLOG = 4096
+
+
+class _Entry:
+    """
+    A message the running queue holds.
+
+    @ivar message: its current state (ahead of the disk until saved).
+    @ivar timers: the pending attempt of each domain.
+    @ivar ready: the domains in whose line it waits.
+    @ivar busy: the domains with an attempt under way.
+    @ivar removed: whether it left the queue.
+    @ivar lock: held while its reports are sent, so that none is sent
+        twice.
+    """
+
+    def __init__(self, message: QueuedMessage) -> None:
+        self.message = message
+        self.timers: dict[str, IDelayedCall] = {}
+        self.ready: set[str] = set()
+        self.busy: set[str] = set()
+        self.warnTimer: IDelayedCall | None = None
+        self.notifyTimer: IDelayedCall | None = None
+        self.removed = False
+        self.lock = DeferredLock()
+
+    def cancelTimers(self) -> None:
+        for timer in [*self.timers.values(), self.warnTimer, self.notifyTimer]:
+            if timer is not None and timer.active():
+                timer.cancel()
+        self.timers.clear()
+        self.warnTimer = self.notifyTimer = None
+
+
+class Scheduler:
+    """
+    Runs the attempts of a queue's messages (see the module's description).
+
+    @ivar running: whether attempts may start.
+    """
+
+    _log = Logger()
+
+    def __init__(
+        self,
+        reactor: Any,
+        spool: Spool,
+        runInThread: RunInThread,
+        deliver: DeliverBatch,
+        backoff: Backoff,
+        notifier: Notifier,
+        maxDeliveries: int,
+        maxPerDomain: int,
+        maxBatch: int,
+    ) -> None:
+        self._reactor = reactor
+        self._spool = spool
+        self._thread = runInThread
+        self._deliver = deliver
+        self._backoff = backoff
+        self._notifier = notifier
+        self._maxDeliveries = maxDeliveries
+        self._maxPerDomain = maxPerDomain
+        self._maxBatch = maxBatch
+        self.running = False
+        self._entries: dict[str, _Entry] = {}
+        self._ready: dict[str, deque[_Entry]] = {}
+        self._active = 0
+        self._activeDomains: Counter[str] = Counter()
+        self._tasks: set[Deferred[Any]] = set()
+        self._sending: set[Deferred[list[SentMail]]] = set()
+        self._pumpCall: IDelayedCall | None = None
+        self._dirty: dict[str, _Entry] = {}
+        self._removals: set[str] = set()
+        self._saved: list[Deferred[None]] = []
+        self._writing = False
+        self._saveCall: IDelayedCall | None = None
+        self._trash: deque[str] = deque()
+        self._sweepers = 0
+
+    @property
+    def messageCount(self) -> int:
+        """
+        How many messages are held.
+        """
+        return len(self._entries)
+
+    def holds(self, queueID: str) -> bool:
+        """
+        @return: whether the message is held.
+        """
+        return queueID in self._entries
+
+    def messages(self) -> list[QueuedMessage]:
+        """
+        @return: the held messages' current states.
+        """
+        return [e.message for e in self._entries.values()]
+
+    def background(self, d: Deferred[Any], what: str) -> None:
+        """
+        Keep track of work that L{halt} waits for; log its failure.
+        """
+        self._tasks.add(d)
+
+        def done(result: object) -> None:
+            self._tasks.discard(d)
+            if isinstance(result, Failure):
+                self._log.failure("Queue: {what} failed", result, what=what)
+
+        d.addBoth(done)
+
+    # -- timers -----------------------------------------------------------
+
+    def track(self, message: QueuedMessage) -> None:
+        """
+        Hold a message and schedule its attempts.
+        """
+        if message.queueID in self._entries:
+            return
+        entry = _Entry(message)
+        self._entries[message.queueID] = entry
+        if message.unnotified or message.done or self._notifier.warningDue(message):
+            self._settleLater(entry)
+        self._schedule(entry)
+
+    def _schedule(self, entry: _Entry) -> None:
+        if not self.running or entry.removed:
+            return
+        now = self._reactor.seconds()
+        message = entry.message
+        for domain, recipients in message.pendingDomains().items():
+            if domain in entry.busy or domain in entry.ready:
+                continue
+            old = entry.timers.pop(domain, None)
+            if old is not None and old.active():
+                old.cancel()
+            when = min(r.nextAttempt for r in recipients)
+            entry.timers[domain] = self._reactor.callLater(
+                max(0.0, when - now), self._due, entry, domain
+            )
+        warnAt = self._notifier.warningTime(message)
+        if warnAt is not None and entry.warnTimer is None:
+            entry.warnTimer = self._reactor.callLater(
+                max(0.0, warnAt - now), self._warn, entry
+            )
+
+    def _warn(self, entry: _Entry) -> None:
+        entry.warnTimer = None
+        if not entry.removed:
+            self._settleLater(entry)
+
+    def _due(self, entry: _Entry, domain: str) -> None:
+        entry.timers.pop(domain, None)
+        if entry.removed or not self.running:
+            return
+        entry.ready.add(domain)
+        self._ready.setdefault(domain, deque()).append(entry)
+        # Start at the end of this turn, so that what comes due together
+        # goes in one batch.
+        if self._pumpCall is None:
+            self._pumpCall = self._reactor.callLater(0, self._pump)
+
+    def retryNow(self, queueID: str) -> bool:
+        """
+        Make every pending recipient of a message due now.
+
+        @return: whether it is held.
+        """
+        entry = self._entries.get(queueID)
+        if entry is None:
+            return False
+        now = self._reactor.seconds()
+        entry.message = entry.message.withRecipients(
+            {r.address: replace(r, nextAttempt=now) for r in entry.message.pending}
+        )
+        self._schedule(entry)
+        return True
+
+    # -- attempts ----------------------------------------------------------
+
+    def _pump(self) -> None:
+        self._pumpCall = None
+        progress = True
+        while progress and self.running and self._active < self._maxDeliveries:
+            progress = False
+            for domain in list(self._ready):
+                if self._active >= self._maxDeliveries:
+                    break
+                if self._activeDomains[domain] >= self._maxPerDomain:
+                    continue
+                line = self._ready[domain]
+                batch: list[_Entry] = []
+                while line and len(batch) < self._maxBatch:
+                    entry = line.popleft()
+                    entry.ready.discard(domain)
+                    if not entry.removed:
+                        batch.append(entry)
+                if not line:
+                    del self._ready[domain]
+                if batch:
+                    self._begin(domain, batch)
+                    progress = True
+
+    def _begin(self, domain: str, batch: list[_Entry]) -> None:
+        self._active += 1
+        self._activeDomains[domain] += 1
+        for entry in batch:
+            entry.busy.add(domain)
+        d = Deferred.fromCoroutine(self._attempt(domain, batch))
+        d.addBoth(self._attempted, domain, batch)
+        self.background(d, f"delivery to {domain}")
+
+    def _attempted(self, result: _T, domain: str, batch: list[_Entry]) -> _T:
+        self._active -= 1
+        self._activeDomains[domain] -= 1
+        if not self._activeDomains[domain]:
+            del self._activeDomains[domain]
+        for entry in batch:
+            entry.busy.discard(domain)
+            self._schedule(entry)
+        self._pump()
+        if not self._active:
+            self._sweep([])
+        return result
+
+    def _read(self, queueIDs: list[str]) -> list[bytes | OSError]:
+        out: list[bytes | OSError] = []
+        for queueID in queueIDs:
+            try:
+                out.append(self._spool.readMessage(queueID))
+            except OSError as e:
+                out.append(e)
+        return out
+
+    async def _attempt(self, domain: str, batch: list[_Entry]) -> None:
+        ids = [e.message.queueID for e in batch]
+        found = await self._thread(partial(self._read, ids))
+        sending: list[tuple[_Entry, QueuedMessage, Transaction]] = []
+        for entry, data in zip(batch, found, strict=True):
+            message = entry.message
+            recipients = message.pendingDomains().get(domain, ())
+            if isinstance(data, OSError):
+                self._unreadable(entry, data)
+            elif recipients and not entry.removed:
+                addresses = tuple(r.address for r in recipients)
+                sending.append(
+                    (entry, message, Transaction(message.sender, addresses, data))
+                )
+        if not sending:
+            return
+        transactions = [t for _, _, t in sending]
+        d = maybeDeferred(self._deliver, domain, transactions)
+        self._sending.add(d)
+        try:
+            sent: list[SentMail] | None = await d
+        except CancelledError:
+            return
+        except Exception:
+            self._log.failure("Queue: delivery to {domain} failed", domain=domain)
+            sent = None
+        finally:
+            self._sending.discard(d)
+        now = self._reactor.seconds()
+        for k, (entry, message, transaction) in enumerate(sending):
+            if entry.removed:
+                continue
+            if sent is None:
+                why = Outcome("deferred", text="internal error")
+                results = {a: why for a in transaction.recipients}
+            else:
+                results = outcomes(sent[k], transaction.recipients)
+            targets = [
+                r for r in entry.message.pending if r.address in transaction.recipients
+            ]
+            updates = advanceAll(self._backoff, message.created, targets, results, now)
+            entry.message = entry.message.withRecipients(updates)
+            for r in updates.values():
+                self._log.info(
+                    "Queue {queueID} to <{recipient}>: {status} after {attempts} "
+                    "attempts ({reply})",
+                    queueID=message.queueID,
+                    recipient=r.address,
+                    status=r.status,
+                    attempts=r.attempts,
+                    reply=r.reply,
+                )
+            self._settleLater(entry)
+
+    def _unreadable(self, entry: _Entry, error: OSError) -> None:
+        queueID = entry.message.queueID
+        self._log.error(
+            "Queue {queueID}: the message cannot be read ({error}); moving it "
+            "to {spool}/corrupt",
+            queueID=queueID,
+            error=error,
+            spool=self._spool.root,
+        )
+        self._forget(entry)
+        self.background(
+            self._thread(partial(self._spool.moveAside, queueID)), "moving aside"
+        )
+
+    # -- reports and saving ------------------------------------------------
+
+    def _settleLater(self, entry: _Entry) -> None:
+        self.background(
+            Deferred.fromCoroutine(self._settle(entry)),
+            f"saving {entry.message.queueID}",
+        )
+
+    async def _settle(self, entry: _Entry) -> None:
+        """
+        After a change: send the reports that are due, then save.  A report
+        is queued (or delivered) before the state saying so is saved, so a
+        crash can repeat a report but never lose one.
+        """
+        message = entry.message
+        if message.unnotified or self._notifier.warningDue(message):
+            async with entry.lock:
+                if entry.removed:
+                    return
+                update = await self._notifier.notify(entry.message)
+                if update is None:
+                    self._retryNotify(entry)
+                else:
+                    entry.message = update(entry.message)
+        if not entry.removed:
+            await self._save(entry)
+
+    def _retryNotify(self, entry: _Entry) -> None:
+        if self.running and entry.notifyTimer is None:
+            entry.notifyTimer = self._reactor.callLater(
+                self._backoff.first, self._notifyAgain, entry
+            )
+
+    def _notifyAgain(self, entry: _Entry) -> None:
+        entry.notifyTimer = None
+        if not entry.removed:
+            self._settleLater(entry)
+
+    def _save(self, entry: _Entry) -> Deferred[None]:
+        self._dirty[entry.message.queueID] = entry
+        return self._waitSaved()
+
+    def _waitSaved(self) -> Deferred[None]:
+        d: Deferred[None] = Deferred()
+        self._saved.append(d)
+        if not self._writing:
+            self._write()
+        return d
+
+    def _write(self) -> None:
+        self._saveCall = None
+        dirty, self._dirty = self._dirty, {}
+        removals, self._removals = self._removals, set()
+        waiting, self._saved = self._saved, []
+        updates = []
+        for queueID, entry in dirty.items():
+            if entry.removed:
+                continue
+            if entry.message.done:
+                self._forget(entry)
+                removals.add(queueID)
+            else:
+                updates.append(entry.message)
+        self._writing = True
+        d = self._thread(partial(self._spool.commit, updates, sorted(removals)))
+
+        def written(result: object) -> None:
+            self._writing = False
+            if isinstance(result, Failure):
+                self._log.error(
+                    "Queue: cannot save the state of {count} messages ({error}); "
+                    "trying again",
+                    count=len(updates) + len(removals),
+                    error=result.getErrorMessage(),
+                )
+                for message in updates:
+                    entry = self._entries.get(message.queueID)
+                    if entry is not None:
+                        self._dirty.setdefault(message.queueID, entry)
+                self._removals |= removals
+                self._saveCall = self._reactor.callLater(
+                    self._backoff.first / 10, self._write
+                )
+            else:
+                for queueID in sorted(removals):
+                    self._log.info("Queue {queueID}: removed", queueID=queueID)
+                self._sweep(sorted(removals))
+            for w in waiting:
+                w.callback(None)
+            if (self._dirty or self._removals) and self._saveCall is None:
+                self._write()
+
+        d.addBoth(written)
+        self.background(d, "saving")
+
+    def _sweep(self, removals: list[str]) -> None:
+        """
+        Unlink the removed messages' files from the trash, a chunk at a
+        time in up to L{_SWEEPERS} threads, while no delivery runs or when
+        more than L{_TRASH_BACKLOG} files wait (unlinking is slow on some
+        file systems and would slow deliveries down; the removal itself
+        was made durable by the rename).
+        """
+        self._trash.extend(self._spool.trashNames(removals))
+        if self._active and len(self._trash) <= _TRASH_BACKLOG:
+            return
+        while self.running and self._trash and self._sweepers < _SWEEPERS:
+            chunk = [
+                self._trash.popleft()
+                for _ in range(min(_SWEEP_CHUNK, len(self._trash)))
+            ]
+            self._sweepers += 1
+            d = self._thread(partial(self._spool.sweep, chunk))
+            d.addBoth(self._swept)
+            self.background(d, "emptying the trash")
+
+    def _swept(self, result: _T) -> _T:
+        self._sweepers -= 1
+        self._sweep([])
+        return result
+
+    def _forget(self, entry: _Entry) -> None:
+        entry.removed = True
+        entry.cancelTimers()
+        self._entries.pop(entry.message.queueID, None)
+
+    def delete(self, queueID: str) -> Deferred[None] | None:
+        """
+        Drop a message: no attempt, no report; its files are removed by the
+        writer (after any write of its state under way).
+
+        @return: a Deferred that fires once its files are removed, or
+            L{None} when the message is not held.
+        """
+        entry = self._entries.get(queueID)
+        if entry is None:
+            return None
+        self._forget(entry)
+        self._dirty.pop(queueID, None)
+        self._removals.add(queueID)
+        return self._waitSaved()
+
+    # -- stopping ----------------------------------------------------------
+
+    async def halt(self, timeout: float) -> None:
+        """
+        Start nothing more; wait for the work under way, cancelling
+        deliveries still running after C{timeout} seconds; forget every
+        message.
+        """
+        self.running = False
+        for call in (self._pumpCall, self._saveCall):
+            if call is not None and call.active():
+                call.cancel()
+        self._pumpCall = None
+        if self._saveCall is not None:
+            self._saveCall = None
+            self._write()
+        for entry in self._entries.values():
+            entry.cancelTimers()
+            entry.ready.clear()
+        self._ready.clear()
+        # What is left in the trash is emptied at the next start.
+        self._trash.clear()
+
+        def cancel() -> None:
+            for d in list(self._sending):
+                d.cancel()
+
+        timer = self._reactor.callLater(timeout, cancel)
+        # Saving may bring more saving; each round ends what it waited for.
+        for _ in range(100):
+            if not self._tasks:
+                break
+            await DeferredList(list(self._tasks))
+        if timer.active():
+            timer.cancel()
+        self._entries.clear()
