@@ -37,6 +37,7 @@ from gomail_twisted.smtp.dkimcheck import DKIMVerifyingBackend
 from gomail_twisted.smtp.maildir import MaildirBackend
 from gomail_twisted.smtp.submission import SubmissionBackend
 from gomail_twisted.tap._common import ListeningService
+from gomail_twisted.tap._config import ConfigError
 from gomail_twisted.tap.gomail import GomailService, Options, makeService
 from gomail_twisted.tls import (
     ReloadingServerTLS,
@@ -256,6 +257,29 @@ class ServiceTreeTests(SynchronousTestCase):
         self.assertEqual(stat.S_IMODE(key.stat().st_mode), 0o600)
         self.assertEqual(first.fingerprint, certificateFingerprint(cert.read_bytes()))
         self.assertEqual(self.make().tls.fingerprint, first.fingerprint)
+
+    def test_dataNotWritable(self) -> None:
+        """
+        A data directory that cannot be made is one line naming it.
+        """
+        (self.cwd / "file").write_text("")
+        options = Options()
+        options.parseOptions([f"--data={self.cwd / 'file' / 'data'}"])
+        error = self.assertRaises(ConfigError, makeService, options, self.reactor)
+        self.assertEqual(
+            str(error), f"gomail: data directory {self.cwd}/file/data: Not a directory"
+        )
+
+    def test_usersFileNotWritable(self) -> None:
+        """
+        A users file that cannot be made is one line naming it.
+        """
+        (self.cwd / "file").write_text("")
+        users = self.cwd / "file" / "users"
+        error = self.assertRaises(ConfigError, self.make, f"--users={users}")
+        self.assertTrue(
+            str(error).startswith(f"gomail: users file {users}: "), str(error)
+        )
 
     def test_configuredCertificate(self) -> None:
         """

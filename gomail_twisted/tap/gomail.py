@@ -297,9 +297,7 @@ def _serverTLS(config: GomailConfig) -> ReloadingServerTLS:
         )
         tls = ReloadingServerTLS(key, cert)
     except (OSError, ValueError) as e:
-        raise ConfigError(
-            "command line", "--data", f"cannot keep the certificate in {cert}: {e}"
-        )
+        raise ConfigError("command line", f"development certificate {cert}", str(e))
     _log.warn(
         "gomail: TLS uses a self-signed DEVELOPMENT certificate for {hostname} "
         "({state} {cert}, SHA-256 {fingerprint}); clients cannot verify it. "
@@ -333,7 +331,7 @@ def _usersFile(config: GomailConfig) -> UsersDatabase:
                         path=path,
                     )
     except (OSError, UsersFileError) as e:
-        raise ConfigError("command line", "--users", f"{path}: {e}")
+        raise ConfigError("command line", f"users file {path}", str(e))
     users = UsersDatabase(path)
     if not users.users():
         _log.warn(
@@ -393,7 +391,8 @@ def makeService(options: Options, reactor: Any = None) -> GomailService:
     try:
         os.makedirs(config.data, mode=0o700, exist_ok=True)
     except OSError as e:
-        raise ConfigError("command line", "--data", f"{config.data}: {e.strerror}")
+        problem = e.strerror or str(e)
+        raise ConfigError("command line", f"data directory {config.data}", problem)
     tls = _serverTLS(config)
     users = _usersFile(config)
     store = MaildirStore(config.mail, reactor=reactor)
