@@ -35,13 +35,15 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from gomail_twisted.dkim import DKIMStatus, generatePrivateKey, verify
 from gomail_twisted.maildir import MaildirStore
-from gomail_twisted.tap._config import ConfigError, loadConfig
-from gomail_twisted.tap.gomail import Options
+from gomail_twisted.tap._config import DEFAULT_LISTEN, SERVICES, ConfigError, loadConfig
+from gomail_twisted.tap.gomail import LABELS, Options
+from gomail_twisted.tap.gomail import LISTENING as LISTENING_LINE
 from gomail_twisted.tls import selfSignedCertificate
 from tests._certs import testCA
 from tests._twistd import (
     DEADLINE,
     GOMAIL_ANY_PORT,
+    GOMAIL_LISTENING,
     LISTENING,
     Output,
     binary,
@@ -192,6 +194,27 @@ class BlocksTests(SynchronousTestCase):
             "&& .venv/bin/python -m twisted.trial tests\n",
         )
         self.assertIn("\n" + command, (ROOT / ".ci" / "run").read_text())
+
+    def test_listeningLines(self) -> None:
+        """
+        The lines the quick start shows are the server's, one per service,
+        on the default endpoints.
+        """
+        text = README.read_text(encoding="utf-8")
+        shown = [
+            line.strip()
+            for line in text.splitlines()
+            if GOMAIL_LISTENING.search(line.strip())
+        ]
+        expected = [
+            LISTENING_LINE.format(
+                protocol=LABELS[name],
+                address="127.0.0.1:" + DEFAULT_LISTEN[name][0].split(":")[1],
+                endpoint=DEFAULT_LISTEN[name][0],
+            )
+            for name in SERVICES
+        ]
+        self.assertEqual(shown, expected)
 
     def test_pythonBlocksParse(self) -> None:
         """
