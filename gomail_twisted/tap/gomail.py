@@ -267,15 +267,18 @@ class GomailService(MultiService):
         servers = MultiService.stopService(self)
 
         async def stop() -> None:
+            # Each step happens even when the one before it failed.
             try:
                 await servers
-                if self.queue is not None:
-                    await self.queue.stop()
             finally:
-                self.store.close()
-                if self._previous is not None:
-                    signal.signal(signal.SIGHUP, self._previous)
-                    self._previous = None
+                try:
+                    if self.queue is not None:
+                        await self.queue.stop()
+                finally:
+                    self.store.close()
+                    if self._previous is not None:
+                        signal.signal(signal.SIGHUP, self._previous)
+                        self._previous = None
 
         return Deferred.fromCoroutine(stop())
 
