@@ -10,6 +10,7 @@ stdlib clients (in L{tests.test_tap_gomail_twistd}).
 from __future__ import annotations
 
 import datetime
+import gc
 import os
 import signal
 import ssl
@@ -533,3 +534,36 @@ class StopOrderTests(SynchronousTestCase):
         queue.stopped.callback(None)
         self.assertEqual(calls[3:], ["store closed"])
         self.assertIsNone(self.successResultOf(stopped))
+
+    def test_serverStopFails(self) -> None:
+        """
+        A server whose stop fails does not keep the queue from stopping
+        nor the store from closing.
+        """
+        calls: list[str] = []
+        directory = Path(self.mktemp())
+        directory.mkdir()
+        tls = ReloadingServerTLS(*_writeCertificate(directory, "localhost"))
+        queue = _Queue(calls)
+        service = GomailService(
+            MemoryReactorClock(),
+            tls,
+            _Store(calls),  # type: ignore[arg-type]
+            _access(),
+            queue,
+            handleSignals=False,
+        )
+        server = _Server(calls)
+        server.setServiceParent(service)
+        service.startService()
+        stopped = service.stopService()
+        server.stopped.errback(RuntimeError("port would not close"))
+        queue.stopped.callback(None)
+        self.assertEqual(
+            calls[-3:], ["server stopping", "queue stopping", "store closed"]
+        )
+        self.successResultOf(stopped)
+        # MultiService leaves the server's failure to be logged.
+        del server
+        gc.collect()
+        self.flushLoggedErrors(RuntimeError)
