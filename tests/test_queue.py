@@ -20,11 +20,18 @@ from twisted.internet.defer import (
     succeed,
 )
 from twisted.internet.task import Clock
+from twisted.logger import formatEvent, globalLogPublisher
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
-from gomail_twisted.delivery import DeliveryResult, SentMail, Transaction
-from gomail_twisted.queue import OutboundQueue, Spool
+from gomail_twisted.delivery import (
+    DeliveryResult,
+    DKIMSettings,
+    SentMail,
+    Transaction,
+)
+from gomail_twisted.dkim import generatePrivateKey
+from gomail_twisted.queue import OutboundQueue, QueueService, Spool
 from gomail_twisted.smtpreply import SMTPReply
 
 _T = TypeVar("_T")
@@ -516,3 +523,158 @@ class StopTests(SynchronousTestCase):
         self.assertEqual(len(sender2.calls), 1)
         messages = self.flushLoggedErrors()
         self.assertEqual(messages, [])
+
+
+class DiskTests(SynchronousTestCase):
+    """
+    How the queue treats its disk: signing once, the trash, failed writes.
+    """
+
+    def test_signedWhenQueued(self) -> None:
+        """
+        A message from a domain with a DKIM key is signed once, when
+        queued: the spool holds the signed message, and delivery sends it.
+        """
+        key = generatePrivateKey("ed25519")
+        queue, clock, sender = makeQueue(
+            self, dkim={"example.com": DKIMSettings("example.com", "sel", key)}
+        )
+        queueID = submitted(self, queue)
+        stored = queue.spool.messagePath(queueID).read_bytes()
+        self.assertTrue(stored.startswith(b"DKIM-Signature: "))
+        self.assertTrue(stored.endswith(MESSAGE))
+        self.assertEqual(stateOf(queue, queueID)["size"], len(stored))
+        clock.advance(0)
+        self.assertEqual(sender.calls[0][0].raw, stored)
+
+    def test_unsignableQueuedUnsigned(self) -> None:
+        """
+        A message that cannot be signed (no From field) is queued unsigned,
+        with a warning logged.
+        """
+        key = generatePrivateKey("ed25519")
+        queue, _clock, _sender = makeQueue(
+            self, dkim={"example.com": DKIMSettings("example.com", "sel", key)}
+        )
+        logged: list[str] = []
+
+        def observe(event: dict[str, Any]) -> None:
+            logged.append(formatEvent(event))
+
+        globalLogPublisher.addObserver(observe)
+        self.addCleanup(globalLogPublisher.removeObserver, observe)
+        data = b"Subject: x\r\n\r\nno author\r\n"
+        queueID = self.successResultOf(
+            queue.submit("alice@example.com", ["bob@example.net"], data)
+        )
+        self.assertEqual(queue.spool.messagePath(queueID).read_bytes(), data)
+        self.assertTrue(any("not signed with DKIM" in line for line in logged), logged)
+
+    def test_trashEmptiedWhenIdle(self) -> None:
+        """
+        A delivered message's files go to trash/, which is emptied once no
+        delivery runs.
+        """
+        queue, clock, sender = makeQueue(self)
+        submitted(self, queue)
+        submitted(self, queue, "carol@example.org")
+        clock.advance(0)
+        trash = queue.spool.root / "trash"
+        sender.acceptAll(0)
+        self.assertEqual(len(os.listdir(trash)), 2)
+        sender.acceptAll(1)
+        self.assertEqual(os.listdir(trash), [])
+        self.assertEqual(os.listdir(queue.spool.root / "messages"), [])
+
+    def test_failedSaveRetried(self) -> None:
+        """
+        When a state cannot be saved, the failure is logged and the save is
+        tried again until it works; nothing is lost meanwhile.
+        """
+        queue, clock, sender = makeQueue(self, retryDelay=100)
+        queueID = submitted(self, queue)
+        clock.advance(0)
+        tmp = queue.spool.root / "tmp"
+        os.rmdir(tmp)
+        tmp.write_bytes(b"")
+        sender.deferAll(0)
+        self.assertEqual(stateOf(queue, queueID)["recipients"][0]["attempts"], 0)
+        clock.advance(10)
+        self.assertEqual(stateOf(queue, queueID)["recipients"][0]["attempts"], 0)
+        tmp.unlink()
+        tmp.mkdir()
+        clock.advance(10)
+        self.assertEqual(stateOf(queue, queueID)["recipients"][0]["attempts"], 1)
+
+
+class ServiceTests(SynchronousTestCase):
+    """
+    The queue runs as a Twisted service.
+    """
+
+    def test_queueService(self) -> None:
+        """
+        QueueService starts the queue with the service and stops it with
+        the service, releasing the spool.
+        """
+        clock = Clock()
+        queue = OutboundQueue(
+            self.mktemp(),
+            reactor=clock,
+            hostname="mx.example.com",
+            runInThread=runHere,
+            deliver=FakeSender(),
+        )
+        service = QueueService(queue)
+        service.startService()
+        self.successResultOf(queue.whenRunning())
+        self.assertTrue(service.running)
+        self.successResultOf(service.stopService())
+        queue.spool.lock()
+        queue.spool.unlock()
+
+    def test_queueIsService(self) -> None:
+        """
+        The queue itself is a service: startService starts it.
+        """
+        clock = Clock()
+        queue = OutboundQueue(
+            self.mktemp(),
+            reactor=clock,
+            hostname="mx.example.com",
+            runInThread=runHere,
+            deliver=FakeSender(),
+        )
+        queue.startService()
+        self.successResultOf(queue.whenRunning())
+        self.successResultOf(queue.stopService())
+
+    def test_stopWhileStarting(self) -> None:
+        """
+        Stopping a queue still loading its spool leaves it stopped and the
+        spool free.
+        """
+        clock = Clock()
+        held: list[Callable[[], Any]] = []
+        waiting: list[Deferred[Any]] = []
+
+        def later(f: Callable[[], Any]) -> Deferred[Any]:
+            d: Deferred[Any] = Deferred()
+            held.append(f)
+            waiting.append(d)
+            return d
+
+        queue = OutboundQueue(
+            self.mktemp(),
+            reactor=clock,
+            hostname="mx.example.com",
+            runInThread=later,
+            deliver=FakeSender(),
+        )
+        queue.start()
+        stopped = queue.stop()
+        self.successResultOf(stopped)
+        waiting[0].callback(held[0]())
+        other = Spool(queue.spool.root)
+        other.lock()
+        other.unlock()

@@ -66,7 +66,10 @@ class Sink:
     def __init__(self) -> None:
         self.messages: list[ReceivedMessage] = []
         self.refusals: dict[str, list[SMTPReply]] = {}
-        self.arrived: list[Deferred[None]] = []
+        self.connections = 0
+
+    def connect(self, info: ConnectionInfo) -> None:
+        self.connections += 1
 
     def rcptTo(self, info: ConnectionInfo, recipient: Recipient) -> None:
         replies = self.refusals.get(recipient.address)
@@ -77,7 +80,9 @@ class Sink:
         self.messages.append(message)
 
     def factory(self) -> SMTPServerFactory:
-        backend = FunctionBackend(rcptTo=self.rcptTo, message=self.message)
+        backend = FunctionBackend(
+            connect=self.connect, rcptTo=self.rcptTo, message=self.message
+        )
         return SMTPServerFactory(
             backend, hostname="sink.example", reactor=reactor, logMessages=False
         )
@@ -110,6 +115,9 @@ class RealDeliveryTests(TestCase):
         self.dns.addMX("example.net", 10, "mx.example.net")
         self.dns.addMX("example.com", 10, "mx.example.net")
         self.dns.addA("mx.example.net", "127.0.0.1")
+        self.dns.addMX("nomail.example", 0, ".")
+        self.dns.addMX("backup.example", 5, "dead.example.net")
+        self.dns.addMX("backup.example", 10, "mx.example.net")
         self.dns.start(reactor)
         self.addCleanup(self.dns.stop)
         self.sink = Sink()
@@ -282,3 +290,57 @@ class RealDeliveryTests(TestCase):
         self.assertEqual(result.status, DKIMStatus.PASS)
         messages = queue.spool.root / "messages"
         await waitFor(lambda: not os.listdir(messages), "the spool", clock=self.clock)
+
+    async def test_batchOverOneConnection(self) -> None:
+        """
+        Messages due together for one domain go over one connection, each
+        with its own envelope.
+        """
+        queue = await self.makeQueue(maxPerDomain=1)
+        for n in range(5):
+            await queue.submit(f"s{n}@example.com", [f"r{n}@example.net"], MESSAGE)
+        self.clock.advance(0)
+        await waitFor(
+            lambda: len(self.sink.messages) == 5, "5 messages", clock=self.clock
+        )
+        self.assertEqual(self.sink.connections, 1)
+        self.assertEqual(
+            [
+                (m.envelope.sender, m.envelope.recipients[0].address)
+                for m in self.sink.messages
+            ],
+            [(f"s{n}@example.com", f"r{n}@example.net") for n in range(5)],
+        )
+
+    async def test_nullMXBounced(self) -> None:
+        """
+        A domain that accepts no mail (null MX, RFC 7505) brings the sender
+        a report with status 5.1.10 at once.
+        """
+        queue = await self.makeQueue()
+        await queue.submit("alice@example.com", ["bob@nomail.example"], MESSAGE)
+        self.clock.advance(0)
+        await waitFor(
+            lambda: bool(self.reports.delivered), "the report", clock=self.clock
+        )
+        [block] = parse(self.reports.delivered[0][1])[2]
+        self.assertEqual(block["Status"], "5.1.10")
+        self.assertTrue(
+            block["Diagnostic-Code"].startswith("smtp; 556 5.1.10 "),
+            block["Diagnostic-Code"],
+        )
+
+    async def test_nextMailExchanger(self) -> None:
+        """
+        When the preferred mail exchanger has no address, the next one
+        gets the message.
+        """
+        queue = await self.makeQueue()
+        await queue.submit("alice@example.com", ["bob@backup.example"], MESSAGE)
+        self.clock.advance(0)
+        await waitFor(
+            lambda: bool(self.sink.messages), "the delivery", clock=self.clock
+        )
+        self.assertEqual(
+            self.sink.messages[0].envelope.recipients[0].address, "bob@backup.example"
+        )

@@ -91,8 +91,13 @@ def _text(
     return "\r\n".join(lines)
 
 
+#: Fields are not folded (up to the 998 octets of RFC 5322 2.1.1), so that
+#: a long Diagnostic-Code reads as the server wrote it.
+_STATUS_POLICY = email.policy.SMTP.clone(max_line_length=998)
+
+
 def _block(fields: Sequence[tuple[str, str | None]]) -> Message:
-    block = Message(policy=email.policy.SMTP)
+    block = Message(policy=_STATUS_POLICY)
     for name, value in fields:
         if value is not None:
             block[name] = value
@@ -185,4 +190,4 @@ def buildReport(
         # Undecoded, so that the generator writes the bytes back as they were.
         headers.set_payload(header.decode("ascii", "surrogateescape"))
     report.attach(headers)
-    return report.as_bytes()
+    return report.as_bytes(policy=_STATUS_POLICY)

@@ -121,15 +121,26 @@ class Notifier:
         except OSError:
             original = b""
         now = self._reactor.seconds()
-        report = buildReport(
-            kind,
-            message,
-            recipients,
-            original,
-            self._hostname,
-            now,
-            message.created + self._lifetime,
-        )
+        try:
+            report = buildReport(
+                kind,
+                message,
+                recipients,
+                original,
+                self._hostname,
+                now,
+                message.created + self._lifetime,
+            )
+        except Exception:
+            # Trying again would build the same report: drop it.
+            self._log.failure(
+                "Queue {queueID}: cannot build the {kind} report to <{sender}>; "
+                "dropped",
+                queueID=message.queueID,
+                kind=kind,
+                sender=message.sender,
+            )
+            return
         if self._localDelivery is not None and self._isLocal(message.sender):
             await self._localDelivery(message.sender, report)
             where = "delivered"

@@ -258,7 +258,7 @@ class OutboundQueue(Service):
         message, warning = result
         if warning is not None:
             self._log.warn(
-                "Queue {queueID}: {warning}", queueID=message.queueID, warning=warning
+                "Queue {queueID}: {problem}", queueID=message.queueID, problem=warning
             )
         self._log.info(
             "Queued {queueID} from <{sender}> to {recipients} ({size} bytes)",

@@ -11,9 +11,8 @@ takes up to C{maxBatch} messages from one line over one connection, while
 fewer than C{maxDeliveries} run in all and fewer than C{maxPerDomain} to
 that domain.
 
-State changes are saved by one writer at a time, which takes every change
-made meanwhile (group commit): each state file is written and fsynced, the
-files of finished messages removed, and the directory fsynced once.
+State changes are saved by a L{StateWriter}, which takes every change made
+meanwhile (group commit).
 """
 
 from __future__ import annotations
@@ -41,17 +40,11 @@ from gomail_twisted.queue._entry import QueuedMessage
 from gomail_twisted.queue._notify import Notifier
 from gomail_twisted.queue._route import DeliverBatch
 from gomail_twisted.queue._spool import Spool
+from gomail_twisted.queue._writer import StateWriter
 
 __all__ = ["Scheduler"]
 
 _T = TypeVar("_T")
-
-#: Files unlinked per thread job when emptying the trash.
-_SWEEP_CHUNK = 64
-#: Thread jobs emptying the trash at once.
-_SWEEPERS = 2
-#: Files in the trash past which it is emptied even while deliveries run.
-_TRASH_BACKLOG = 4096
 
 
 class _Entry:
@@ -123,13 +116,14 @@ class Scheduler:
         self._tasks: set[Deferred[Any]] = set()
         self._sending: set[Deferred[list[SentMail]]] = set()
         self._pumpCall: IDelayedCall | None = None
-        self._dirty: dict[str, _Entry] = {}
-        self._removals: set[str] = set()
-        self._saved: list[Deferred[None]] = []
-        self._writing = False
-        self._saveCall: IDelayedCall | None = None
-        self._trash: deque[str] = deque()
-        self._sweepers = 0
+        self._writer = StateWriter(
+            reactor,
+            spool,
+            runInThread,
+            self.background,
+            self._forget,
+            backoff.first / 10,
+        )
 
     @property
     def messageCount(self) -> int:
@@ -273,8 +267,7 @@ class Scheduler:
             entry.busy.discard(domain)
             self._schedule(entry)
         self._pump()
-        if not self._active:
-            self._sweep([])
+        self._writer.sweep(busy=bool(self._active))
         return result
 
     def _read(self, queueIDs: list[str]) -> list[bytes | OSError]:
@@ -379,7 +372,7 @@ class Scheduler:
                 else:
                     entry.message = update(entry.message)
         if not entry.removed:
-            await self._save(entry)
+            await self._writer.save(entry)
 
     def _retryNotify(self, entry: _Entry) -> None:
         if self.running and entry.notifyTimer is None:
@@ -391,89 +384,6 @@ class Scheduler:
         entry.notifyTimer = None
         if not entry.removed:
             self._settleLater(entry)
-
-    def _save(self, entry: _Entry) -> Deferred[None]:
-        self._dirty[entry.message.queueID] = entry
-        return self._waitSaved()
-
-    def _waitSaved(self) -> Deferred[None]:
-        d: Deferred[None] = Deferred()
-        self._saved.append(d)
-        if not self._writing:
-            self._write()
-        return d
-
-    def _write(self) -> None:
-        self._saveCall = None
-        dirty, self._dirty = self._dirty, {}
-        removals, self._removals = self._removals, set()
-        waiting, self._saved = self._saved, []
-        updates = []
-        for queueID, entry in dirty.items():
-            if entry.removed:
-                continue
-            if entry.message.done:
-                self._forget(entry)
-                removals.add(queueID)
-            else:
-                updates.append(entry.message)
-        self._writing = True
-        d = self._thread(partial(self._spool.commit, updates, sorted(removals)))
-
-        def written(result: object) -> None:
-            self._writing = False
-            if isinstance(result, Failure):
-                self._log.error(
-                    "Queue: cannot save the state of {count} messages ({error}); "
-                    "trying again",
-                    count=len(updates) + len(removals),
-                    error=result.getErrorMessage(),
-                )
-                for message in updates:
-                    entry = self._entries.get(message.queueID)
-                    if entry is not None:
-                        self._dirty.setdefault(message.queueID, entry)
-                self._removals |= removals
-                self._saveCall = self._reactor.callLater(
-                    self._backoff.first / 10, self._write
-                )
-            else:
-                for queueID in sorted(removals):
-                    self._log.info("Queue {queueID}: removed", queueID=queueID)
-                self._sweep(sorted(removals))
-            for w in waiting:
-                w.callback(None)
-            if (self._dirty or self._removals) and self._saveCall is None:
-                self._write()
-
-        d.addBoth(written)
-        self.background(d, "saving")
-
-    def _sweep(self, removals: list[str]) -> None:
-        """
-        Unlink the removed messages' files from the trash, a chunk at a
-        time in up to L{_SWEEPERS} threads, while no delivery runs or when
-        more than L{_TRASH_BACKLOG} files wait (unlinking is slow on some
-        file systems and would slow deliveries down; the removal itself
-        was made durable by the rename).
-        """
-        self._trash.extend(self._spool.trashNames(removals))
-        if self._active and len(self._trash) <= _TRASH_BACKLOG:
-            return
-        while self.running and self._trash and self._sweepers < _SWEEPERS:
-            chunk = [
-                self._trash.popleft()
-                for _ in range(min(_SWEEP_CHUNK, len(self._trash)))
-            ]
-            self._sweepers += 1
-            d = self._thread(partial(self._spool.sweep, chunk))
-            d.addBoth(self._swept)
-            self.background(d, "emptying the trash")
-
-    def _swept(self, result: _T) -> _T:
-        self._sweepers -= 1
-        self._sweep([])
-        return result
 
     def _forget(self, entry: _Entry) -> None:
         entry.removed = True
@@ -492,9 +402,7 @@ class Scheduler:
         if entry is None:
             return None
         self._forget(entry)
-        self._dirty.pop(queueID, None)
-        self._removals.add(queueID)
-        return self._waitSaved()
+        return self._writer.remove(queueID)
 
     # -- stopping ----------------------------------------------------------
 
@@ -505,19 +413,14 @@ class Scheduler:
         message.
         """
         self.running = False
-        for call in (self._pumpCall, self._saveCall):
-            if call is not None and call.active():
-                call.cancel()
+        if self._pumpCall is not None and self._pumpCall.active():
+            self._pumpCall.cancel()
         self._pumpCall = None
-        if self._saveCall is not None:
-            self._saveCall = None
-            self._write()
+        self._writer.flush()
         for entry in self._entries.values():
             entry.cancelTimers()
             entry.ready.clear()
         self._ready.clear()
-        # What is left in the trash is emptied at the next start.
-        self._trash.clear()
 
         def cancel() -> None:
             for d in list(self._sending):
