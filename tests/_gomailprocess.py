@@ -54,6 +54,9 @@ PEER_READY = re.compile(r"peer: dns (\d+) smtp (\d+)")
 NOWHERE = 9
 #: Seconds any one wait of the proofs may take.
 WAIT = 15.0
+#: Seconds a process may take to start serving (imports are slow on a
+#: busy machine).
+START = 60.0
 
 #: The password of every user of the proofs.
 PASSWORD = "a long passphrase"
@@ -171,7 +174,7 @@ class Peer:
         test.addCleanup(_end, self.process)
         assert self.process.stdout is not None
         self.output = Output(self.process.stdout)
-        ready = self.output.waitFor(PEER_READY, WAIT)
+        ready = self.output.waitFor(PEER_READY, START)
         self.dnsPort, self.smtpPort = int(ready.group(1)), int(ready.group(2))
 
     def refuse(self, replies: dict[str, str]) -> None:
@@ -269,9 +272,9 @@ class Gomail:
         self.output = Output(self.process.stdout)
         self.ports: dict[str, int] = {}
         for _ in SERVED:
-            match = self.output.waitFor(LISTENING, WAIT)
+            match = self.output.waitFor(LISTENING, START)
             self.ports[match.group(1)] = int(match.group(2))
-        self.output.waitFor(re.compile("Queue started over "), WAIT)
+        self.output.waitFor(re.compile("Queue started over "), START)
 
     def kill(self) -> None:
         """
