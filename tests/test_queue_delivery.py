@@ -8,6 +8,11 @@ still runs on a L{Clock}, so the tests say when retries come.
 from __future__ import annotations
 
 import os
+import select
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -128,9 +133,11 @@ class RealDeliveryTests(TestCase):
         self.clock.advance(1_700_000_000)
         self.reports = Reports()
 
-    async def makeQueue(self, **kwargs: Any) -> OutboundQueue:
+    async def makeQueue(
+        self, directory: str | None = None, **kwargs: Any
+    ) -> OutboundQueue:
         queue = OutboundQueue(
-            self.mktemp(),
+            directory or self.mktemp(),
             reactor=ClockedReactor(self.clock),
             hostname="mx.example.com",
             resolver=Resolver(reactor, nameservers=["127.0.0.1"], port=self.dns.port),
@@ -143,6 +150,42 @@ class RealDeliveryTests(TestCase):
         self.addCleanup(queue.stop)
         await queue.whenRunning()
         return queue
+
+    async def test_killedSubmitterLosesNothing(self) -> None:
+        """
+        Every message whose submit fired before the process was killed is
+        delivered exactly once by a queue started over the spool after.
+        """
+        spool = self.mktemp()
+        child = subprocess.Popen(
+            [sys.executable, "-c", _SUBMITTER, spool],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        acknowledged: list[int] = []
+        try:
+            assert child.stdout is not None
+            for _ in range(30):
+                ready, _w, _x = select.select([child.stdout], [], [], 10)
+                if not ready:
+                    break
+                acknowledged.append(int(child.stdout.readline()))
+        finally:
+            child.send_signal(signal.SIGKILL)
+            child.wait(10)
+        self.assertEqual(acknowledged, list(range(30)))
+        # The child queued by the real clock.
+        self.clock.advance(time.time() - self.clock.seconds())
+        queue = await self.makeQueue(directory=spool)
+        self.assertGreaterEqual(queue.messageCount, 30)
+        count = queue.messageCount
+        await waitFor(
+            lambda: len(self.sink.messages) == count,
+            "the deliveries",
+            clock=self.clock,
+        )
+        numbers = [int(m.raw.rpartition(b"\r\n\r\n")[2]) for m in self.sink.messages]
+        self.assertEqual(sorted(numbers), list(range(count)))
 
     async def test_onDiskBeforeSubmitFires(self) -> None:
         """
@@ -344,3 +387,27 @@ class RealDeliveryTests(TestCase):
         self.assertEqual(
             self.sink.messages[0].envelope.recipients[0].address, "bob@backup.example"
         )
+
+
+#: A process that queues messages numbered from 0 as fast as it can, over
+#: the spool given, and prints each number once submit's Deferred fired.
+_SUBMITTER = """
+import sys
+from twisted.internet import reactor, task
+from twisted.internet.defer import Deferred
+from gomail_twisted.queue import OutboundQueue
+
+queue = OutboundQueue(sys.argv[1], reactor=reactor, hostname="mx.example.com")
+
+async def main(reactor):
+    n = 0
+    while True:
+        message = (
+            f"From: a@example.com\\r\\nMessage-ID: <{n}@test>\\r\\n\\r\\n{n}\\r\\n"
+        ).encode()
+        await queue.submit("alice@example.com", ["bob@example.net"], message)
+        print(n, flush=True)
+        n += 1
+
+task.react(lambda reactor: Deferred.fromCoroutine(main(reactor)))
+"""
