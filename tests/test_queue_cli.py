@@ -137,7 +137,7 @@ class ActionTests(SynchronousTestCase):
         clock.advance(0)
         sender.deferAll(0)
         _status, out, _err = run("--spool", directory, "retry", "--all")
-        self.assertEqual(out, "all: asked the running queue to retry it\n")
+        self.assertEqual(out, "every message: asked the running queue to retry it\n")
         clock.advance(5)
         self.assertEqual(len(sender.calls), 2)
 
@@ -193,6 +193,7 @@ class ActionTests(SynchronousTestCase):
             ["frobnicate"],
             [],
         ]:
-            status, _out, _err = run("--spool", directory, *argv)
+            status, _out, err = run("--spool", directory, *argv)
             self.assertEqual(status, 2, argv)
+            self.assertIn("python -m gomail_twisted queue", err)
         self.assertFalse(os.path.exists(directory))

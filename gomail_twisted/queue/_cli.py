@@ -20,6 +20,7 @@ C{delete} tells no one: the sender gets no report.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -110,7 +111,8 @@ def _act(
     except SpoolLocked:
         for queueID in queueIDs:
             spool.request(f"{action}-{queueID}")
-            print(f"{queueID}: asked the running queue to {action} it", file=out)
+            what = "every message" if queueID == "all" else queueID
+            print(f"{what}: asked the running queue to {action} it", file=out)
         return 0
     status = 0
     try:
@@ -144,8 +146,17 @@ def _act(
     return status
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def _parser(out: TextIO, err: TextIO) -> argparse.ArgumentParser:
+    class Parser(argparse.ArgumentParser):
+        """
+        Writes help to C{out} and errors to C{err}, not to C{sys}'s.
+        """
+
+        def _print_message(self, message: str, file: object = None) -> None:
+            if message:
+                (out if file is sys.stdout else err).write(message)
+
+    parser = Parser(
         prog=PROGRAM, description="Look at the outbound queue and act on it."
     )
     parser.add_argument(
@@ -181,11 +192,9 @@ def main(
     @return: the exit status: 0, 1 when a message named is not in the
         queue, 2 for bad arguments.
     """
-    import sys
-
     out = sys.stdout if stdout is None else stdout
     err = sys.stderr if stderr is None else stderr
-    parser = _parser()
+    parser = _parser(out, err)
     try:
         args = parser.parse_args(list(argv))
     except SystemExit as e:
