@@ -237,6 +237,13 @@ class Server:
     def pids(self) -> list[int]:
         raise NotImplementedError()
 
+    def loopSeconds(self) -> float | None:
+        """
+        CPU seconds of the thread that runs the event loop, or L{None} when
+        the server has no single one.
+        """
+        return None
+
     def cpuSeconds(self) -> tuple[float, float]:
         """
         User and system CPU seconds used so far.
@@ -277,6 +284,14 @@ class _ChildServer(Server):
     def pids(self) -> list[int]:
         assert self.process is not None
         return [self.process.pid]
+
+    def loopSeconds(self) -> float | None:
+        # The main thread, whose thread id is the process id.
+        assert self.process is not None
+        pid = self.process.pid
+        with open(f"/proc/{pid}/task/{pid}/stat") as f:
+            values = f.read().rpartition(")")[2].split()
+        return (int(values[11]) + int(values[12])) / _CLOCK_TICKS
 
     def spawn(self, command: list[str], cwd: str, timeout: float = 60.0) -> None:
         log = open(os.path.join(self.workdir, "output.log"), "wb")
@@ -875,6 +890,8 @@ class Result:
     @ivar serverCPU: the server's user and system CPU seconds, from the
         start until every message was delivered.
     @ivar clientCPU: this process's CPU seconds while it sent.
+    @ivar loopCPU: the CPU seconds of the server's event-loop thread, or
+        L{None} (Postfix).
     """
 
     messages: int
@@ -884,6 +901,7 @@ class Result:
     clientCPU: float
     peakRSS: int
     stored: int
+    loopCPU: float | None = None
 
     @property
     def acceptedRate(self) -> float:
@@ -925,6 +943,7 @@ def run(
     before = server.delivered()
     server.resetPeak()
     cpu0 = server.cpuSeconds()
+    loop0 = server.loopSeconds()
     client0 = _ownCPU()
     start = time.perf_counter()
     deadline = time.monotonic() + timeout
@@ -942,6 +961,8 @@ def run(
     delivered = time.perf_counter() - start
     cpu1 = server.cpuSeconds()
     cpu = (cpu1[0] - cpu0[0], cpu1[1] - cpu0[1])
+    loop1 = server.loopSeconds()
+    loopCPU = None if loop0 is None or loop1 is None else loop1 - loop0
     peak = server.peakRSS()
     if server.queued:
         # Let a late duplicate show.
@@ -952,7 +973,7 @@ def run(
             f"{server.name}: {load.accepted} accepted, {stored} stored,"
             f" {load.count} sent"
         )
-    return Result(load.count, accepted, delivered, cpu, client, peak, stored)
+    return Result(load.count, accepted, delivered, cpu, client, peak, stored, loopCPU)
 
 
 class _Lines:

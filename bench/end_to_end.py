@@ -49,9 +49,15 @@ the table gives medians:
   - C{CPU ms/msg}: the server's user+system CPU time (all threads, from
     C{/proc/PID/stat}; for Postfix the master, its reaped children and
     its live processes) from the first connection until every message was
-    delivered, over the messages;
+    delivered, over the messages; C{sys}: the system time's share of it
+    (fsync and loopback TCP are system time);
   - C{peak RSS}: the server's C{VmHWM}, reset with C{clear_refs} before
-    each run (for Postfix, the sum over its processes alive at the end);
+    each run (for Postfix, the sum over its processes alive at the end,
+    shared pages counted in each);
+  - C{loop CPU}: the CPU time of the server's event-loop thread (its main
+    thread) over the wall time: near 100% means the loop is the
+    bottleneck; the rest of the server's CPU is its disk threads (none
+    for Postfix, whose work is spread over processes);
   - C{client CPU}: the load generator's CPU time over the wall time, to
     show whether it could be the bottleneck.
 
@@ -266,7 +272,7 @@ class Bench:
         print(
             f"  {'server':<15} {'accepted/s':>10} {'(min-max)':>11}"
             f" {'delivered/s':>11} {'MiB/s':>6} {'CPU ms/msg':>10} {'sys':>4}"
-            f" {'peak RSS':>10} {'client CPU':>10}"
+            f" {'peak RSS':>10} {'loop CPU':>8} {'client CPU':>10}"
         )
         for server in servers:
             rs = results[server.name]
@@ -278,11 +284,13 @@ class Bench:
             system = statistics.median(r.systemShare for r in rs)
             peak = max(r.peakRSS for r in rs)
             client = statistics.median(r.clientCPU / r.accepted for r in rs)
+            loops = [r.loopCPU / r.delivered for r in rs if r.loopCPU is not None]
+            loop = f"{100 * statistics.median(loops):7.0f}%" if loops else f"{'-':>8}"
             print(
                 f"  {server.name:<15} {accepted:10.0f} {spread:>11}"
                 f" {delivered:11.0f} {delivered * size / MIB:6.1f}"
                 f" {1000 * cpu:10.3f} {100 * system:4.0f}%"
-                f" {peak / MIB:6.1f} MiB {100 * client:9.0f}%"
+                f" {peak / MIB:6.1f} MiB {loop} {100 * client:9.0f}%"
             )
         stored = ", ".join(
             f"{name} {sum(r.stored for r in rs)}" for name, rs in results.items()
