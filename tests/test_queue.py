@@ -172,12 +172,12 @@ def makeQueue(
         clock = Clock()
         clock.advance(1_000_000)
     sender = sender or FakeSender()
+    kwargs.setdefault("deliver", sender)
     queue = OutboundQueue(
         directory,
         reactor=clock,
         hostname="mx.example.com",
         runInThread=runHere,
-        deliver=sender,
         **kwargs,
     )
     queue.start()
@@ -678,3 +678,36 @@ class ServiceTests(SynchronousTestCase):
         other = Spool(queue.spool.root)
         other.lock()
         other.unlock()
+
+    def test_restartSameQueue(self) -> None:
+        """
+        A queue stopped and started again resumes delivering, and empties
+        its trash.
+        """
+        queue, clock, sender = makeQueue(self)
+        submitted(self, queue)
+        submitted(self, queue, "carol@example.org")
+        clock.advance(0)
+        sender.acceptAll(0)
+        stopping = queue.stop()
+        clock.advance(30)
+        self.successResultOf(stopping)
+        queue.start()
+        clock.advance(0)
+        sender.acceptAll(2)
+        self.assertEqual(queue.spool.queueIDs(), [])
+        self.assertEqual(os.listdir(queue.spool.root / "trash"), [])
+
+    def test_wrongResultCount(self) -> None:
+        """
+        A delivery that gives a wrong number of results is logged, and its
+        messages are tried again after the retry delay, not at once.
+        """
+        queue, clock, _sender = makeQueue(
+            self, deliver=lambda domain, transactions: succeed([])
+        )
+        queueID = submitted(self, queue)
+        clock.advance(0)
+        [state] = stateOf(queue, queueID)["recipients"]
+        self.assertEqual((state["attempts"], state["text"]), (1, "internal error"))
+        self.assertEqual(state["nextAttempt"], clock.seconds() + 300)

@@ -316,7 +316,7 @@ class OutboundQueue(Service):
         for problem in loaded.problems:
             self._log.error("Queue spool: {problem}", problem=problem)
         self._state = "running"
-        self._scheduler.running = True
+        self._scheduler.resume()
         for message in loaded.messages:
             self._scheduler.track(message)
         self._log.info(

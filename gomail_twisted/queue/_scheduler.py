@@ -132,11 +132,12 @@ class Scheduler:
         """
         return len(self._entries)
 
-    def holds(self, queueID: str) -> bool:
+    def resume(self) -> None:
         """
-        @return: whether the message is held.
+        Let attempts start (again, after L{halt}).
         """
-        return queueID in self._entries
+        self.running = True
+        self._writer.sweeping = True
 
     def messages(self) -> list[QueuedMessage]:
         """
@@ -307,6 +308,15 @@ class Scheduler:
             sent = None
         finally:
             self._sending.discard(d)
+        if sent is not None and len(sent) != len(transactions):
+            self._log.error(
+                "Queue: delivery to {domain} gave {count} results for {expected} "
+                "messages",
+                domain=domain,
+                count=len(sent),
+                expected=len(transactions),
+            )
+            sent = None
         now = self._reactor.seconds()
         for k, (entry, message, transaction) in enumerate(sending):
             if entry.removed:
