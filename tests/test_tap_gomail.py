@@ -259,6 +259,45 @@ class ServiceTreeTests(SynchronousTestCase):
         self.assertEqual(first.fingerprint, certificateFingerprint(cert.read_bytes()))
         self.assertEqual(self.make().tls.fingerprint, first.fingerprint)
 
+    def warnings(self, *args: str) -> list[str]:
+        """
+        The service's warnings about its certificate, made with C{args}.
+        """
+        events: list[LogEvent] = []
+        globalLogPublisher.addObserver(events.append)
+        self.addCleanup(globalLogPublisher.removeObserver, events.append)
+        self.make(*args)
+        return [
+            formatEvent(e)
+            for e in events
+            if "gomail: the certificate" in formatEvent(e)
+        ]
+
+    def test_certificateForAnotherName(self) -> None:
+        """
+        A configured certificate not valid for the host name is warned
+        about; one that is valid is not.
+        """
+        key, cert = _writeCertificate(self.cwd, "other.example.com")
+        files = (f"--tls-cert={cert}", f"--tls-key={key}")
+        [warning] = self.warnings(*files)
+        self.assertIn("is not valid for the host name mx.example.com", warning)
+        _writeCertificate(self.cwd, "mx.example.com")
+        self.assertEqual(self.warnings(*files), [])
+
+    def test_certificateExpiring(self) -> None:
+        """
+        A configured certificate that expires within two weeks is warned
+        about.
+        """
+        keyPEM, certPEM = selfSignedCertificate("mx.example.com", days=7)
+        (self.cwd / "key.pem").write_bytes(keyPEM)
+        (self.cwd / "cert.pem").write_bytes(certPEM)
+        [warning] = self.warnings(
+            f"--tls-cert={self.cwd / 'cert.pem'}", f"--tls-key={self.cwd / 'key.pem'}"
+        )
+        self.assertIn("expires on", warning)
+
     def test_dataNotWritable(self) -> None:
         """
         A data directory that cannot be made is one line naming it.

@@ -37,6 +37,7 @@ finish or resume at the next start), then closes the store.
 
 from __future__ import annotations
 
+import datetime
 import os
 import signal
 from typing import Any
@@ -292,7 +293,9 @@ def _serverTLS(config: GomailConfig) -> ReloadingServerTLS:
     kept in the data directory, made on the first run.
     """
     if config.tlsCert is not None and config.tlsKey is not None:
-        return ReloadingServerTLS(config.tlsKey, config.tlsCert)
+        tls = ReloadingServerTLS(config.tlsKey, config.tlsCert)
+        _checkCertificate(tls, config.hostname)
+        return tls
     key, cert = config.developmentKey, config.developmentCert
     try:
         made = writeSelfSignedFiles(
@@ -311,6 +314,37 @@ def _serverTLS(config: GomailConfig) -> ReloadingServerTLS:
         fingerprint=tls.fingerprint,
     )
     return tls
+
+
+def _checkCertificate(
+    tls: ReloadingServerTLS, hostname: str, now: datetime.datetime | None = None
+) -> None:
+    """
+    Warn when a configured certificate is not valid for our host name
+    (clients that check it refuse it), or expires within two weeks.
+    """
+    from cryptography import x509
+    from service_identity import VerificationError
+    from service_identity.cryptography import verify_certificate_hostname
+
+    certificate = x509.load_pem_x509_certificate(tls.certPath.read_bytes())
+    try:
+        verify_certificate_hostname(certificate, hostname)
+    except VerificationError:
+        _log.warn(
+            "gomail: the certificate {cert} is not valid for the host name "
+            "{hostname}: clients that check it will refuse it",
+            cert=str(tls.certPath),
+            hostname=hostname,
+        )
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    if tls.expiry < now + datetime.timedelta(days=14):
+        _log.warn(
+            "gomail: the certificate {cert} expires on {expiry}: renew it, "
+            "then send SIGHUP",
+            cert=str(tls.certPath),
+            expiry=tls.expiry.isoformat(),
+        )
 
 
 def _usersFile(config: GomailConfig) -> UsersDatabase:
