@@ -226,6 +226,9 @@ class SubmitTests(SynchronousTestCase):
             [("bob@example.net", "pending"), ("carol@example.org", "pending")],
         )
         self.assertEqual(os.listdir(os.path.join(queue.spool.root, "tmp")), [])
+        # Only the server's user may read queued mail.
+        for path in (queue.spool.root / "messages", queue.spool.messagePath(queueID)):
+            self.assertEqual(os.stat(path).st_mode & 0o077, 0, path)
 
     def test_submitWithoutRecipientFails(self) -> None:
         """

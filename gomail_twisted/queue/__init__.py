@@ -24,11 +24,14 @@ from gomail_twisted.queue._entry import (
     RecipientStatus,
 )
 from gomail_twisted.queue._queue import OutboundQueue, QueueService
+from gomail_twisted.queue._route import DeliverBatch, MXDelivery
 from gomail_twisted.queue._spool import DEFAULT_SPOOL, Spool, SpoolLocked
 
 __all__ = [
     "DEFAULT_SPOOL",
     "CorruptState",
+    "DeliverBatch",
+    "MXDelivery",
     "OutboundQueue",
     "QueueService",
     "QueuedMessage",

@@ -131,7 +131,8 @@ class Spool:
                 self._control,
                 self._trash,
             ):
-                path.mkdir(parents=True, exist_ok=True)
+                # Mail is private: only the server's user may read the spool.
+                path.mkdir(mode=0o700, parents=True, exist_ok=True)
             self._made = True
 
     def prepare(self) -> None:
@@ -151,7 +152,7 @@ class Spool:
 
         @raise SpoolLocked: another process holds it.
         """
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd = os.open(self.root / "lock", os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -308,7 +309,7 @@ class Spool:
 
         @param queueID: its identifier.
         """
-        self._corrupt.mkdir(parents=True, exist_ok=True)
+        self._corrupt.mkdir(mode=0o700, parents=True, exist_ok=True)
         for path in (self.statePath(queueID), self.messagePath(queueID)):
             with contextlib.suppress(FileNotFoundError):
                 os.rename(path, self._corrupt / path.name)
@@ -364,7 +365,7 @@ class Spool:
 
         @param name: C{retry-ID}, C{retry-all} or C{delete-ID}.
         """
-        self._control.mkdir(parents=True, exist_ok=True)
+        self._control.mkdir(mode=0o700, parents=True, exist_ok=True)
         (self._control / name).touch()
 
     def takeRequests(self) -> list[str]:
