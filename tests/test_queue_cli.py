@@ -78,6 +78,24 @@ class ListTests(SynchronousTestCase):
         _status, out, _err = run("--spool", directory, "list")
         self.assertIn(f"{queueID}  unreadable: not JSON", out)
 
+    def test_listCorrupt(self) -> None:
+        """
+        Files a queue set aside as corrupt are counted at the end.
+        """
+        directory = self.mktemp()
+        queue, _clock, _sender = makeQueue(self, directory)
+        queueID = submitted(self, queue)
+        queue.spool.moveAside(queueID)
+        _status, out, _err = run("--spool", directory, "list")
+        self.assertEqual(
+            out.splitlines(),
+            [
+                "The queue is empty.",
+                "2 unreadable file(s) set aside in "
+                f"{os.path.abspath(directory)}/corrupt.",
+            ],
+        )
+
     def test_throughMainProgram(self) -> None:
         """
         C{python -m gomail_twisted queue} runs the command.

@@ -91,6 +91,12 @@ def _list(spool: Spool, out: TextIO, now: float) -> int:
         "The queue is empty." if not count else f"{count} message(s).",
         file=out,
     )
+    corrupt = spool.corruptNames()
+    if corrupt:
+        print(
+            f"{len(corrupt)} unreadable file(s) set aside in {spool.root / 'corrupt'}.",
+            file=out,
+        )
     return 0
 
 

@@ -315,6 +315,15 @@ class Spool:
                 os.rename(path, self._corrupt / path.name)
         _syncDirectory(self._messages)
 
+    def corruptNames(self) -> list[str]:
+        """
+        @return: the names of the files moved to C{corrupt/}, in order.
+        """
+        try:
+            return sorted(os.listdir(self._corrupt))
+        except FileNotFoundError:
+            return []
+
     def queueIDs(self) -> list[str]:
         """
         @return: the identifiers that have a state file, oldest first.
