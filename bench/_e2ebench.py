@@ -157,6 +157,25 @@ def countMessages(root: str) -> int:
     return total
 
 
+def filesystemOf(path: str) -> str:
+    """
+    The type and device of the filesystem C{path} is on, from
+    C{/proc/mounts}, such as C{"ext4 on /dev/vda"}.
+    """
+    path = os.path.realpath(path)
+    best = ("", "unknown", "?")
+    with contextlib.suppress(OSError), open("/proc/mounts") as f:
+        for line in f:
+            fields = line.split()
+            if len(fields) < 3:
+                continue
+            device, mountPoint, kind = fields[:3]
+            inside = path == mountPoint or path.startswith(mountPoint.rstrip("/") + "/")
+            if inside and len(mountPoint) >= len(best[0]):
+                best = (mountPoint, kind, device)
+    return f"{best[1]} on {best[2]}"
+
+
 def freePort() -> int:
     """
     A TCP port of 127.0.0.1 that nothing listened on a moment ago.

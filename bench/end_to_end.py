@@ -219,7 +219,18 @@ class Bench:
             f"  {platform.system()} {platform.release()}, {os.cpu_count()} CPUs,"
             f" load average {_load()}"
         )
-        print(f"  Maildirs and spools under {base} (one filesystem)")
+        print(f"  Maildirs and spools under {base} ({e2e.filesystemOf(base)})")
+        if args.servers:
+            self.localDelivery(base)
+        self.queueBench(base)
+        print(f"  load average at the end: {_load()}")
+
+    def localDelivery(self, base: str) -> None:
+        """
+        Start the servers, run the rounds, print the table and the
+        headline, stop the servers.
+        """
+        args = self.args
         recipients = e2e.recipients(args.connections)
         messages = [sb.stuff(sb.makeMessage(args.size, seed)) for seed in range(16)]
         servers = self.startAll(base, recipients)
@@ -258,8 +269,6 @@ class Bench:
             print(f"Our server ran under cProfile: {args.profile}")
             print(sb.profileSummary(args.profile, limit=25))
             print(flush=True)
-        self.queueBench(base)
-        print(f"  load average at the end: {_load()}")
 
     def report(
         self, servers: Sequence[e2e.Server], results: dict[str, list[e2e.Result]]
