@@ -110,6 +110,30 @@ async def waitFor(
     raise AssertionError(f"timed out waiting for {what}")
 
 
+#: A process that queues messages numbered from 0 as fast as it can, over
+#: the spool given, and prints each number once submit's Deferred fired.
+_SUBMITTER = """
+import sys
+from twisted.internet import reactor, task
+from twisted.internet.defer import Deferred
+from gomail_twisted.queue import OutboundQueue
+
+queue = OutboundQueue(sys.argv[1], reactor=reactor, hostname="mx.example.com")
+
+async def main(reactor):
+    n = 0
+    while True:
+        message = (
+            f"From: a@example.com\\r\\nMessage-ID: <{n}@test>\\r\\n\\r\\n{n}\\r\\n"
+        ).encode()
+        await queue.submit("alice@example.com", ["bob@example.net"], message)
+        print(n, flush=True)
+        n += 1
+
+task.react(lambda reactor: Deferred.fromCoroutine(main(reactor)))
+"""
+
+
 class RealDeliveryTests(TestCase):
     """
     The queue delivers over real sockets.
@@ -388,26 +412,20 @@ class RealDeliveryTests(TestCase):
             self.sink.messages[0].envelope.recipients[0].address, "bob@backup.example"
         )
 
+    async def test_requireTLS(self) -> None:
+        """
+        With requireTLS, a server that offers no STARTTLS gets nothing: the
+        recipient stays pending with the reason.
+        """
+        queue = await self.makeQueue(requireTLS=True)
+        queueID = await queue.submit("alice@example.com", ["bob@example.net"], MESSAGE)
+        self.clock.advance(0)
 
-#: A process that queues messages numbered from 0 as fast as it can, over
-#: the spool given, and prints each number once submit's Deferred fired.
-_SUBMITTER = """
-import sys
-from twisted.internet import reactor, task
-from twisted.internet.defer import Deferred
-from gomail_twisted.queue import OutboundQueue
+        def tried() -> bool:
+            return queue.spool.readState(queueID).recipients[0].attempts == 1
 
-queue = OutboundQueue(sys.argv[1], reactor=reactor, hostname="mx.example.com")
-
-async def main(reactor):
-    n = 0
-    while True:
-        message = (
-            f"From: a@example.com\\r\\nMessage-ID: <{n}@test>\\r\\n\\r\\n{n}\\r\\n"
-        ).encode()
-        await queue.submit("alice@example.com", ["bob@example.net"], message)
-        print(n, flush=True)
-        n += 1
-
-task.react(lambda reactor: Deferred.fromCoroutine(main(reactor)))
-"""
+        await waitFor(tried, "the attempt", clock=self.clock)
+        [state] = queue.spool.readState(queueID).recipients
+        self.assertEqual(state.status, "pending")
+        self.assertIn("TLS", state.text)
+        self.assertEqual(self.sink.messages, [])

@@ -37,6 +37,7 @@ from twisted.python.failure import Failure
 
 from gomail_twisted.delivery import DKIMSettings, SMTPTimeouts
 from gomail_twisted.dkim import RunInThread, loadPrivateKey, sign
+from gomail_twisted.dns import Resolver
 from gomail_twisted.queue._attempt import Backoff
 from gomail_twisted.queue._entry import (
     QueuedMessage,
@@ -83,7 +84,7 @@ class OutboundQueue(Service):
         localDelivery: LocalDelivery | None = None,
         isLocal: Callable[[str], bool] = _nothingLocal,
         dkim: Mapping[str, DKIMSettings] = MappingProxyType({}),
-        resolver: Any = None,
+        resolver: Resolver | None = None,
         port: int = 25,
         trustRoot: Any = None,
         requireTLS: bool = False,
