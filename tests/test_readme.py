@@ -54,6 +54,7 @@ from tests._twistd import (
     stop,
     twistd,
 )
+from tests.test_ipac_fail2ban import matchLine
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.rst"
@@ -168,6 +169,7 @@ class BlocksTests(SynchronousTestCase):
             ("toml", "[dkim."),
             ("text", "_dmarc"),
             ("ini", "ExecStart="),
+            ("sh", "fail2ban-client reload"),
             ("sh", "gomail_twisted.dkim keygen"),
             ("python", "DKIMSettings("),
             ("python", "FunctionBackend("),
@@ -607,6 +609,20 @@ class RealDomainTests(SynchronousTestCase):
         )
         self.assertEqual(options["config"].hostname, "mx.example.com")
         self.assertEqual(fields["ExecReload"], "/bin/kill -HUP $MAINPID")
+
+    def test_fail2ban(self) -> None:
+        """
+        The fail2ban files the README copies are in the source tree, and
+        its filter bans the address of the block line the README shows.
+        """
+        for line in block("sh", "fail2ban-client reload").splitlines():
+            words = shlex.split(line)
+            if words[0] == "cp":
+                self.assertTrue((ROOT / words[1]).is_file(), words[1])
+        text = README.read_text(encoding="utf-8")
+        shown = re.search(r"^    (\S+ \[gomail_twisted\.ipac\.\S+\] .*)$", text, re.M)
+        assert shown is not None
+        self.assertEqual(matchLine(shown.group(1)), "192.0.2.7")
 
 
 class PiecesTests(SynchronousTestCase):
