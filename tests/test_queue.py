@@ -496,6 +496,30 @@ class StopTests(SynchronousTestCase):
         self.assertEqual(queue.spool.queueIDs(), [])
         self.assertNotIn(queueID, os.listdir(queue.spool.root / "messages"))
 
+    def test_stopGivesUpOnHangingReport(self) -> None:
+        """
+        A report whose local delivery never ends does not keep the queue
+        from stopping: stop gives up on it a moment after stopTimeout; the
+        failure is on disk, not yet reported, to be reported (not tried
+        again) after the next start.
+        """
+        queue, clock, sender = makeQueue(
+            self,
+            stopTimeout=10,
+            localDelivery=lambda address, data: Deferred(),
+            isLocal=lambda address: True,
+        )
+        queueID = submitted(self, queue)
+        clock.advance(0)
+        sender.answer(0, refused=(("bob@example.net", SMTPReply(550, "5.1.1", "No")),))
+        d = queue.stop()
+        clock.advance(10)
+        self.assertNoResult(d)
+        clock.advance(1)
+        self.successResultOf(d)
+        [state] = stateOf(queue, queueID)["recipients"]
+        self.assertEqual((state["status"], state["notified"]), ("failed", False))
+
     def test_noAttemptAfterStop(self) -> None:
         """
         A stopped queue makes no attempt, however much time passes.

@@ -13,7 +13,7 @@ from typing import Any
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.trial.unittest import SynchronousTestCase
 
-from gomail_twisted.queue import QueuedMessage, RecipientState, buildReport
+from gomail_twisted.queue import QueuedMessage, RecipientState, Spool, buildReport
 from gomail_twisted.queue._dsn import dsnStatus
 from gomail_twisted.smtpreply import SMTPReply
 from tests.test_queue import MESSAGE, makeQueue, stateOf, submitted
@@ -304,3 +304,31 @@ class BuildReportTests(SynchronousTestCase):
         )
         self.assertIn("Subject: caf\u00e9".encode(), data)
         self.assertEqual(parse(data)[2][0]["Status"], "5.0.0")
+
+
+class RestartReportTests(SynchronousTestCase):
+    """
+    Reports owed when a queue stopped are sent after it starts again.
+    """
+
+    def test_unreportedFailureReportedAtStart(self) -> None:
+        """
+        A recipient saved as failed but not yet reported is reported at
+        start, without a new delivery attempt, and the message leaves.
+        """
+        directory = self.mktemp()
+        spool = Spool(directory)
+        spool.prepare()
+        failed = RecipientState(
+            "bob@example.net", "failed", 1, 0.0, 900.0, 550, "5.1.1", "No such user"
+        )
+        message = QueuedMessage(
+            "0000000003e8a1b2c3d4", "alice@example.com", 900.0, len(MESSAGE), (failed,)
+        )
+        spool.add(message, MESSAGE)
+        queue, clock, sender, reports = localQueue(self, directory=directory)
+        clock.advance(0)
+        self.assertEqual(sender.calls, [])
+        [(_address, data)] = reports.delivered
+        self.assertEqual(parse(data)[2][0]["Status"], "5.1.1")
+        self.assertEqual(queue.spool.queueIDs(), [])

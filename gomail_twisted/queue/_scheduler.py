@@ -46,6 +46,9 @@ __all__ = ["Scheduler"]
 
 _T = TypeVar("_T")
 
+#: Seconds L{Scheduler.halt} still waits after cancelling deliveries.
+_STOP_GRACE = 1.0
+
 
 class _Entry:
     """
@@ -372,6 +375,10 @@ class Scheduler:
         crash can repeat a report but never lose one.
         """
         message = entry.message
+        if message.unnotified:
+            # Saved first, so that a crash (or a stop) while the report is
+            # on its way does not try the recipients again, only reports.
+            await self._writer.save(entry)
         if message.unnotified or self._notifier.warningDue(message):
             async with entry.lock:
                 if entry.removed:
@@ -432,16 +439,33 @@ class Scheduler:
             entry.ready.clear()
         self._ready.clear()
 
+        givenUp: Deferred[Any] = Deferred()
+
+        def giveUp() -> None:
+            if not givenUp.called:
+                givenUp.callback(None)
+
         def cancel() -> None:
             for d in list(self._sending):
                 d.cancel()
+            # What still runs a moment later (a report whose local delivery
+            # hangs) is left behind: the state on disk lets it resume.
+            timers.append(self._reactor.callLater(_STOP_GRACE, giveUp))
 
-        timer = self._reactor.callLater(timeout, cancel)
+        timers = [self._reactor.callLater(timeout, cancel)]
         # Saving may bring more saving; each round ends what it waited for.
         for _ in range(100):
             if not self._tasks:
                 break
-            await DeferredList(list(self._tasks))
-        if timer.active():
-            timer.cancel()
+            everything: Deferred[Any] = DeferredList(list(self._tasks))
+            await DeferredList([everything, givenUp], fireOnOneCallback=True)
+            if givenUp.called:
+                self._log.warn(
+                    "Queue: stopped with {count} tasks unfinished",
+                    count=len(self._tasks),
+                )
+                break
+        for timer in timers:
+            if timer.active():
+                timer.cancel()
         self._entries.clear()
