@@ -196,6 +196,7 @@ class OutboundQueue(Service):
         self._timer: IDelayedCall | None = None
         self._waiting: list[Deferred[None]] = []
         self._stopping: list[Deferred[None]] | None = None
+        self._lockWaited = False
 
     @property
     def messageCount(self) -> int:
@@ -297,12 +298,14 @@ class OutboundQueue(Service):
         if self._state != "starting":
             return
         if reason.check(SpoolLocked):
-            self._log.error(
-                "Queue spool {spool} is locked by another process; "
-                "trying again in {interval} seconds",
-                spool=self.spool.root,
-                interval=self._controlInterval,
-            )
+            if not self._lockWaited:
+                self._log.error(
+                    "Queue spool {spool} is locked by another process; "
+                    "trying again every {interval} seconds",
+                    spool=self.spool.root,
+                    interval=self._controlInterval,
+                )
+            self._lockWaited = True
         else:
             self._log.failure(
                 "Queue spool {spool} cannot be loaded", reason, spool=self.spool.root
@@ -317,6 +320,7 @@ class OutboundQueue(Service):
         for problem in loaded.problems:
             self._log.error("Queue spool: {problem}", problem=problem)
         self._state = "running"
+        self._lockWaited = False
         self._scheduler.resume()
         for message in loaded.messages:
             self._scheduler.track(message)
