@@ -1,8 +1,10 @@
 # -*- test-case-name: tests.test_queue -*-
 """
 The outbound queue: mail to other domains, spooled on disk before it is
-acknowledged, delivered with L{gomail_twisted.delivery.sendMail}, retried
-with backoff, and reported to its sender (RFC 3464) when it fails.
+acknowledged, delivered to each domain's mail exchangers (L{MXDelivery},
+with the client of L{gomail_twisted.delivery}, several messages over one
+connection), retried with backoff, and reported to its sender (RFC 3464)
+when it fails.
 
     queue = OutboundQueue("gomail-data/queue", reactor=reactor,
                           hostname="mx.example.com")
@@ -11,7 +13,7 @@ with backoff, and reported to its sender (RFC 3464) when it fails.
                                  ["bob@example.net"], message)
 
 C{python -m gomail_twisted queue list|retry|delete} inspects and acts on
-the spool.
+the spool; see L{gomail_twisted.queue._spool} for its files.
 """
 
 from __future__ import annotations
