@@ -237,6 +237,21 @@ class SubmitTests(SynchronousTestCase):
         queue, _clock, _sender = makeQueue(self)
         self.failureResultOf(queue.submit("a@example.com", [], MESSAGE), ValueError)
 
+    def test_submitRefusesBadAddresses(self) -> None:
+        """
+        Addresses that could not be written back as an envelope are
+        refused, and nothing is spooled.
+        """
+        queue, _clock, _sender = makeQueue(self)
+        for sender, recipients in [
+            ("a@example.com", ["b@example.net>\r\nRCPT TO:<c@example.org"]),
+            ("a@example.com\r\n", ["b@example.net"]),
+            ("<a@example.com>", ["b@example.net"]),
+            ("a@example.com", ["postmaster"]),
+        ]:
+            self.failureResultOf(queue.submit(sender, recipients, MESSAGE), ValueError)
+        self.assertEqual(queue.spool.queueIDs(), [])
+
     def test_submitFailsWhenTheDiskDoes(self) -> None:
         """
         When the spool cannot be written, submit fails and leaves nothing.

@@ -238,11 +238,18 @@ class OutboundQueue(Service):
         @return: a Deferred that fires with the queue identifier once the
             message and its state are on disk (fsynced, renamed, the
             directory fsynced); it fails when they cannot be written (the
-            SMTP server then answers with a temporary error).
+            SMTP server then answers with a temporary error), or with
+            L{ValueError} for no recipient or an address with CR, LF, C{<}
+            or C{>}, or a recipient without C{@}.
         """
         unique = tuple(dict.fromkeys(recipients))
         if not unique:
             return fail(ValueError("a queued message needs a recipient"))
+        for address in (sender, *unique):
+            if any(c in address for c in "\r\n<>") or (
+                address is not sender and "@" not in address
+            ):
+                return fail(ValueError(f"bad address {address!r}"))
         now = self._reactor.seconds()
         pending = tuple(RecipientState(a, nextAttempt=now) for a in unique)
         message = QueuedMessage(newQueueID(now), sender, now, len(data), pending)
