@@ -6,14 +6,12 @@ domains' MX, the DKIM key records) and an SMTP sink that records what it
 is given on disk and refuses what the test says; a L{Gomail} process is
 the real server over a data directory and a TOML configuration.
 
-The configuration of C{twistd gomail} cannot name a DNS server or the
-port of remote mail exchangers, so the server process is started through
-this module (C{python -m tests._gomailprocess gomail DNSPORT MXPORT
-ARGS...}), which makes the queue's (and DKIM verification's) resolver ask
-the peer's zone and delivers to the peer's port, then runs C{twistd} as
-the command line does.  Nothing else of the server changes.
+The server's configuration file gets, before it starts, the peer's zone
+as its name server (C{[dns]}) and the peer's port as the port of remote
+mail exchangers (C{[queue] port}); everything else is the server as an
+operator runs it.
 
-Run as C{python -m tests._gomailprocess peer DIRECTORY}, this module is
+Run as C{python -m tests._gomailprocess DIRECTORY}, this module is
 the peer: it reads the zone from C{DIRECTORY/zone.json}, writes each
 message the sink takes as C{DIRECTORY/sink/N.eml} with its envelope in
 C{N.json} (written last), reads C{DIRECTORY/refuse.json} (address, or
@@ -33,7 +31,7 @@ import ssl
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -168,7 +166,7 @@ class Peer:
         (directory / "zone.json").write_text(json.dumps(zone))
         self.refuse({})
         self.process = _spawn(
-            [sys.executable, "-m", "tests._gomailprocess", "peer", str(directory)],
+            [sys.executable, "-m", "tests._gomailprocess", str(directory)],
             directory,
         )
         test.addCleanup(_end, self.process)
@@ -249,13 +247,14 @@ class Gomail:
             (C{RLIMIT_FSIZE}); past it a write fails, as on a full disk.
         """
         self.data = cwd / "gomail-data"
+        given = [a for a in arguments if a.startswith("--config=")]
+        if not given:
+            (cwd / "gomail.toml").write_text("")
+            arguments = (*arguments, "--config=gomail.toml")
+        for argument in given or ["--config=gomail.toml"]:
+            _route(cwd / argument.partition("=")[2], peer)
         command = [
-            sys.executable,
-            "-m",
-            "tests._gomailprocess",
-            "gomail",
-            str(peer.dnsPort if peer else NOWHERE),
-            str(peer.smtpPort if peer else NOWHERE),
+            *twistd(),
             "-n",
             "--pidfile=",
             "--logfile=-",
@@ -288,6 +287,25 @@ class Gomail:
         What the server has logged so far (read by L{Output.waitFor}).
         """
         return "".join(self.output.lines)
+
+
+def _route(config: Path, peer: Peer | None) -> None:
+    """
+    Point a configuration at the peer: its zone as the name server, its
+    sink's port as the port of every mail exchanger; without a peer, at a
+    port of 127.0.0.1 where nothing listens, so nothing leaves loopback.
+    """
+    dnsPort = peer.dnsPort if peer else NOWHERE
+    mxPort = peer.smtpPort if peer else NOWHERE
+    text = config.read_text()
+    if "\n[dns]\n" in text:
+        return  # a restart over the same file
+    if "[queue]\n" in text:
+        text = text.replace("[queue]\n", f"[queue]\nport = {mxPort}\n", 1)
+    else:
+        text += f"\n[queue]\nport = {mxPort}\n"
+    text += f'\n[dns]\nnameservers = ["127.0.0.1"]\nport = {dnsPort}\n'
+    config.write_text(text)
 
 
 def _limitFileSize(limit: int) -> None:
@@ -400,31 +418,6 @@ def subjects(received: list[Received]) -> list[tuple[str, str]]:
 # The child processes.
 
 
-def _runGomail(dnsPort: int, mxPort: int, arguments: Sequence[str]) -> None:
-    """
-    Run C{twistd ARGUMENTS}, its queue resolving through 127.0.0.1:DNSPORT
-    and delivering to port MXPORT.
-    """
-    from gomail_twisted.dns import Resolver
-    from gomail_twisted.tap import _servers as servers
-
-    _servers: Any = servers
-
-    loopback = partial(Resolver, nameservers=["127.0.0.1"], port=dnsPort)
-    queue = _servers.OutboundQueue
-
-    def loopbackQueue(*args: Any, reactor: Any, **kwargs: Any) -> Any:
-        kwargs.update(resolver=loopback(reactor), port=mxPort)
-        return queue(*args, reactor=reactor, **kwargs)
-
-    _servers.Resolver = loopback
-    _servers.OutboundQueue = loopbackQueue
-    from twisted.scripts.twistd import run
-
-    sys.argv = [twistd()[0], *arguments]
-    run()
-
-
 def _runPeer(directory: Path) -> None:
     """
     Serve the zone and the sink until ended.
@@ -487,7 +480,4 @@ def _runPeer(directory: Path) -> None:
 
 
 if __name__ == "__main__":
-    if sys.argv[1] == "peer":
-        _runPeer(Path(sys.argv[2]))
-    else:
-        _runGomail(int(sys.argv[2]), int(sys.argv[3]), sys.argv[4:])
+    _runPeer(Path(sys.argv[1]))

@@ -86,6 +86,7 @@ class ConfigFileTests(SynchronousTestCase):
         )
         self.assertEqual(config.queue.arguments(), {})
         self.assertEqual(config.access.arguments(), {})
+        self.assertEqual((config.dns.nameservers, config.dns.port), (None, 53))
 
     def test_servicesNamed(self) -> None:
         """
@@ -136,6 +137,10 @@ class ConfigFileTests(SynchronousTestCase):
             'lifetime = "5d"\n'
             'delay-warning = "4h"\n'
             "max-deliveries = 20\n"
+            "port = 2525\n"
+            "[dns]\n"
+            'nameservers = ["127.0.0.53", "::1"]\n'
+            "port = 5353\n"
             "[access]\n"
             'allow = ["10.0.0.0/8"]\n'
             "block-after-failures = 5\n"
@@ -167,7 +172,15 @@ class ConfigFileTests(SynchronousTestCase):
         self.assertEqual((imap.maxLineLength, imap.maxAppendSize), (65536, 2**20))
         self.assertEqual(
             config.queue.arguments(),
-            {"lifetime": 432000.0, "delayWarning": 14400.0, "maxDeliveries": 20},
+            {
+                "lifetime": 432000.0,
+                "delayWarning": 14400.0,
+                "maxDeliveries": 20,
+                "port": 2525,
+            },
+        )
+        self.assertEqual(
+            (config.dns.nameservers, config.dns.port), (("127.0.0.53", "::1"), 5353)
         )
         self.assertEqual(
             config.access.arguments(),
@@ -215,8 +228,18 @@ class ConfigFileTests(SynchronousTestCase):
                 "[queue]\nlifetim = 1\n",
                 "[queue] lifetim: unknown key (known: "
                 "lifetime, delay-warning, max-deliveries, max-per-domain, "
-                "retry-delay, max-retry-delay, require-tls)",
+                "retry-delay, max-retry-delay, require-tls, port)",
             ),
+            (
+                "[queue]\nport = 65536\n",
+                "[queue] port: expected a port from 1 to 65535, got 65536",
+            ),
+            (
+                '[dns]\nnameservers = ["dns.example"]\n',
+                '[dns] nameservers: expected IP addresses, got "dns.example"',
+            ),
+            ("[dns]\nport = 0\n", "[dns] port: expected a positive whole number"),
+            ("[dns]\nservers = []\n", "[dns] servers: unknown key"),
             (
                 "[queue]\nmax-deliveries = 0\n",
                 "[queue] max-deliveries: expected a positive whole number, got 0",

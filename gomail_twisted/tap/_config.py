@@ -37,6 +37,9 @@ command line over it, and the embedded defaults under both.
     allow = ["127.0.0.0/8", "::1"]
     block-after-failures = 30
 
+    [dns]                           # default: /etc/resolv.conf
+    nameservers = ["127.0.0.53"]
+
 Relative paths in the file are taken from the file's directory; on the
 command line, from the current directory.  Every key is checked: an
 unknown key, a value of the wrong kind or out of range is a
@@ -173,6 +176,8 @@ class QueueSettings:
     @ivar retryDelay: seconds before the first retry.
     @ivar maxRetryDelay: the longest delay between two attempts.
     @ivar requireTLS: deliver only over TLS.
+    @ivar port: the port of the receiving servers (25); another only where
+        outbound port 25 is redirected, or for a test.
     """
 
     lifetime: float | None = None
@@ -182,6 +187,7 @@ class QueueSettings:
     retryDelay: float | None = None
     maxRetryDelay: float | None = None
     requireTLS: bool | None = None
+    port: int | None = None
 
     def arguments(self) -> dict[str, Any]:
         """
@@ -195,8 +201,23 @@ class QueueSettings:
             "retryDelay",
             "maxRetryDelay",
             "requireTLS",
+            "port",
         )
         return {n: getattr(self, n) for n in names if getattr(self, n) is not None}
+
+
+@dataclass(frozen=True)
+class DNSSettings:
+    """
+    The resolver of DKIM verification and the queue (C{[dns]}).
+
+    @ivar nameservers: the IP addresses of the servers to ask, or L{None}
+        for the system's configuration (C{/etc/resolv.conf}).
+    @ivar port: the port to ask them on.
+    """
+
+    nameservers: tuple[str, ...] | None = None
+    port: int = 53
 
 
 @dataclass(frozen=True)
@@ -253,6 +274,7 @@ class GomailConfig:
     @ivar dkim: signing keys by (lower-case) domain.
     @ivar queue: the outbound queue's settings.
     @ivar access: the IP access control's settings.
+    @ivar dns: the resolver's settings.
     """
 
     source: Path | None
@@ -267,6 +289,7 @@ class GomailConfig:
     dkim: Mapping[str, DKIMKey]
     queue: QueueSettings
     access: AccessSettings
+    dns: DNSSettings = DNSSettings()
 
     @property
     def mail(self) -> Path:
@@ -324,7 +347,9 @@ _QUEUE_KEYS = (
     "retry-delay",
     "max-retry-delay",
     "require-tls",
+    "port",
 )
+_DNS_KEYS = ("nameservers", "port")
 _ACCESS_KEYS = (
     "allow",
     "window",
@@ -348,7 +373,30 @@ _TOP_KEYS = (
     "imap",
     "queue",
     "access",
+    "dns",
 )
+
+
+def _port(table: Table, key: str) -> int | None:
+    port = table.count(key)
+    if port is not None and port > 65535:
+        raise table.fail(key, f"expected a port from 1 to 65535, got {port}")
+    return port
+
+
+def _dns(table: Table) -> DNSSettings:
+    servers = table.strings("nameservers")
+    if servers is not None:
+        for server in servers:
+            try:
+                ipaddress.ip_address(server)
+            except ValueError:
+                raise table.fail(
+                    "nameservers", f"expected IP addresses, got {show(server)}"
+                ) from None
+    port = _port(table, "port")
+    table.done(_DNS_KEYS)
+    return DNSSettings(servers, 53 if port is None else port)
 
 
 def _server(table: Table) -> ServerSettings:
@@ -543,9 +591,11 @@ def loadConfig(
         retryDelay=queueTable.seconds("retry-delay"),
         maxRetryDelay=queueTable.seconds("max-retry-delay"),
         requireTLS=queueTable.boolean("require-tls", False) or None,
+        port=_port(queueTable, "port"),
     )
     queueTable.done(_QUEUE_KEYS)
     access = _access(top.table("access"))
+    dns = _dns(top.table("dns"))
     top.done(_TOP_KEYS)
     domainTable = top
     if domains:
@@ -613,4 +663,5 @@ def loadConfig(
         dkim=dkim,
         queue=queue,
         access=access,
+        dns=dns,
     )

@@ -29,7 +29,7 @@ from gomail_twisted.queue import OutboundQueue
 from gomail_twisted.smtp import SMTPServerFactory
 from gomail_twisted.smtp.maildir import MaildirBackend
 from gomail_twisted.smtp.submission import SubmissionBackend
-from gomail_twisted.tap._config import GomailConfig, ServerSettings
+from gomail_twisted.tap._config import DNSSettings, GomailConfig, ServerSettings
 from gomail_twisted.tls import ReloadingServerTLS
 from gomail_twisted.users import UsersChecker, UsersDatabase
 
@@ -67,13 +67,14 @@ def _smtpLimits(settings: ServerSettings) -> dict[str, Any]:
     return limits
 
 
-def _resolver(reactor: Any) -> Resolver | None:
+def _resolver(reactor: Any, settings: DNSSettings) -> Resolver | None:
     """
-    One resolver for inbound DKIM verification and the queue, on the
-    system's configuration, or L{None} when there is none to read.
+    One resolver for inbound DKIM verification and the queue: on the
+    configured name servers, or the system's configuration, or L{None}
+    when there is none to read.
     """
     try:
-        return Resolver(reactor)
+        return Resolver(reactor, settings.nameservers, port=settings.port)
     except DNSException as e:
         _log.warn(
             "gomail: no DNS resolver configuration ({error}): DKIM verification "
@@ -150,7 +151,7 @@ def buildServers(
     local = MaildirBackend(
         config.mail, store=store, users=users, checker=checker, reactor=reactor
     )
-    resolver = _resolver(reactor)
+    resolver = _resolver(reactor, config.dns)
     queue = makeQueue(config, reactor, local, resolver)
     submission = config.servers["submission"]
     imap = config.servers["imap"]
