@@ -221,6 +221,32 @@ class ReportTests(SynchronousTestCase):
         self.assertEqual(queue.spool.queueIDs(), [])
 
 
+class GiveUpTests(SynchronousTestCase):
+    """
+    Reports that cannot be delivered are given up with the lifetime.
+    """
+
+    def test_reportDroppedAfterLifetime(self) -> None:
+        """
+        A report that keeps failing is tried until the message's lifetime
+        is over, then dropped and logged; the message leaves the queue.
+        """
+        queue, clock, sender, reports = localQueue(
+            self, retryDelay=600, lifetime=3600, delayWarning=7200
+        )
+        reports.failing = True
+        submitted(self, queue)
+        clock.advance(0)
+        sender.answer(0, refused=(("bob@example.net", SMTPReply(550, "5.1.1", "No")),))
+        for _ in range(5):
+            clock.advance(600)
+        self.assertEqual(len(queue.spool.queueIDs()), 1)
+        clock.advance(600)
+        self.assertEqual(queue.spool.queueIDs(), [])
+        self.assertEqual(reports.delivered, [])
+        self.assertEqual(len(self.flushLoggedErrors(OSError)), 7)
+
+
 class StatusTests(SynchronousTestCase):
     """
     L{dsnStatus} picks the Status field of RFC 3464 2.3.4.

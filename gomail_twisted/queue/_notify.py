@@ -162,7 +162,8 @@ class Notifier:
         @return: the change to make to its state (recipients marked as
             reported, the warning as sent), or L{None} when a report could
             not be sent (to be tried again later; what was sent is then
-            sent again).
+            sent again) and the message's lifetime is not over; past it,
+            the report is dropped.
         """
         failed = message.unnotified
         warn = self.warningDue(message)
@@ -183,13 +184,21 @@ class Notifier:
             if warn and message.pending:
                 await self._send("delayed", message, message.pending)
         except Exception:
+            if self._reactor.seconds() < message.created + self._lifetime:
+                self._log.failure(
+                    "Queue {queueID}: cannot send the report to <{sender}>; "
+                    "trying again later",
+                    queueID=message.queueID,
+                    sender=message.sender,
+                )
+                return None
+            # Past the lifetime, reports are given up like messages are.
             self._log.failure(
                 "Queue {queueID}: cannot send the report to <{sender}>; "
-                "trying again later",
+                "dropped, the message's lifetime is over",
                 queueID=message.queueID,
                 sender=message.sender,
             )
-            return None
 
         def update(current: QueuedMessage) -> QueuedMessage:
             current = _markNotified(addresses, current)
