@@ -50,6 +50,10 @@ class LimitedServerFactory(ServerFactory):
         protocol block the peer on all.
     """
 
+    # Each port says where it listens (tap._common.ReportingEndpoint); the
+    # factory's own "Starting factory <object at 0x...>" says nothing more.
+    noisy = False
+
     def __init__(
         self,
         *,
