@@ -348,6 +348,11 @@ class DeliveryTests(SynchronousTestCase):
             ],
             [("bob@example.net", "delivered"), ("carol@example.net", "pending")],
         )
+        [held] = queue.messages()
+        self.assertEqual(
+            [(r.address, r.status) for r in held.recipients],
+            [("bob@example.net", "delivered"), ("carol@example.net", "pending")],
+        )
         clock.advance(300)
         self.assertEqual(sender.recipients(1), ("carol@example.net",))
         # A crash, then a new queue over the same spool.

@@ -205,6 +205,14 @@ class OutboundQueue(Service):
         """
         return self._scheduler.messageCount
 
+    def messages(self) -> list[QueuedMessage]:
+        """
+        @return: the current state of every message the running queue
+            holds (ahead of the spool's files while changes are being
+            saved).
+        """
+        return self._scheduler.messages()
+
     # -- submission ------------------------------------------------------
 
     def _signed(self, sender: str, data: bytes) -> tuple[bytes, str | None]:
