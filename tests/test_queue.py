@@ -704,6 +704,44 @@ class ServiceTests(SynchronousTestCase):
         self.successResultOf(queue.whenRunning())
         self.successResultOf(queue.stopService())
 
+    def test_submitWhileStarting(self) -> None:
+        """
+        A message queued while the spool is being loaded is delivered once
+        loading ends, as are the loaded ones.
+        """
+        directory = self.mktemp()
+        first, _clock, _sender = makeQueue(self, directory)
+        submitted(self, first)
+        self.successResultOf(first.stop())
+        clock = Clock()
+        clock.advance(1_000_000)
+        sender = FakeSender()
+        loads: list[tuple[Callable[[], Any], Deferred[Any]]] = []
+
+        def run(f: Callable[[], Any]) -> Deferred[Any]:
+            if not loads:
+                d: Deferred[Any] = Deferred()
+                loads.append((f, d))
+                return d
+            return maybeDeferred(f)
+
+        queue = OutboundQueue(
+            directory, reactor=clock, hostname="h", runInThread=run, deliver=sender
+        )
+        queue.start()
+        submitted(self, queue, "carol@example.org")
+        f, d = loads[0]
+        d.callback(f())
+        clock.advance(0)
+        self.assertEqual(
+            sorted(c.envelopeRecipients for c, _ in sender.calls),
+            [("bob@example.net",), ("carol@example.org",)],
+        )
+        sender.acceptAll(0)
+        sender.acceptAll(1)
+        self.successResultOf(queue.stop())
+        self.assertEqual(queue.spool.queueIDs(), [])
+
     def test_stopWhileStarting(self) -> None:
         """
         Stopping a queue still loading its spool leaves it stopped and the

@@ -137,10 +137,13 @@ class Scheduler:
 
     def resume(self) -> None:
         """
-        Let attempts start (again, after L{halt}).
+        Let attempts start (again, after L{halt}), for the messages held
+        already too (queued while the spool was being loaded).
         """
         self.running = True
         self._writer.sweeping = True
+        for entry in list(self._entries.values()):
+            self._schedule(entry)
 
     def messages(self) -> list[QueuedMessage]:
         """
