@@ -24,7 +24,7 @@ from gomail_twisted.imap4._values import ConnectionInfo, IMAPCredentials, LoginF
 from gomail_twisted.imap4.interfaces import IIMAPBackend, IIMAPSession
 from gomail_twisted.maildir.errors import StoreError
 from gomail_twisted.maildir.interfaces import IAccount, IMailStore
-from gomail_twisted.users import HashingBusy, UsersRealm, loginAccount
+from gomail_twisted.users import LoginUnavailable, UsersRealm, loginAccount
 
 
 @implementer(IIMAPSession)
@@ -84,7 +84,7 @@ class _StoreSession:
         def refused(failure: Failure) -> Failure:
             if failure.check(UnauthorizedLogin):
                 raise AUTHENTICATION_FAILED
-            if failure.check(HashingBusy, StoreError):
+            if failure.check(LoginUnavailable, StoreError):
                 self._log.info(
                     "IMAP login could not be checked: {error}", error=failure.value
                 )
@@ -110,9 +110,10 @@ class StoreBackend:
     at its first login).
 
     A wrong password is C{NO [AUTHENTICATIONFAILED]}; a check that could
-    not be made (hashing busy, a store error) C{NO [UNAVAILABLE]} (RFC
-    5530).  Several sessions may have one account open at once: the store
-    tells each of the others' changes.
+    not be made (hashing busy, the login's line of the users file skipped,
+    a store error) C{NO [UNAVAILABLE]} (RFC 5530), which access control
+    does not count as a failed login.  Several sessions may have one
+    account open at once: the store tells each of the others' changes.
 
     @ivar portal: the portal logins go through.
     @ivar store: the mail store.

@@ -52,7 +52,7 @@ from gomail_twisted.pop3.interfaces import (
     IPOP3Backend,
     IPOP3Session,
 )
-from gomail_twisted.users import HashingBusy, UsersRealm, loginAccount
+from gomail_twisted.users import LoginUnavailable, UsersRealm, loginAccount
 
 
 @implementer(IPOP3Session)
@@ -383,7 +383,7 @@ class _StoreSession:
         def refused(failure: Failure) -> Failure:
             if failure.check(UnauthorizedLogin):
                 raise AUTH_FAILED
-            if failure.check(HashingBusy, StoreError):
+            if failure.check(LoginUnavailable, StoreError):
                 self._log.info(
                     "POP3 login could not be checked: {error}", error=failure.value
                 )
@@ -420,7 +420,9 @@ class StoreBackend:
         sent whole with RETR and kept are flagged C{\\Seen} at QUIT, so
         IMAP clients of the mailbox show them read, as with Dovecot.
       - A wrong password is C{-ERR [AUTH]} (RFC 3206 4); a check that could
-        not be made (hashing busy, a store error) C{-ERR [SYS/TEMP]}.
+        not be made (hashing busy, the login's line of the users file
+        skipped, a store error) C{-ERR [SYS/TEMP]}, which access control
+        does not count as a failed login.
       - After each RETR or TOP the next message not marked deleted is
         read while the first is sent, when it is no larger than
         C{readAhead}, so that its RETR need not wait for the disk.

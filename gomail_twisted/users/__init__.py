@@ -30,6 +30,11 @@ C{#} starts a comment, at the start of a line or of a field::
     of the domain takes.
   - A line that is malformed or breaks one of these rules is logged with
     its file and line number and skipped; the rest of the file counts.
+    The address or domain a skipped line names, when it can still be read,
+    is I{damaged} (L{UsersDatabase.damage}) until the line is fixed: mail
+    for it gets a temporary SMTP error and its login a temporary failure
+    (L{UserUnavailable}), never a refusal, so an operator's typo bounces
+    no mail and gets no user blocked by access control.
 
 L{UsersDatabase} reads the file (again whenever it changes);
 L{UsersChecker} checks passwords for C{twisted.cred} and SASL;
@@ -43,7 +48,12 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from gomail_twisted.users._cred import UsersChecker, UsersRealm, loginAccount
+from gomail_twisted.users._cred import (
+    UsersChecker,
+    UsersRealm,
+    UserUnavailable,
+    loginAccount,
+)
 from gomail_twisted.users._database import UsersDatabase
 from gomail_twisted.users._edit import (
     UsersFileEditor,
@@ -51,7 +61,11 @@ from gomail_twisted.users._edit import (
     editUsersFile,
     writeAtomically,
 )
-from gomail_twisted.users._hashing import HashingBusy, PasswordHashing
+from gomail_twisted.users._hashing import (
+    HashingBusy,
+    LoginUnavailable,
+    PasswordHashing,
+)
 from gomail_twisted.users._snapshot import MAX_ALIAS_HOPS, Alias, Problem, User
 
 #: Where the users file is unless C{$GOMAIL_USERS} says otherwise: in the
@@ -79,9 +93,11 @@ __all__ = [
     "USERS_FILE_VARIABLE",
     "Alias",
     "HashingBusy",
+    "LoginUnavailable",
     "PasswordHashing",
     "Problem",
     "User",
+    "UserUnavailable",
     "UsersChecker",
     "UsersDatabase",
     "UsersFileEditor",

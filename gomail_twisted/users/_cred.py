@@ -21,11 +21,29 @@ from gomail_twisted.address import normalizeAddress, parseMailbox
 from gomail_twisted.maildir.interfaces import IAccount, IMailStore
 from gomail_twisted.sasl import PasswordCredentials
 from gomail_twisted.users._database import UsersDatabase
-from gomail_twisted.users._hashing import PasswordHashing
-from gomail_twisted.users._snapshot import User
+from gomail_twisted.users._hashing import LoginUnavailable, PasswordHashing
+from gomail_twisted.users._snapshot import Problem, User
 
 # What IRealm.requestAvatar gives: the interface, the avatar, the logout.
 _AvatarResult = tuple[type[Interface], object, Callable[[], None]]
+
+
+class UserUnavailable(LoginUnavailable):
+    """
+    The users file line of a login (or of its domain) was skipped, so
+    whether the login is right cannot be known until the operator fixes
+    it: a temporary failure, never a failed login, so that access control
+    does not block a user because of an operator's typo.
+
+    @ivar problem: the skipped line.
+    """
+
+    def __init__(self, problem: Problem) -> None:
+        """
+        @param problem: the skipped line.
+        """
+        super().__init__(f"line {problem.line} of the users file was skipped")
+        self.problem = problem
 
 
 def _text(value: str | bytes) -> str | None:
@@ -66,6 +84,11 @@ class UsersChecker:
     so its timing does not tell which.  Passwords and hashes are never
     logged; refusals are logged with the login name and the reason.
 
+    A login whose own line of the users file, or whose domain's line, was
+    skipped (L{UsersDatabase.loginDamage}) is not refused: it fails with
+    L{UserUnavailable}, a temporary failure, logged once with the file and
+    line number, after the same password check.
+
     The avatar ID is the user's address as UTF-8 bytes, as
     L{twisted.cred.portal.IRealm} expects.
 
@@ -95,15 +118,30 @@ class UsersChecker:
         @param login: the login name (bytes are decoded as UTF-8).
         @param password: the password (text is encoded as UTF-8).
         @return: a Deferred firing with the user, or failing with
-            L{UnauthorizedLogin} (or
+            L{UnauthorizedLogin}; with L{UserUnavailable} when the login's
+            line was skipped, or
             L{HashingBusy<gomail_twisted.users.HashingBusy>} when too many
-            checks wait).
+            checks wait (both L{LoginUnavailable}: try again later).
         """
         name = _loginName(_text(login))
         found = None if name is None else self._database.loginHash(name)
+        damage = None
+        if found is None and name is not None:
+            damage = self._database.loginDamage(name)
         d = self._hashing.verify(None if found is None else found[1], password)
 
         def checked(matches: bool) -> User:
+            if damage is not None:
+                self.log.warn(
+                    "Login for {login} cannot be checked: {path}:{line} was "
+                    "skipped ({reason}); answering with a temporary failure "
+                    "until it is fixed",
+                    login=name,
+                    path=self._database.path,
+                    line=damage.line,
+                    reason=damage.reason,
+                )
+                raise UserUnavailable(damage)
             reason = None
             if found is None:
                 reason = "no such user"
@@ -131,7 +169,7 @@ class UsersChecker:
 
         @param credentials: a user name and password.
         @return: a Deferred firing with the user's address as UTF-8 bytes,
-            or failing with L{UnauthorizedLogin}.
+            or failing with L{UnauthorizedLogin} or L{LoginUnavailable}.
         """
         d = self.checkPassword(credentials.username, credentials.password)
 
@@ -149,7 +187,7 @@ class UsersChecker:
 
         @param credentials: the exchange's credentials.
         @return: a Deferred firing with the user, or failing with
-            L{UnauthorizedLogin}.
+            L{UnauthorizedLogin} or L{LoginUnavailable}.
         """
         d = self.checkPassword(credentials.login, credentials.password)
         authzid = credentials.authorizationID
@@ -223,7 +261,8 @@ def loginAccount(
     @return: a Deferred firing with the account; failing with
         L{UnauthorizedLogin} for a wrong login, or for an authorization
         identity (PLAIN's authzid) naming another user: no user may act as
-        another.
+        another; with L{LoginUnavailable} when the login cannot be checked
+        now.
     """
     d = portal.login(
         UsernamePassword(

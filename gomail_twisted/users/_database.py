@@ -208,6 +208,62 @@ class UsersDatabase:
         """
         return self._current().problems
 
+    def damage(self, address: str) -> Problem | None:
+        """
+        The skipped line that leaves mail for an address undecided, so that
+        a server answers it with a temporary error (until the operator
+        fixes the line) rather than refusing it for good: the address's own
+        line (a user, or an alias, also one that was skipped because what
+        it leads to was), else its domain's C{domain} line when no valid
+        line declares the domain, else its domain alias (C{@domain}) line.
+        An address that a valid line defines is never damaged: a skipped
+        second definition of it changes nothing.  The bare C{postmaster}
+        stands for C{postmaster@} the first local domain where that
+        address resolves or is damaged (as in L{resolve}).
+
+        @param address: an address, as in C{RCPT TO} or C{MAIL FROM}; it is
+            normalized here.
+        @return: the first such line (its C{name} says what it names), or
+            L{None}.
+        """
+        snapshot = self._current()
+        try:
+            normal = normalizeAddress(address)
+        except ValueError:
+            return None
+        if normal != "postmaster":
+            return snapshot.damage(normal)
+        for domain in snapshot.domains:
+            postmaster = f"postmaster@{domain}"
+            if snapshot.resolve(postmaster) is not None:
+                return None
+            problem = snapshot.damage(postmaster)
+            if problem is not None:
+                return problem
+        return None
+
+    def isDamaged(self, address: str) -> bool:
+        """
+        Whether mail for an address is undecided because a line of the file
+        that names it, or its domain, was skipped (see L{damage}).
+
+        @param address: an address; it is normalized here.
+        @return: L{True} when it is.
+        """
+        return self.damage(address) is not None
+
+    def loginDamage(self, login: str) -> Problem | None:
+        """
+        The skipped line that leaves a login undecided: the login's own
+        line, or its domain's C{domain} line (as L{damage}, but a domain
+        alias does not count: an alias never logs in).
+
+        @param login: a normalized address.
+        @return: the line, or L{None}; always L{None} for a user the file
+            has.
+        """
+        return self._current().damage(login, domainAlias=False)
+
     def loginHash(self, login: str) -> tuple[User, str] | None:
         """
         What a login needs: the user with that address, and their password

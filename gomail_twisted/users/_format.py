@@ -112,6 +112,9 @@ class ParsedLine:
     @ivar problem: why it is malformed, or L{None}.
     @ivar comment: a trailing comment (from C{#} on), kept when the entry is
         rewritten.
+    @ivar name: for a malformed line, the address, C{@domain} or domain it
+        names when that much can still be read (see L{namedBy}); else
+        L{None}.
     """
 
     number: int
@@ -119,6 +122,7 @@ class ParsedLine:
     entry: Entry | None
     problem: str | None = None
     comment: str = ""
+    name: str | None = None
 
 
 def checkWritable(address: str) -> None:
@@ -252,6 +256,35 @@ def _parseFields(fields: list[str]) -> Entry:
     raise MalformedLine("a line must start with domain, user or alias")
 
 
+def namedBy(fields: list[str]) -> str | None:
+    """
+    What a malformed line names, when that much of it can still be read:
+    the field after a keyword (or, when the first field is no keyword, the
+    first field) if it is an address, C{@domain} or a domain.  A field that
+    is neither (a password hash in the wrong place, say) names nothing.
+
+    @param fields: the line's fields, without its comment; not empty.
+    @return: the name, normalized, or L{None}.
+    """
+    keyword = fields[0].lower()
+    if _KEYWORD.match(keyword):
+        if len(fields) < 2:
+            return None
+        candidate = fields[1]
+    else:
+        candidate = fields[0]
+    if any("\udc80" <= c <= "\udcff" for c in candidate):
+        return None
+    try:
+        if "@" in candidate:
+            return parseAlias(candidate)
+        if keyword in ("user", "alias"):
+            return None
+        return parseDomain(candidate)
+    except (MalformedLine, ValueError):
+        return None
+
+
 def parseLine(number: int, text: str) -> ParsedLine:
     """
     Parse one line of the users file.
@@ -262,15 +295,16 @@ def parseLine(number: int, text: str) -> ParsedLine:
     @return: the parsed line; a malformed one has a C{problem}.
     """
     body, comment = _splitComment(text.rstrip("\r"))
-    if any("\udc80" <= c <= "\udcff" for c in text):
-        return ParsedLine(number, text, None, "the line is not UTF-8", comment)
     fields = body.split()
+    if any("\udc80" <= c <= "\udcff" for c in text):
+        name = namedBy(fields) if fields else None
+        return ParsedLine(number, text, None, "the line is not UTF-8", comment, name)
     if not fields:
         return ParsedLine(number, text, None, None, comment)
     try:
         entry = _parseFields(fields)
     except MalformedLine as e:
-        return ParsedLine(number, text, None, str(e), comment)
+        return ParsedLine(number, text, None, str(e), comment, namedBy(fields))
     return ParsedLine(number, text, entry, None, comment)
 
 

@@ -30,7 +30,16 @@ DEFAULT_MAX_QUEUED = 64
 _BCRYPT_MAX = 72
 
 
-class HashingBusy(Exception):
+class LoginUnavailable(Exception):
+    """
+    A login that cannot be checked now; try again later.  A protocol
+    answers this with a temporary failure (SMTP C{454 4.7.0}, POP3 C{-ERR
+    [SYS/TEMP]}, IMAP C{NO [UNAVAILABLE]}), which is never counted as a
+    failed login.
+    """
+
+
+class HashingBusy(LoginUnavailable):
     """
     Too many passwords wait to be checked; try again later.  A protocol
     answers this with a temporary failure.
