@@ -157,10 +157,12 @@ class UsersBackendTests(SynchronousTestCase):
     def test_fileEditedWhileRunning(self) -> None:
         """
         A user and a domain added to the file take mail at once, without a
-        restart; a user removed is refused.
+        restart; a domain removed with its alias is refused.
         """
         self.usersFile.write_text(
-            USERS.replace("domain example.org\n", "domain example.net\n")
+            USERS.replace("domain example.org\n", "domain example.net\n").replace(
+                "alias @example.org alice@example.com\n", ""
+            )
             + f"user dave@example.net {HASHER.hash('x')}\n"
         )
         replies = self.exchange(

@@ -19,7 +19,12 @@ one directory name under the root.
 Given a users file (L{gomail_twisted.users.UsersDatabase}), the backend
 takes mail for the file's domains instead, only for its users and aliases
 (an unknown local recipient is refused at RCPT with 550 5.1.1), delivered
-to the account of the user each address leads to; given a checker
+to the account of the user each address leads to.  An address whose line
+of the file was skipped as malformed, or whose domain's line was
+(L{UsersDatabase.damage<gomail_twisted.users.UsersDatabase.damage>}), is
+answered C{451 4.3.0} (RFC 3463 4.3.0) with one log line naming the file
+and line, never 550 or 554: an operator's typo must not bounce real mail,
+and the client tries again once the line is fixed.  Given a checker
 (L{gomail_twisted.users.UsersChecker}) too, it offers AUTH against the
 file.  Authenticating does not open relaying: mail for other domains is
 still refused.  Users send to other domains through the submission port,
@@ -72,7 +77,7 @@ from gomail_twisted.smtp._values import (
 )
 from gomail_twisted.smtp.backend import SMTPSession
 from gomail_twisted.smtp.interfaces import ISMTPAuthSession, ISMTPBackend
-from gomail_twisted.users import HashingBusy, UsersChecker, UsersDatabase
+from gomail_twisted.users import LoginUnavailable, UsersChecker, UsersDatabase
 
 #: The reply when the store cannot take the message (RFC 3463 4.3.0).
 STORE_FAILED = SMTPReply(451, "4.3.0", "Could not store the message, try again later")
@@ -82,6 +87,11 @@ STORE_FULL = SMTPReply(452, "4.3.1", "Insufficient storage, try again later")
 #: The reply for an address whose directory name would pass the file
 #: system's limit.
 MAILBOX_NAME_TOO_LONG = SMTPReply(553, "5.1.3", "Mailbox name too long")
+#: The reply for a recipient whose line of the users file (or whose
+#: domain's) was skipped (RFC 3463 4.3.0): the operator must fix it first.
+RECIPIENT_UNAVAILABLE = SMTPReply(
+    451, "4.3.0", "Recipient temporarily unavailable, try again later"
+)
 
 
 def storedForm(message: ReceivedMessage) -> bytes:
@@ -122,8 +132,9 @@ class MaildirSession(SMTPSession):
 
         @raise SMTPReply: 554 5.7.1 for any other domain (we do not relay);
             550 5.1.1 for an address of ours that leads to no user of the
-            users file; 553 5.1.3 for an address too long to be a directory
-            name.
+            users file; 451 4.3.0 for one whose line (or whose domain's)
+            was skipped; 553 5.1.3 for an address too long to be a
+            directory name.
         """
         if self.backend.mailboxFor(recipient.address) is None:
             self._log.info(
@@ -161,7 +172,9 @@ class MaildirAuthSession(MaildirSession):
 
         @return: a Deferred firing with the user's address, or failing with
             535 5.7.8 for a refused login and 454 4.7.0 when the passwords
-            cannot be checked now.
+            cannot be checked now (L{LoginUnavailable}: too many checks
+            wait, or the login's line of the users file was skipped), which
+            the server does not count as a failed login.
         """
         checker = self.backend.checker
         assert checker is not None
@@ -169,7 +182,7 @@ class MaildirAuthSession(MaildirSession):
         def refused(reason: Failure) -> str:
             if reason.check(UnauthorizedLogin):
                 raise AUTH_FAILED
-            if not reason.check(HashingBusy):
+            if not reason.check(LoginUnavailable):
                 self._log.failure(
                     "Checking a login from {peer} failed",
                     failure=reason,
@@ -279,7 +292,9 @@ class MaildirBackend:
             users file, the user the address leads to), or L{None} when its
             domain is not ours.
         @raise SMTPReply: 550 5.1.1 for an address of a users file's domain
-            that leads to no user.
+            that leads to no user; 451 4.3.0 (L{RECIPIENT_UNAVAILABLE}) for
+            one that the users file leaves undecided, logged with the
+            file's name and the line's number.
         """
         if self.users is not None:
             return self._userFromFile(address, self.users)
@@ -297,7 +312,23 @@ class MaildirBackend:
             local = "postmaster"
         return f"{local}@{domain}"
 
-    def _userFromFile(self, address: str, users: UsersDatabase) -> str | None:
+    def _userFromFile(
+        self, address: str, users: UsersDatabase, log: bool = True
+    ) -> str | None:
+        # A skipped line comes first: it may be what would have made the
+        # address ours, or kept a domain alias from taking its mail.
+        problem = users.damage(address)
+        if problem is not None:
+            if log:
+                self._log.warn(
+                    "{path}:{line} was skipped ({reason}); answering "
+                    "451 4.3.0 for {address} until it is fixed",
+                    path=users.path,
+                    line=problem.line,
+                    reason=problem.reason,
+                    address=address,
+                )
+            raise RECIPIENT_UNAVAILABLE
         _, at, domain = address.rpartition("@")
         if at and not users.isLocalDomain(domain):
             return None
@@ -314,12 +345,17 @@ class MaildirBackend:
         notification to a local sender's mailbox rather than out.
 
         @param address: an address, as in C{MAIL FROM} or C{RCPT TO}.
-        @return: L{True} when it is local.
+        @return: L{True} when it is local (also when the users file leaves
+            it undecided: its delivery then fails for now, and is tried
+            again).
         """
         try:
+            if self.users is not None:
+                return self._userFromFile(address, self.users, log=False) is not None
             return self.userFor(address) is not None
         except SMTPReply:
-            # An address of our domains that leads to no user.
+            # An address of our domains that leads to no user, or one the
+            # users file leaves undecided.
             return True
 
     def deliverNotice(self, address: str, data: bytes) -> Deferred[None]:
@@ -333,8 +369,9 @@ class MaildirBackend:
         @param data: the message, lines ending in CRLF or LF.
         @return: a Deferred that fires with L{None} once it is on disk, or
             fails with L{SMTPReply}: 550 5.1.1 for an address that leads to
-            no user, 554 5.7.1 for one not ours, 451 4.3.0 or 452 4.3.1
-            when the store cannot take it.
+            no user, 554 5.7.1 for one not ours, 451 4.3.0 when the users
+            file leaves it undecided or the store cannot take it, 452 4.3.1
+            when the disk is full.
         """
         stored = b"Return-Path: <>\n" + data.replace(b"\r\n", b"\n")
         return maybeDeferred(self.deliver, stored, [address])

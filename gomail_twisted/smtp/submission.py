@@ -26,10 +26,14 @@ The rules, in the order a client meets them:
     5.7.1} (RFC 5321 4.2.3 553: mailbox name not allowed; RFC 3463 X.7.1:
     not authorized).  The C{"any"} policy takes any sender, C{<>} too, for
     a site whose users may send as anyone (RFC 6409 6.1 leaves it to site
-    policy).
+    policy).  A reverse path whose line of the users file (or whose
+    domain's) was skipped is answered C{451 4.3.0}: whether the user owns
+    it cannot be known until the operator fixes the line.
   - RCPT TO: an address of our domains must lead to a user (C{550 5.1.1},
     as on the inbound port); an address of any other domain is taken for
-    the outbound queue.
+    the outbound queue.  An address that the users file leaves undecided
+    (a skipped line names it or its domain) is answered C{451 4.3.0},
+    never taken for the queue.
   - The message: the server has put its C{Received:} header first (RFC
     5321 4.4; C{with ESMTPSA}, RFC 3848), and no second trace header is
     added.  A message without a C{Date:} or a C{Message-ID:} field gets
@@ -83,7 +87,11 @@ from gomail_twisted.smtp._values import (
     Recipient,
 )
 from gomail_twisted.smtp.interfaces import ISMTPAuthSession, ISMTPBackend
-from gomail_twisted.smtp.maildir import MaildirAuthSession, storedForm
+from gomail_twisted.smtp.maildir import (
+    RECIPIENT_UNAVAILABLE,
+    MaildirAuthSession,
+    storedForm,
+)
 
 if TYPE_CHECKING:
     from gomail_twisted.smtp.maildir import MaildirBackend
@@ -101,6 +109,11 @@ NULL_SENDER_REFUSED = SMTPReply(
 QUEUE_FAILED = SMTPReply(451, "4.3.0", "Could not queue the message, try again later")
 #: The queue's disk is full (RFC 5321 4.2.3 452, RFC 3463 4.3.1).
 QUEUE_FULL = SMTPReply(452, "4.3.1", "Insufficient storage, try again later")
+#: A reverse path that the users file leaves undecided: a line naming it,
+#: or its domain, was skipped (RFC 3463 4.3.0).
+SENDER_UNAVAILABLE = SMTPReply(
+    451, "4.3.0", "Sender address temporarily unavailable, try again later"
+)
 
 #: The sender policies: the user's own addresses only, or any address.
 SenderPolicy = Literal["own", "any"]
@@ -109,6 +122,18 @@ SenderPolicy = Literal["own", "any"]
 SENT = "Sent"
 
 _FULL = {errno.ENOSPC, errno.EDQUOT}
+# What a disk says when it cannot take more or cannot be written: worth a
+# line in the log, not a traceback.
+_DISK_ERRORS = _FULL | {
+    errno.EFBIG,
+    errno.EIO,
+    errno.EROFS,
+    errno.EACCES,
+    errno.EPERM,
+    errno.EMFILE,
+    errno.ENFILE,
+    errno.ESTALE,
+}
 
 
 class Outbound(Protocol):
@@ -201,7 +226,8 @@ class SubmissionSession(MaildirAuthSession):
         Start a transaction of the logged-in user.
 
         @raise SMTPReply: 530 5.7.0 before AUTH (RFC 4954 6); 553 5.7.1 for
-            a reverse path the sender policy refuses.
+            a reverse path the sender policy refuses; 451 4.3.0 for one the
+            users file leaves undecided.
         """
         if sender.login is None:
             self._log.info(
@@ -225,7 +251,8 @@ class SubmissionSession(MaildirAuthSession):
 
         @raise SMTPReply: 530 5.7.0 outside an authenticated transaction;
             550 5.1.1 for an address of our domains that leads to no user;
-            553 5.1.3 for one too long to be a mailbox.
+            451 4.3.0 for one the users file leaves undecided; 553 5.1.3
+            for one too long to be a mailbox.
         """
         if self._login is None:
             raise AUTH_REQUIRED
@@ -290,14 +317,29 @@ class SubmissionSession(MaildirAuthSession):
                 "code": reply.code,
                 "delivered": ",".join(delivered) or "none",
             }
-            text = (
-                "Submission {queueID} could not be queued ({code});"
-                " local recipients already delivered: {delivered}"
-            )
-            if reply is QUEUE_FAILED:
-                self._log.failure(text, failure=reason, **fields)
+            value = reason.value
+            if isinstance(value, OSError) and value.errno in _DISK_ERRORS:
+                # The disk's own words say it all: one line, no traceback.
+                self._log.warn(
+                    "Submission {queueID} could not be queued ({code}): "
+                    "{reason}; local recipients already delivered: {delivered}",
+                    reason=str(value),
+                    **fields,
+                )
+            elif reply is QUEUE_FAILED:
+                self._log.failure(
+                    "Submission {queueID} could not be queued ({code});"
+                    " local recipients already delivered: {delivered}",
+                    failure=reason,
+                    **fields,
+                )
             else:
-                self._log.info(text, **fields)
+                self._log.info(
+                    "Submission {queueID} could not be queued ({code}): "
+                    "{reason}; local recipients already delivered: {delivered}",
+                    reason=str(value),
+                    **fields,
+                )
             raise reply from None
         self._log.info(
             "Submission {queueID} from {login} queued as {queued} for {recipients}",
@@ -401,6 +443,9 @@ class SubmissionBackend:
         @return: always L{True} with the C{"any"} policy; with C{"own"},
             whether the address is ours and leads to the user (their
             address, or an alias of theirs), compared in normal form.
+        @raise SMTPReply: 451 4.3.0 (L{SENDER_UNAVAILABLE}) with C{"own"}
+            when the users file leaves the address undecided (a line naming
+            it, or its domain, was skipped); logged with the file and line.
         """
         if self.senderPolicy == "any":
             return True
@@ -411,5 +456,9 @@ class SubmissionBackend:
             return owner is not None and normalizeAddress(owner) == normalizeAddress(
                 login
             )
-        except (SMTPReply, ValueError):
+        except SMTPReply as e:
+            if e is RECIPIENT_UNAVAILABLE:
+                raise SENDER_UNAVAILABLE from None
+            return False
+        except ValueError:
             return False
