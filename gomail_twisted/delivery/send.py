@@ -11,9 +11,7 @@ or use a smarthost, and report what every server tried said.
 
 from __future__ import annotations
 
-import ipaddress
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from twisted.internet.defer import (
@@ -23,17 +21,13 @@ from twisted.internet.defer import (
     fail,
     gatherResults,
 )
-from twisted.internet.endpoints import (
-    HostnameEndpoint,
-    TCP4ClientEndpoint,
-    TCP6ClientEndpoint,
-    wrapClientTLS,
-)
+from twisted.internet.endpoints import HostnameEndpoint, wrapClientTLS
 from twisted.internet.interfaces import IStreamClientEndpoint
 from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
 
-from gomail_twisted.delivery._tls import ClientTLSPolicy, StartTLS, isIPAddress
+from gomail_twisted.delivery._mx import MXRoute, endpointFor, unrouted
+from gomail_twisted.delivery._tls import ClientTLSPolicy, isIPAddress
 from gomail_twisted.delivery.client import (
     DeliveryResult,
     ESMTPSenderFactory,
@@ -41,13 +35,7 @@ from gomail_twisted.delivery.client import (
 )
 from gomail_twisted.delivery.outbound import OutboundMail, buildMessage
 from gomail_twisted.dkim import loadPrivateKey, sign
-from gomail_twisted.dns import (
-    DNSError,
-    DNSNullMXError,
-    DNSPermanentError,
-    MailExchanger,
-    Resolver,
-)
+from gomail_twisted.dns import Resolver
 from gomail_twisted.message import Headers, splitHeaderBlock
 
 __all__ = ["SentMail", "sendMail"]
@@ -198,11 +186,20 @@ async def _send(
         )
         return SentMail(messageID, tuple(results))
     resolver = mail.resolver if mail.resolver is not None else Resolver(reactor)
+    route = MXRoute(
+        reactor,
+        lambda: resolver,
+        heloName=mail.heloName,
+        port=mail.port,
+        timeouts=mail.timeouts,
+        requireTLS=mail.requireTLS,
+        trustRoot=mail.trustRoot,
+        tlsOptions=mail.tlsOptions,
+        verifyDomain=mail.requireServerNameOfReceivingAddresses,
+    )
     domains = [
         Deferred.fromCoroutine(
-            _toDomain(
-                reactor, mail, resolver, domain, Transaction(plan.sender, rs, message)
-            )
+            _toDomain(route, domain, Transaction(plan.sender, rs, message))
         )
         for domain, rs in plan.groups
     ]
@@ -212,29 +209,6 @@ async def _send(
         # Only cancelling fails a domain's delivery: fail as it did.
         e.subFailure.raiseException()
     return SentMail(messageID, tuple(r for results in perDomain for r in results))
-
-
-def _factory(
-    reactor: Any,
-    mail: OutboundMail,
-    transaction: Transaction,
-    host: str,
-    domain: str,
-    policy: ClientTLSPolicy,
-) -> ESMTPSenderFactory:
-    smarthost = mail.smarthost
-    return ESMTPSenderFactory(
-        reactor,
-        [transaction],
-        host=host,
-        domain=domain,
-        heloName=mail.heloName,
-        tls=policy,
-        login=smarthost.login if smarthost is not None else None,
-        password=smarthost.password if smarthost is not None else None,
-        mechanism=smarthost.mechanism if smarthost is not None else "PLAIN",
-        timeouts=mail.timeouts,
-    )
 
 
 async def _viaSmarthost(
@@ -256,7 +230,7 @@ async def _viaSmarthost(
         options=mail.tlsOptions,
     )
     endpoint: IStreamClientEndpoint = (
-        _endpoint(reactor, smarthost.host, smarthost.port, mail.timeouts.connect)
+        endpointFor(reactor, smarthost.host, smarthost.port, mail.timeouts.connect)
         if isIPAddress(smarthost.host)
         else HostnameEndpoint(
             reactor, smarthost.host, smarthost.port, timeout=mail.timeouts.connect
@@ -264,175 +238,33 @@ async def _viaSmarthost(
     )
     if smarthost.implicitTLS:
         endpoint = wrapClientTLS(policy.connectionCreator(), endpoint)
-    factory = _factory(reactor, mail, transaction, smarthost.host, "", policy)
+    factory = ESMTPSenderFactory(
+        reactor,
+        [transaction],
+        host=smarthost.host,
+        heloName=mail.heloName,
+        tls=policy,
+        login=smarthost.login,
+        password=smarthost.password,
+        mechanism=smarthost.mechanism,
+        timeouts=mail.timeouts,
+    )
     return await factory.deliverVia(endpoint, smarthost.host, smarthost.port)
 
 
-def _mxPolicy(mail: OutboundMail, domain: str, host: str) -> ClientTLSPolicy:
-    """
-    The TLS policy for one MX host.
-
-    With C{requireServerNameOfReceivingAddresses} the certificate must be
-    valid for the recipients' domain, or for the host when it lies under
-    that domain (which is then also the name sent with SNI).
-    """
-    required: StartTLS = "required" if mail.requireTLS else "opportunistic"
-    if mail.requireServerNameOfReceivingAddresses:
-        under = host.lower() == domain or host.lower().endswith("." + domain)
-        names = (
-            (host.lower(), domain) if under and host.lower() != domain else (domain,)
-        )
-        return ClientTLSPolicy(
-            startTLS="required",
-            serverName=names[0],
-            acceptableNames=names,
-            verify=True,
-            trustRoot=mail.trustRoot,
-        )
-    # Not enforced, but checked against the trust root all the same, so
-    # the result tells whether the server could have been verified.
-    return ClientTLSPolicy(
-        startTLS=required,
-        serverName=host,
-        trustRoot=mail.trustRoot,
-        options=mail.tlsOptions,
-    )
-
-
-def _endpoint(
-    reactor: Any, address: str, port: int, timeout: float
-) -> IStreamClientEndpoint:
-    if ipaddress.ip_address(address).version == 6:
-        return TCP6ClientEndpoint(reactor, address, port, timeout=timeout)
-    return TCP4ClientEndpoint(reactor, address, port, timeout=timeout)
-
-
-def _unrouted(
-    domain: str,
-    transaction: Transaction,
-    error: str,
-    permanent: bool,
-    host: str = "",
-    code: int | None = None,
-    enhanced: str | None = None,
-) -> DeliveryResult:
-    return DeliveryResult(
-        host=host,
-        address="",
-        port=0,
-        recipients=transaction.recipients,
-        code=code,
-        enhanced=enhanced,
-        error=error,
-        permanent=permanent,
-        domain=domain,
-    )
-
-
-async def _findHosts(
-    resolver: Resolver, domain: str, transaction: Transaction
-) -> list[MailExchanger] | DeliveryResult:
-    """
-    @return: the MX hosts in order (RFC 5321 5.1), or the result that
-        explains why there are none.
-    """
-    if domain.startswith("[") and domain.endswith("]"):
-        literal = domain[1:-1]
-        if literal.lower().startswith("ipv6:"):
-            literal = literal[5:]
-        return [MailExchanger(0, literal, implicit=True)]
-    try:
-        return await resolver.lookupMX(domain)
-    except DNSNullMXError:
-        # RFC 7505 4.1: 556 5.1.10.
-        return _unrouted(
-            domain,
-            transaction,
-            f"{domain} accepts no mail (null MX, RFC 7505)",
-            True,
-            code=556,
-            enhanced="5.1.10",
-        )
-    except DNSPermanentError as e:
-        return _unrouted(domain, transaction, f"no mail host for {domain}: {e}", True)
-    except DNSError as e:
-        return _unrouted(
-            domain, transaction, f"MX lookup for {domain} failed: {e}", False
-        )
-
-
 async def _toDomain(
-    reactor: Any,
-    mail: OutboundMail,
-    resolver: Resolver,
-    domain: str,
-    transaction: Transaction,
+    route: MXRoute, domain: str, transaction: Transaction
 ) -> list[DeliveryResult]:
     """
     Deliver to one domain's hosts in order until one takes the message or
-    refuses it for good.
+    refuses it for good; a bug on the way is a temporary failure of this
+    domain alone, not of the other domains' deliveries.
     """
     try:
-        found = await _findHosts(resolver, domain, transaction)
-        if isinstance(found, DeliveryResult):
-            return [found]
-        results: list[DeliveryResult] = []
-        for mx in found:
-            try:
-                addresses = (
-                    [mx.host]
-                    if isIPAddress(mx.host)
-                    else await resolver.lookupAddresses(mx.host)
-                )
-            except DNSError as e:
-                results.append(
-                    _unrouted(
-                        domain,
-                        transaction,
-                        f"address lookup for {mx.host} failed: {e}",
-                        False,
-                        host=mx.host,
-                    )
-                )
-                continue
-            for address in addresses:
-                result = await _toAddress(
-                    reactor, mail, domain, mx.host, address, transaction
-                )
-                results.extend(result)
-                if result[-1].delivered or result[-1].permanent:
-                    return results
-        return results
+        [results] = await route.deliver(domain, [transaction])
     except CancelledError:
         raise
     except Exception as e:
         _log.failure("SMTP delivery to {domain} failed", domain=domain)
-        return [_unrouted(domain, transaction, f"internal error: {e!r}", False)]
-
-
-async def _toAddress(
-    reactor: Any,
-    mail: OutboundMail,
-    domain: str,
-    host: str,
-    address: str,
-    transaction: Transaction,
-) -> Sequence[DeliveryResult]:
-    """
-    One delivery attempt to one address; when opportunistic TLS fails in
-    the handshake, once more without TLS (RFC 7435 4).
-    """
-    policy = _mxPolicy(mail, domain, host)
-    endpoint = _endpoint(reactor, address, mail.port, mail.timeouts.connect)
-    factory = _factory(reactor, mail, transaction, host, domain, policy)
-    [result] = await factory.deliverVia(endpoint, address, mail.port)
-    if (
-        policy.startTLS == "opportunistic"
-        and result.error is not None
-        and result.error.startswith("TLS handshake failed")
-    ):
-        plain = replace(policy, startTLS="never")
-        factory = _factory(reactor, mail, transaction, host, domain, plain)
-        [second] = await factory.deliverVia(endpoint, address, mail.port)
-        return [result, second]
-    return [result]
+        return [unrouted(domain, transaction, f"internal error: {e!r}", False)]
+    return results
