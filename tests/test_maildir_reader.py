@@ -16,6 +16,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from twisted.internet.defer import CancelledError, Deferred
+from twisted.logger import LogEvent, Logger, LogLevel, formatEvent
 from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 from zope.interface.verify import verifyObject
@@ -420,18 +421,25 @@ class LifeTests(ReaderTestCase):
     def test_diskFailure(self) -> None:
         """
         A read the disk fails fails with L{StoreFailed}, and so do the
-        reads after it; the descriptor is let go.
+        reads after it; the descriptor is let go, and the store logs one
+        warning line with the disk's reason, no traceback.
         """
         uid = self.put(LF_MESSAGE)
         before = openDescriptors()
         reader = self.result(self.folder.openMessage(uid))
+        events: list[LogEvent] = []
+        self.patch(MaildirStore, "_log", Logger(observer=events.append))
 
         def broken(file: CRLFFile, length: int) -> bytes:
             raise OSError(errno.EIO, "I/O error")
 
         self.patch(CRLFFile, "read", broken)
         self.failureResultOf(reader.read(10), StoreFailed)
-        self.assertEqual(len(self.flushLoggedErrors(OSError)), 1)
+        self.assertEqual(
+            [(e["log_level"], formatEvent(e)) for e in events],
+            [(LogLevel.warn, "Maildir store disk work failed: [Errno 5] I/O error")],
+        )
+        self.assertEqual(self.flushLoggedErrors(), [])
         self.assertEqual(openDescriptors(), before)
         self.failureResultOf(reader.read(10), StoreFailed)
 
