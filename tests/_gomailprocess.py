@@ -28,7 +28,6 @@ import re
 import signal
 import smtplib
 import ssl
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -39,13 +38,11 @@ from typing import TYPE_CHECKING, Any
 
 import argon2
 
-from tests._twistd import Output, environment, twistd
+from tests._twistd import GOMAIL_LISTENING, Output, spawn, stop, twistd
 
 if TYPE_CHECKING:
     from twisted.trial.unittest import SynchronousTestCase
 
-#: The line the server logs for each port.
-LISTENING = re.compile(r"gomail: (\S+) listening on 127\.0\.0\.1:(\d+) \(")
 #: The line the peer says once it serves.
 PEER_READY = re.compile(r"peer: dns (\d+) smtp (\d+)")
 #: A port of 127.0.0.1 where nothing listens (TCP and UDP "discard").
@@ -89,36 +86,6 @@ LISTEN_ARGUMENTS = [
     "--listen=imap=tcp:0:interface=127.0.0.1",
     "--listen=imaps=",
 ]
-
-
-def _spawn(
-    argv: list[str], cwd: Path, preexec: Callable[[], None] | None = None
-) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        argv,
-        cwd=cwd,
-        env=environment(),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        preexec_fn=preexec,
-    )
-
-
-def _end(process: subprocess.Popen[str]) -> None:
-    """
-    End a child process (by force after a few seconds) and close its output.
-    """
-    if process.poll() is None:
-        process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=10)
-    if process.stdout is not None:
-        process.stdout.close()
 
 
 def _writeAtomically(path: Path, data: bytes) -> None:
@@ -165,11 +132,11 @@ class Peer:
         directory.mkdir(parents=True, exist_ok=True)
         (directory / "zone.json").write_text(json.dumps(zone))
         self.refuse({})
-        self.process = _spawn(
+        self.process = spawn(
             [sys.executable, "-m", "tests._gomailprocess", str(directory)],
             directory,
         )
-        test.addCleanup(_end, self.process)
+        test.addCleanup(stop, self.process)
         assert self.process.stdout is not None
         self.output = Output(self.process.stdout)
         ready = self.output.waitFor(PEER_READY, START)
@@ -265,13 +232,13 @@ class Gomail:
         preexec = None
         if fileSizeLimit is not None:
             preexec = partial(_limitFileSize, fileSizeLimit)
-        self.process = _spawn(command, cwd, preexec)
-        test.addCleanup(_end, self.process)
+        self.process = spawn(command, cwd, preexec)
+        test.addCleanup(stop, self.process)
         assert self.process.stdout is not None
         self.output = Output(self.process.stdout)
         self.ports: dict[str, int] = {}
         for _ in SERVED:
-            match = self.output.waitFor(LISTENING, START)
+            match = self.output.waitFor(GOMAIL_LISTENING, START)
             self.ports[match.group(1)] = int(match.group(2))
         self.output.waitFor(re.compile("Queue started over "), START)
 

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import IO
 
 import gomail_twisted
@@ -123,13 +124,19 @@ def run(
     )
 
 
-def spawn(argv: list[str], cwd: str | os.PathLike[str]) -> subprocess.Popen[str]:
+def spawn(
+    argv: list[str],
+    cwd: str | os.PathLike[str],
+    preexec: Callable[[], None] | None = None,
+) -> subprocess.Popen[str]:
     """
     Start a child process in C{cwd} with L{environment}, no input, and its
     output and errors together as text; end it with L{stop}.
 
     @param argv: the command.
     @param cwd: the directory to run it in.
+    @param preexec: called in the child before it runs the command (to
+        set a resource limit, say), or L{None}.
     @return: the process.
     """
     return subprocess.Popen(
@@ -140,6 +147,7 @@ def spawn(argv: list[str], cwd: str | os.PathLike[str]) -> subprocess.Popen[str]
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        preexec_fn=preexec,
     )
 
 
