@@ -189,7 +189,9 @@ class BadInputTests(SynchronousTestCase):
         """
         A users file line with a malformed hash is logged with the file and
         line number and the reason, and skipped: the users on the other
-        lines still receive mail and log in.
+        lines still receive mail and log in, while mail for the user of
+        that line is refused for now (451), never bounced, and their logins
+        fail for now without counting toward a block.
         """
         writeUsers(
             self.cwd,
@@ -217,6 +219,33 @@ class BadInputTests(SynchronousTestCase):
                 client.sendmail("carol@example.com", [ALICE], message("local")), {}
             )
         self.assertEqual(len(mailbox(server, ALICE)), 2)
+        later = (451, b"4.3.0 Recipient temporarily unavailable, try again later")
+        with smtplib.SMTP("127.0.0.1", server.ports["SMTP"], timeout=WAIT) as c:
+            refused = c.sendmail(
+                "erin@example.org", [ALICE, "bob@example.com"], message("bob")
+            )
+        self.assertEqual(refused, {"bob@example.com": later})
+        self.assertEqual(len(mailbox(server, ALICE)), 3)
+        expect(
+            server.output,
+            rf"{users}:3 was skipped \(the password hash is neither argon2 nor "
+            r"bcrypt\); answering 451 4\.3\.0 for bob@example\.com until it is "
+            "fixed",
+        )
+        with submission(server, "carol@example.com") as client:
+            with self.assertRaises(smtplib.SMTPRecipientsRefused) as caught:
+                client.sendmail("carol@example.com", ["bob@example.com"], message("s"))
+        self.assertEqual(caught.exception.recipients, {"bob@example.com": later})
+        for _ in range(3):
+            with smtplib.SMTP(
+                "127.0.0.1", server.ports["submission"], timeout=WAIT
+            ) as c:
+                c.starttls(context=unverified())
+                with self.assertRaises(smtplib.SMTPAuthenticationError) as refusal:
+                    c.login("bob@example.com", PASSWORD)
+                self.assertEqual(refusal.exception.smtp_code, 454)
+        expect(server.output, r"Login for bob@example\.com cannot be checked: ")
+        self.assertNotIn("not-a-hash", server.log())
 
     def test_diskRefusesWrites(self) -> None:
         """
@@ -250,7 +279,11 @@ class BadInputTests(SynchronousTestCase):
             r"Maildir delivery of \S+ to \['alice@example\.com'\] failed: "
             r"could not store: \[Errno 27\] File too large",
         )
-        expect(server.output, r"Submission \S+ could not be queued \(451\)")
+        expect(
+            server.output,
+            r"Submission \S+ could not be queued \(451\): \[Errno 27\] File too large",
+        )
+        self.assertNotIn("Traceback", server.log())
         [kept] = mailbox(server, ALICE)
         self.assertIn(b"Subject: small\n", kept)
         data = self.cwd / "gomail-data"
