@@ -99,6 +99,17 @@ class FakeSender:
         """
         return self.calls[index][0].envelopeRecipients
 
+    def waiting(self, domain: str | None = None) -> list[int]:
+        """
+        @param domain: only calls to this domain, or L{None} for all.
+        @return: the indexes of the calls not answered yet, in order.
+        """
+        return [
+            i
+            for i, (call, d) in enumerate(self.calls)
+            if not d.called and domain in (None, call.domain)
+        ]
+
     def answer(
         self,
         index: int,
@@ -156,6 +167,29 @@ class LocalDeliveries:
         return succeed(None)
 
 
+def newQueue(
+    case: SynchronousTestCase,
+    directory: str | None = None,
+    clock: Clock | None = None,
+    sender: FakeSender | None = None,
+    **kwargs: Any,
+) -> tuple[OutboundQueue, Clock, FakeSender]:
+    """
+    Make a queue over a new (or the given) spool directory, not started,
+    with a fake clock, disk work done at once (unless C{runInThread} says
+    otherwise), and a fake delivery.
+    """
+    directory = directory or case.mktemp()
+    if clock is None:
+        clock = Clock()
+        clock.advance(1_000_000)
+    sender = sender or FakeSender()
+    kwargs.setdefault("deliver", sender)
+    kwargs.setdefault("runInThread", runHere)
+    queue = OutboundQueue(directory, reactor=clock, hostname="mx.example.com", **kwargs)
+    return queue, clock, sender
+
+
 def makeQueue(
     case: SynchronousTestCase,
     directory: str | None = None,
@@ -164,22 +198,9 @@ def makeQueue(
     **kwargs: Any,
 ) -> tuple[OutboundQueue, Clock, FakeSender]:
     """
-    Make a queue over a new (or the given) spool directory, started, with
-    a fake clock, disk work done at once, and a fake delivery.
+    Make a queue as L{newQueue} does, and start it.
     """
-    directory = directory or case.mktemp()
-    if clock is None:
-        clock = Clock()
-        clock.advance(1_000_000)
-    sender = sender or FakeSender()
-    kwargs.setdefault("deliver", sender)
-    queue = OutboundQueue(
-        directory,
-        reactor=clock,
-        hostname="mx.example.com",
-        runInThread=runHere,
-        **kwargs,
-    )
+    queue, clock, sender = newQueue(case, directory, clock, sender, **kwargs)
     queue.start()
     case.addCleanup(queue.spool.unlock)
     return queue, clock, sender
@@ -432,34 +453,34 @@ class LimitTests(SynchronousTestCase):
     Attempts under way are bounded in all and per domain.
     """
 
+    def limitedQueue(
+        self, domains: Sequence[str], each: int
+    ) -> tuple[OutboundQueue, FakeSender]:
+        """
+        A queue of three attempts at once, two per domain, one message per
+        attempt, after C{each} messages to each domain are queued and due.
+        """
+        queue, clock, sender = makeQueue(
+            self, maxDeliveries=3, maxPerDomain=2, maxBatch=1
+        )
+        for domain in domains:
+            for _ in range(each):
+                submitted(self, queue, f"bob@{domain}")
+        clock.advance(0)
+        return queue, sender
+
     def test_concurrencyBounded(self) -> None:
         """
         No more than maxDeliveries attempts run at once, nor more than
         maxPerDomain to one domain; the others start as those end.
         """
-        queue, clock, sender = makeQueue(
-            self, maxDeliveries=3, maxPerDomain=2, maxBatch=1
-        )
-        for _ in range(4):
-            submitted(self, queue, "bob@slow.example")
-        for _ in range(4):
-            submitted(self, queue, "bob@fast.example")
-        clock.advance(0)
+        _queue, sender = self.limitedQueue(["slow.example", "fast.example"], 4)
 
         def running() -> list[str]:
-            return sorted(
-                mail.envelopeRecipients[0].partition("@")[2]
-                for mail, d in sender.calls
-                if not d.called
-            )
+            return sorted(sender.calls[i][0].domain for i in sender.waiting())
 
         self.assertEqual(running(), ["fast.example", "slow.example", "slow.example"])
-        fast = [
-            i
-            for i, (mail, d) in enumerate(sender.calls)
-            if not d.called and "fast" in mail.envelopeRecipients[0]
-        ]
-        sender.acceptAll(fast[0])
+        sender.acceptAll(sender.waiting("fast.example")[0])
         self.assertEqual(running(), ["fast.example", "slow.example", "slow.example"])
         self.assertEqual(len(sender.calls), 4)
 
@@ -467,19 +488,11 @@ class LimitTests(SynchronousTestCase):
         """
         While a domain's attempts hang, mail to other domains is delivered.
         """
-        queue, clock, sender = makeQueue(
-            self, maxDeliveries=3, maxPerDomain=2, maxBatch=1
-        )
-        for _ in range(5):
-            submitted(self, queue, "bob@hang.example")
-        for _ in range(5):
-            submitted(self, queue, "bob@ok.example")
-        clock.advance(0)
+        queue, sender = self.limitedQueue(["hang.example", "ok.example"], 5)
         for _ in range(10):
-            for i, (mail, d) in enumerate(list(sender.calls)):
-                if not d.called and "ok.example" in mail.envelopeRecipients[0]:
-                    sender.acceptAll(i)
-        ok = [m for m, d in sender.calls if "ok.example" in m.envelopeRecipients[0]]
+            for i in sender.waiting("ok.example"):
+                sender.acceptAll(i)
+        ok = [c for c, _ in sender.calls if c.domain == "ok.example"]
         self.assertEqual(len(ok), 5)
         self.assertEqual(len(queue.spool.queueIDs()), 5)
 
@@ -672,14 +685,7 @@ class ServiceTests(SynchronousTestCase):
         QueueService starts the queue with the service and stops it with
         the service, releasing the spool.
         """
-        clock = Clock()
-        queue = OutboundQueue(
-            self.mktemp(),
-            reactor=clock,
-            hostname="mx.example.com",
-            runInThread=runHere,
-            deliver=FakeSender(),
-        )
+        queue, _clock, _sender = newQueue(self)
         service = QueueService(queue)
         service.startService()
         self.successResultOf(queue.whenRunning())
@@ -692,14 +698,7 @@ class ServiceTests(SynchronousTestCase):
         """
         The queue itself is a service: startService starts it.
         """
-        clock = Clock()
-        queue = OutboundQueue(
-            self.mktemp(),
-            reactor=clock,
-            hostname="mx.example.com",
-            runInThread=runHere,
-            deliver=FakeSender(),
-        )
+        queue, _clock, _sender = newQueue(self)
         queue.startService()
         self.successResultOf(queue.whenRunning())
         self.successResultOf(queue.stopService())
@@ -713,9 +712,6 @@ class ServiceTests(SynchronousTestCase):
         first, _clock, _sender = makeQueue(self, directory)
         submitted(self, first)
         self.successResultOf(first.stop())
-        clock = Clock()
-        clock.advance(1_000_000)
-        sender = FakeSender()
         loads: list[tuple[Callable[[], Any], Deferred[Any]]] = []
 
         def run(f: Callable[[], Any]) -> Deferred[Any]:
@@ -725,9 +721,7 @@ class ServiceTests(SynchronousTestCase):
                 return d
             return maybeDeferred(f)
 
-        queue = OutboundQueue(
-            directory, reactor=clock, hostname="h", runInThread=run, deliver=sender
-        )
+        queue, clock, sender = newQueue(self, directory, runInThread=run)
         queue.start()
         submitted(self, queue, "carol@example.org")
         f, d = loads[0]
@@ -747,7 +741,6 @@ class ServiceTests(SynchronousTestCase):
         Stopping a queue still loading its spool leaves it stopped and the
         spool free.
         """
-        clock = Clock()
         held: list[Callable[[], Any]] = []
         waiting: list[Deferred[Any]] = []
 
@@ -757,13 +750,7 @@ class ServiceTests(SynchronousTestCase):
             waiting.append(d)
             return d
 
-        queue = OutboundQueue(
-            self.mktemp(),
-            reactor=clock,
-            hostname="mx.example.com",
-            runInThread=later,
-            deliver=FakeSender(),
-        )
+        queue, _clock, _sender = newQueue(self, runInThread=later)
         queue.start()
         stopped = queue.stop()
         self.successResultOf(stopped)
