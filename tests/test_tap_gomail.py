@@ -539,12 +539,11 @@ class StopOrderTests(SynchronousTestCase):
     servers, then the queue, then the store.
     """
 
-    def test_order(self) -> None:
+    def gomailService(self, calls: list[str]) -> tuple[GomailService, _Queue]:
         """
-        The queue's stop waits for every server's sessions to end, and the
-        store closes only after the queue has stopped.
+        A service over a queue and a store that log to C{calls}, with no
+        server yet.
         """
-        calls: list[str] = []
         directory = Path(self.mktemp())
         directory.mkdir()
         tls = ReloadingServerTLS(*_writeCertificate(directory, "localhost"))
@@ -557,6 +556,15 @@ class StopOrderTests(SynchronousTestCase):
             queue,
             handleSignals=False,
         )
+        return service, queue
+
+    def test_order(self) -> None:
+        """
+        The queue's stop waits for every server's sessions to end, and the
+        store closes only after the queue has stopped.
+        """
+        calls: list[str] = []
+        service, queue = self.gomailService(calls)
         servers = [_Server(calls), _Server(calls)]
         for server in servers:
             server.setServiceParent(service)
@@ -580,18 +588,7 @@ class StopOrderTests(SynchronousTestCase):
         nor the store from closing.
         """
         calls: list[str] = []
-        directory = Path(self.mktemp())
-        directory.mkdir()
-        tls = ReloadingServerTLS(*_writeCertificate(directory, "localhost"))
-        queue = _Queue(calls)
-        service = GomailService(
-            MemoryReactorClock(),
-            tls,
-            _Store(calls),  # type: ignore[arg-type]
-            _access(),
-            queue,
-            handleSignals=False,
-        )
+        service, queue = self.gomailService(calls)
         server = _Server(calls)
         server.setServiceParent(service)
         service.startService()
