@@ -17,8 +17,10 @@ once in its own working directory under C{--dir} (one filesystem):
     users file, made with C{python -m gomail_twisted users}, holds the ten
     recipients.  Each message is written under C{tmp/}, fsynced, renamed
     into C{new/}, and C{new/} fsynced before the 250;
-  - C{gomail}: the same through C{twistd gomail}'s inbound SMTP port, when
-    that plugin is installed;
+  - C{gomail}: C{twistd -n gomail --data DIR}, the whole server (its
+    submission, POP3 and IMAP ports moved to OS-chosen loopback ports, the
+    outbound queue and IP access control running), measured on its
+    inbound SMTP port, with the users file in C{DIR/users};
   - C{aiosmtpd}: aiosmtpd's C{SMTP} (asyncio's default loop) with a small
     handler that, in a pool of 4 threads (our store's default), calls
     C{mailbox.Maildir(ROOT/<rcpt>).add(data)} (the standard library writes
@@ -32,9 +34,10 @@ once in its own working directory under C{--dir} (one filesystem):
     C{config_directory}, queue and data directories, smtpd on a free port
     of 127.0.0.1, C{virtual(8)} delivering to C{BASE/<rcpt>/Maildir/}),
     everything else Postfix's defaults.  Postfix answers 250 once the
-    message is fsynced in its queue and delivers afterwards, so it gets
-    two rates: accepted (the client's last 250) and delivered (every file
-    in C{new/}).  It is stopped at the end, and a guard process stops it
+    message is fsynced in its queue and delivers afterwards (fsyncing the
+    Maildir file, not C{new/}), so it gets two rates: accepted (the
+    client's last 250) and delivered (every file in C{new/}, looked for
+    every 2 ms).  It is stopped at the end, and a guard process stops it
     should this script die.
 
 For every run the script counts the new files in the servers' Maildirs
@@ -79,10 +82,14 @@ Run from the repository root (Postfix needs root)::
     .venv/bin/python bench/end_to_end.py --quick     # 300 messages, 1 round
     .venv/bin/python bench/end_to_end.py             # 2,000 messages, 3 rounds
     .venv/bin/python bench/end_to_end.py --servers ours,aiosmtpd
+    .venv/bin/python bench/end_to_end.py --quick --dir /dev/shm  # no disk
+    .venv/bin/python bench/end_to_end.py --quick --profile ours.prof
 
 Targets: ours at least 2x aiosmtpd (the fsyncing handler) in throughput;
-Postfix for reference.  The whole run is bounded by C{--deadline} seconds;
-every server is stopped on any exit.
+Postfix for reference.  On a small shared machine throughput is noisy
+(the table shows the spread, and the load average is printed before and
+after); CPU per message is the steadier figure.  The whole run is bounded
+by C{--deadline} seconds; every server is stopped on any exit.
 """
 
 from __future__ import annotations
