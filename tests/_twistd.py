@@ -8,14 +8,18 @@ from __future__ import annotations
 import os
 import queue
 import re
+import socket
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 import gomail_twisted
+
+if TYPE_CHECKING:
+    from twisted.trial.unittest import SynchronousTestCase
 
 #: The line the C{gomail-smtp} plugin logs for each bound port.
 LISTENING = re.compile(r"listening on (\S+) port (\d+)")
@@ -121,6 +125,36 @@ def run(
         capture_output=True,
         text=True,
         timeout=DEADLINE,
+    )
+
+
+def assertBusyPortRefused(
+    case: SynchronousTestCase,
+    plugin: str,
+    argv: Callable[[str], list[str]],
+    cwd: str | os.PathLike[str],
+) -> None:
+    """
+    Run a twistd command told to listen on a loopback port something else
+    listens on, and check that it ends with status 1 and one line naming
+    the plugin, the endpoint and the reason, with no traceback.
+
+    @param plugin: the plugin's name, which starts the line.
+    @param argv: the command, given the busy port's endpoint.
+    @param cwd: the directory to run it in.
+    """
+    with socket.socket() as occupier:
+        occupier.bind(("127.0.0.1", 0))
+        occupier.listen()
+        endpoint = f"tcp:{occupier.getsockname()[1]}:interface=127.0.0.1"
+        result = run(argv(endpoint), cwd)
+    case.assertEqual(result.returncode, 1)
+    output = result.stdout + result.stderr
+    case.assertNotIn("Traceback", output)
+    [line] = [line for line in output.splitlines() if "cannot listen" in line]
+    case.assertTrue(
+        line.endswith(f"{plugin}: cannot listen on {endpoint}: Address already in use"),
+        output,
     )
 
 

@@ -31,6 +31,7 @@ from tests._twistd import (
     DEADLINE,
     GOMAIL_ANY_PORT,
     Output,
+    assertBusyPortRefused,
     binary,
     gomailPorts,
     run,
@@ -280,30 +281,18 @@ class TwistdTests(SynchronousTestCase):
         A port already in use ends twistd with status 1 and one line naming
         the endpoint.
         """
-        with socket.socket() as occupier:
-            occupier.bind(("127.0.0.1", 0))
-            occupier.listen()
-            endpoint = f"tcp:{occupier.getsockname()[1]}:interface=127.0.0.1"
-            result = run(
-                [
-                    *twistd(),
-                    "-n",
-                    "--pidfile=",
-                    "gomail",
-                    *ANY_PORT,
-                    f"--listen=imap={endpoint}",
-                ],
-                self.cwd,
-            )
-        self.assertEqual(result.returncode, 1)
-        output = result.stdout + result.stderr
-        self.assertNotIn("Traceback", output)
-        [line] = [line for line in output.splitlines() if "cannot listen" in line]
-        self.assertTrue(
-            line.endswith(
-                f"gomail: cannot listen on {endpoint}: Address already in use"
-            ),
-            output,
+        assertBusyPortRefused(
+            self,
+            "gomail",
+            lambda endpoint: [
+                *twistd(),
+                "-n",
+                "--pidfile=",
+                "gomail",
+                *ANY_PORT,
+                f"--listen=imap={endpoint}",
+            ],
+            self.cwd,
         )
 
     def test_stopsPolitely(self) -> None:

@@ -36,7 +36,16 @@ from gomail_twisted.tap import smtp as tapSMTP
 from gomail_twisted.tap.imap4 import DEFAULT_LISTEN, ListenError, Options, makeService
 from gomail_twisted.tls import selfSignedCertificate
 from tests._memoryclient import MemoryClient
-from tests._twistd import LISTENING, Output, environment, run, spawn, stop, twistd
+from tests._twistd import (
+    LISTENING,
+    Output,
+    assertBusyPortRefused,
+    environment,
+    run,
+    spawn,
+    stop,
+    twistd,
+)
 
 ALICE = "alice@example.com"
 PASSWORD = "correct horse"
@@ -787,23 +796,17 @@ class TwistdTests(SynchronousTestCase):
         """
         cwd = Path(self.mktemp())
         _usersFile(cwd / "gomail-data" / "users")
-        with socket.socket() as occupier:
-            occupier.bind(("127.0.0.1", 0))
-            occupier.listen()
-            endpoint = f"tcp:{occupier.getsockname()[1]}:interface=127.0.0.1"
-            result = run(
-                [*twistd(), "-n", "--pidfile=", "gomail-imap4", f"--listen={endpoint}"],
-                cwd,
-            )
-        self.assertEqual(result.returncode, 1)
-        output = result.stdout + result.stderr
-        self.assertNotIn("Traceback", output)
-        [line] = [line for line in output.splitlines() if "cannot listen" in line]
-        self.assertTrue(
-            line.endswith(
-                f"gomail-imap4: cannot listen on {endpoint}: Address already in use"
-            ),
-            output,
+        assertBusyPortRefused(
+            self,
+            "gomail-imap4",
+            lambda endpoint: [
+                *twistd(),
+                "-n",
+                "--pidfile=",
+                "gomail-imap4",
+                f"--listen={endpoint}",
+            ],
+            cwd,
         )
 
     def test_runsServer(self) -> None:

@@ -32,7 +32,7 @@ from gomail_twisted.tap.smtp import ListenError, Options, makeService
 from gomail_twisted.tls import selfSignedCertificate
 from tests._memoryclient import MemoryClient
 from tests._twistd import LISTENING as _LISTENING
-from tests._twistd import Output, run, spawn, stop, twistd
+from tests._twistd import Output, assertBusyPortRefused, run, spawn, stop, twistd
 
 MESSAGE = b"From: sender@example.net\r\nSubject: tap\r\n\r\nHello from the tap.\r\n"
 
@@ -781,22 +781,16 @@ class TwistdTests(SynchronousTestCase):
         """
         cwd = Path(self.mktemp())
         cwd.mkdir()
-        with socket.socket() as occupier:
-            occupier.bind(("127.0.0.1", 0))
-            occupier.listen()
-            endpoint = f"tcp:{occupier.getsockname()[1]}:interface=127.0.0.1"
-            result = run(
-                [*twistd(), "-n", "gomail-smtp", f"--listen={endpoint}", "--no-dkim"],
-                cwd,
-            )
-        self.assertEqual(result.returncode, 1)
-        output = result.stdout + result.stderr
-        self.assertNotIn("Traceback", output)
-        [line] = [line for line in output.splitlines() if "cannot listen" in line]
-        self.assertTrue(
-            line.endswith(
-                f"gomail-smtp: cannot listen on {endpoint}: Address already in use"
-            ),
-            output,
+        assertBusyPortRefused(
+            self,
+            "gomail-smtp",
+            lambda endpoint: [
+                *twistd(),
+                "-n",
+                "gomail-smtp",
+                f"--listen={endpoint}",
+                "--no-dkim",
+            ],
+            cwd,
         )
         self.assertEqual(os.listdir(cwd), [])
