@@ -12,7 +12,6 @@ from pathlib import Path
 
 import argon2
 from twisted.internet.address import IPv4Address
-from twisted.internet.testing import StringTransport
 from twisted.trial.unittest import SynchronousTestCase
 
 from gomail_twisted.imap4.backend import StoreBackend
@@ -20,6 +19,7 @@ from gomail_twisted.imap4.factory import IMAP4ServerFactory
 from gomail_twisted.imap4.server import IMAP4Server
 from gomail_twisted.maildir import IAccount, IFolder, MaildirStore
 from gomail_twisted.users import PasswordHashing, UsersChecker, UsersDatabase
+from tests._memoryclient import MemoryClient
 from tests.test_smtp_maildir import _Reactor, _ThreadPool
 
 HASHER = argon2.PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
@@ -40,35 +40,19 @@ PEER = IPv4Address("TCP", "192.0.2.7", 40000)
 _TAGGED = re.compile(rb"^(\S+) (OK|NO|BAD)\b.*\r\n", re.MULTILINE)
 
 
-class Connection:
+class Connection(MemoryClient):
     """
-    One client of the real server over a L{StringTransport}.
+    One client of the real server, from L{PEER} to L{LOCAL}.
 
     @ivar greeting: what the server said on connecting.
     """
 
+    protocol: IMAP4Server
+
     def __init__(self, factory: IMAP4ServerFactory) -> None:
-        self.transport = StringTransport(hostAddress=LOCAL, peerAddress=PEER)
-        protocol = factory.buildProtocol(PEER)
-        assert isinstance(protocol, IMAP4Server)
-        self.protocol = protocol
-        protocol.makeConnection(self.transport)
+        super().__init__(factory, LOCAL.port, PEER.host)
+        assert isinstance(self.protocol, IMAP4Server)
         self.greeting = self.read()
-
-    def read(self) -> bytes:
-        """
-        Everything the server wrote since the last read.
-        """
-        data = self.transport.value()
-        self.transport.clear()
-        return data
-
-    def send(self, data: bytes) -> bytes:
-        """
-        Send bytes as they are; return what the server wrote.
-        """
-        self.protocol.dataReceived(data)
-        return self.read()
 
     def command(self, line: bytes) -> bytes:
         """
