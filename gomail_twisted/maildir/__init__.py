@@ -40,6 +40,7 @@ and appended a piece at a time, never held whole
     result = await writer.finish([SEEN])
 """
 
+from gomail_twisted.maildir._files import DISK_ERRORS, FULL_ERRORS
 from gomail_twisted.maildir._store import (
     DEFAULT_APPEND_BUFFER,
     DEFAULT_CACHE_MEMORY,
@@ -89,8 +90,10 @@ __all__ = [
     "DEFAULT_CACHE_MEMORY",
     "DEFAULT_DISK_THREADS",
     "DELETED",
+    "DISK_ERRORS",
     "DRAFT",
     "FLAGGED",
+    "FULL_ERRORS",
     "INBOX",
     "SEEN",
     "SPECIAL_USE_FOLDERS",

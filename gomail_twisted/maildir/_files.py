@@ -40,6 +40,19 @@ FLAG_LETTERS = {DRAFT: "D", FLAGGED: "F", ANSWERED: "R", SEEN: "S", DELETED: "T"
 LETTER_FLAGS = {letter: flag for flag, letter in FLAG_LETTERS.items()}
 #: Errors that mean the disk or a quota is full.
 FULL_ERRORS = frozenset({errno.ENOSPC, errno.EDQUOT})
+#: Errors of a disk that cannot take more or cannot be written: worth one
+#: line in the log with the reason, since a traceback would tell nothing
+#: more.
+DISK_ERRORS = FULL_ERRORS | {
+    errno.EFBIG,
+    errno.EIO,
+    errno.EROFS,
+    errno.EACCES,
+    errno.EPERM,
+    errno.EMFILE,
+    errno.ENFILE,
+    errno.ESTALE,
+}
 #: How much of a message file is read at once.
 CHUNK = 64 * 1024
 

@@ -7,7 +7,6 @@ C{ROOT/you@localhost/new/} is the INBOX of C{you@localhost}.
 
 from __future__ import annotations
 
-import errno
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -43,22 +42,6 @@ _T = TypeVar("_T")
 DEFAULT_DISK_THREADS = 4
 #: The longest directory name most file systems allow, in bytes.
 MAX_NAME = 255
-#: The errors of a disk that cannot take more or cannot be written: logged
-#: as one line with the reason, since a traceback would tell nothing more.
-DISK_ERRORS = frozenset(
-    {
-        errno.ENOSPC,
-        errno.EDQUOT,
-        errno.EFBIG,
-        errno.EIO,
-        errno.EROFS,
-        errno.EACCES,
-        errno.EPERM,
-        errno.EMFILE,
-        errno.ENFILE,
-        errno.ESTALE,
-    }
-)
 
 
 def mailboxDirectoryName(local: str, domain: str) -> str:
@@ -208,7 +191,7 @@ class MaildirStore:
 
     def _failed(self, reason: Failure) -> Failure:
         exc = reason.value
-        if isinstance(exc, OSError) and exc.errno in DISK_ERRORS:
+        if isinstance(exc, OSError) and exc.errno in _files.DISK_ERRORS:
             self._log.warn("Maildir store disk work failed: {reason}", reason=str(exc))
         elif not reason.check(StoreError):
             self._log.failure("Maildir store disk work failed", failure=reason)

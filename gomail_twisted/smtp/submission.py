@@ -63,7 +63,6 @@ again would send it to every recipient a second time.
 
 from __future__ import annotations
 
-import errno
 import time
 import uuid
 from collections.abc import Sequence
@@ -77,7 +76,13 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from gomail_twisted.address import normalizeAddress
-from gomail_twisted.maildir import SEEN, FolderExists, NoSuchFolder
+from gomail_twisted.maildir import (
+    DISK_ERRORS,
+    FULL_ERRORS,
+    SEEN,
+    FolderExists,
+    NoSuchFolder,
+)
 from gomail_twisted.message import Headers
 from gomail_twisted.smtp._reply import SMTPReply
 from gomail_twisted.smtp._values import (
@@ -120,20 +125,6 @@ SenderPolicy = Literal["own", "any"]
 
 #: The folder that C{sentCopy} keeps copies in (RFC 6154 C{\\Sent}).
 SENT = "Sent"
-
-_FULL = {errno.ENOSPC, errno.EDQUOT}
-# What a disk says when it cannot take more or cannot be written: worth a
-# line in the log, not a traceback.
-_DISK_ERRORS = _FULL | {
-    errno.EFBIG,
-    errno.EIO,
-    errno.EROFS,
-    errno.EACCES,
-    errno.EPERM,
-    errno.EMFILE,
-    errno.ENFILE,
-    errno.ESTALE,
-}
 
 
 class Outbound(Protocol):
@@ -196,7 +187,7 @@ def queueReply(reason: Failure) -> SMTPReply:
     value = reason.value
     if isinstance(value, SMTPReply):
         return value
-    if isinstance(value, OSError) and value.errno in _FULL:
+    if isinstance(value, OSError) and value.errno in FULL_ERRORS:
         return QUEUE_FULL
     return QUEUE_FAILED
 
@@ -318,7 +309,7 @@ class SubmissionSession(MaildirAuthSession):
                 "delivered": ",".join(delivered) or "none",
             }
             value = reason.value
-            if isinstance(value, OSError) and value.errno in _DISK_ERRORS:
+            if isinstance(value, OSError) and value.errno in DISK_ERRORS:
                 # The disk's own words say it all: one line, no traceback.
                 self._log.warn(
                     "Submission {queueID} could not be queued ({code}): "
