@@ -14,6 +14,7 @@ from twisted.internet.address import IPv4Address
 from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
+from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import implementer
 
 from gomail_twisted.message import Headers
@@ -127,6 +128,23 @@ def connect(
     transport = StringTransport(hostAddress=LOCAL, peerAddress=PEER)
     protocol.makeConnection(transport)
     return protocol, transport
+
+
+def exchange(
+    case: SynchronousTestCase, factory: SMTPServerFactory, *lines: bytes
+) -> list[bytes]:
+    """
+    Send each line on a new connection from C{factory}, closed at the end
+    of C{case}; the reply to each, the greeting left out.
+    """
+    protocol, transport = connect(factory)
+    case.addCleanup(protocol.connectionLost, None)  # type: ignore[arg-type]
+    transport.clear()
+    replies = []
+    for line in lines:
+        protocol.dataReceived(line + b"\r\n")
+        replies.append(take(transport))
+    return replies
 
 
 def makeFactory(

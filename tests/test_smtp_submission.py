@@ -33,6 +33,7 @@ from gomail_twisted.smtp import (
 )
 from gomail_twisted.smtp.submission import completeHeaders
 from gomail_twisted.users import PasswordHashing, UsersChecker, UsersDatabase
+from tests._smtphelpers import exchange
 from tests.test_smtp_maildir import _Reactor, _ThreadPool
 
 PEER = IPv4Address("TCP", "127.0.0.1", 40000)
@@ -141,13 +142,8 @@ class SubmissionTestsMixin:
         """
         Send each line on a new connection; return the reply to each.
         """
-        protocol, transport = self.connect()
-        replies = []
-        for line in lines:
-            protocol.dataReceived(line + b"\r\n")
-            replies.append(transport.value())
-            transport.clear()
-        return replies
+        assert isinstance(self, SynchronousTestCase)
+        return exchange(self, self.factory, *lines)
 
     def send(
         self,

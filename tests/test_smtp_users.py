@@ -20,6 +20,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from gomail_twisted.smtp import SMTPServerFactory, SMTPServerProtocol
 from gomail_twisted.smtp.maildir import MaildirBackend
 from gomail_twisted.users import PasswordHashing, UsersChecker, UsersDatabase
+from tests._smtphelpers import exchange
 from tests.test_smtp_maildir import _Reactor, _ThreadPool
 
 PEER = IPv4Address("TCP", "127.0.0.1", 40000)
@@ -89,13 +90,7 @@ class UsersBackendTests(SynchronousTestCase):
         """
         Send each line on a new connection; return the reply to each.
         """
-        protocol, transport = self.connect()
-        replies = []
-        for line in lines:
-            protocol.dataReceived(line + b"\r\n")
-            replies.append(transport.value())
-            transport.clear()
-        return replies
+        return exchange(self, self.factory, *lines)
 
     def inbox(self, user: str) -> list[bytes]:
         new = self.root / user / "new"
