@@ -379,13 +379,17 @@ class OursSMTP(_ChildServer):
 
     name = "ours"
 
-    def __init__(self, workdir: str, profile: str | None = None) -> None:
+    def __init__(
+        self, workdir: str, profile: str | None = None, options: Sequence[str] = ()
+    ) -> None:
         """
         @param profile: run under twistd's cProfile, dumping the stats to
             this path when stopped.
+        @param options: more options for C{gomail-smtp}.
         """
         super().__init__(workdir)
         self.profile = profile
+        self.options = list(options)
 
     def start(self, recipients: Sequence[str], maxSeconds: float) -> None:
         users = os.path.join(self.workdir, "users")
@@ -408,11 +412,15 @@ class OursSMTP(_ChildServer):
             self.root,
             "--listen",
             f"tcp:{self.port}:interface=127.0.0.1",
+            *self.options,
         ]
         self.spawn(self.command, self.workdir)
 
     def describe(self) -> str:
-        return "twistd -n gomail-smtp --users FILE --maildir DIR --listen tcp:PORT"
+        more = "".join(" " + o for o in self.options)
+        return (
+            "twistd -n gomail-smtp --users FILE --maildir DIR --listen tcp:PORT" + more
+        )
 
 
 class OursGomail(_ChildServer):

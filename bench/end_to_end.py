@@ -175,7 +175,9 @@ class Bench:
         workdir = os.path.join(base, name)
         os.makedirs(workdir)
         if name == "ours":
-            return e2e.OursSMTP(workdir, profile=self.args.profile)
+            return e2e.OursSMTP(
+                workdir, profile=self.args.profile, options=self.args.ours_option
+            )
         if name == "gomail":
             if not e2e.gomailAvailable():
                 self.notes.append(
@@ -406,6 +408,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--queue-messages", type=int, default=None)
     parser.add_argument(
         "--queue-only", action="store_true", help="measure the queue only"
+    )
+    parser.add_argument(
+        "--ours-option",
+        action="append",
+        default=[],
+        metavar="OPTION",
+        help="one more option for gomail-smtp (repeatable), such as"
+        " --ours-option=--no-dkim",
     )
     parser.add_argument(
         "--profile",
