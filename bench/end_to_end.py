@@ -84,6 +84,8 @@ Run from the repository root (Postfix needs root)::
     .venv/bin/python bench/end_to_end.py --servers ours,aiosmtpd
     .venv/bin/python bench/end_to_end.py --quick --dir /dev/shm  # no disk
     .venv/bin/python bench/end_to_end.py --quick --profile ours.prof
+    .venv/bin/python bench/end_to_end.py --ours-option=--no-dkim
+    .venv/bin/python bench/end_to_end.py --queue-only --queue-profile q.prof
 
 Targets: ours at least 2x aiosmtpd (the fsyncing handler) in throughput;
 Postfix for reference.  On a small shared machine throughput is noisy
