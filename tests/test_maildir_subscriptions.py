@@ -7,6 +7,7 @@ file in both of Dovecot's versions, byte for byte.
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 from hypothesis import given
@@ -242,3 +243,28 @@ class FileTests(SynchronousTestCase):
         self.assertRaises(OSError, changeSubscription, self.root, "Sent", True)
         self.assertEqual(list(self.root.iterdir()), [self.file])
         self.assertEqual(self.file.read_bytes(), DOVECOT_V2)
+
+    def test_threadsReplaceAtOnce(self) -> None:
+        """
+        Threads of one process that replace the file at the same time each
+        write their own temporary file: none fails, the file holds one
+        writer's whole list, and no temporary file is left.
+        """
+        errors: list[BaseException] = []
+        lists = [["Sent", f"Folder{n}"] for n in range(8)]
+
+        def write(names: list[str]) -> None:
+            try:
+                for _ in range(20):
+                    writeSubscriptions(self.root, names)
+            except BaseException as e:
+                errors.append(e)
+
+        threads = [threading.Thread(target=write, args=(n,)) for n in lists]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        self.assertEqual(errors, [])
+        self.assertIn(readSubscriptions(self.root), lists)
+        self.assertEqual(list(self.root.iterdir()), [self.file])

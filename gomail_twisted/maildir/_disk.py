@@ -120,10 +120,13 @@ class FolderDisk:
                     raise TooManyKeywords(f"no letter left for {keyword}") from None
                 keywords.append(keyword)
         data = "".join(f"{i} {k}\n" for i, k in enumerate(keywords) if k).encode()
-        temporary = self.path / f"{KEYWORDS_FILE}.{os.getpid()}.tmp"
-        _files.unlinkQuietly(temporary)
+        temporary = _files.temporaryPath(self.path, KEYWORDS_FILE)
         _files.writeSynced(temporary, data)
-        os.rename(temporary, self.path / KEYWORDS_FILE)
+        try:
+            os.rename(temporary, self.path / KEYWORDS_FILE)
+        except BaseException:
+            _files.unlinkQuietly(temporary)
+            raise
         self._loadKeywords()
 
     def _letters(self, flags: frozenset[str]) -> str:

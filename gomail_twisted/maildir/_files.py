@@ -93,6 +93,19 @@ def uniqueName() -> str:
     )
 
 
+def temporaryPath(directory: Path, name: str) -> Path:
+    """
+    A name in C{directory} for a file to write and then rename over
+    C{name}, unique to this writer: to this process and, within it, to this
+    call, so that two threads replacing the same file never share one.
+
+    @param directory: where the file goes.
+    @param name: the file it will replace.
+    @return: the temporary file's path.
+    """
+    return directory / f"{name}.{os.getpid()}.{next(_counter)}.tmp"
+
+
 _ARRIVAL = re.compile(r"(\d+)\.(?:[^.]*?M(\d+))?")
 
 

@@ -168,8 +168,7 @@ def _write(path: Path, lines: Iterable[bytes]) -> None:
     fsynced.
     """
     data = VERSION_2_HEADER + b"".join(line + b"\n" for line in dict.fromkeys(lines))
-    temporary = path / f"{SUBSCRIPTIONS}.{os.getpid()}.tmp"
-    _files.unlinkQuietly(temporary)
+    temporary = _files.temporaryPath(path, SUBSCRIPTIONS)
     _files.writeSynced(temporary, data)
     try:
         os.rename(temporary, path / SUBSCRIPTIONS)
