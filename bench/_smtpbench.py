@@ -213,6 +213,28 @@ def serveMain(argv: Sequence[str]) -> None:
 SERVERS = ("ours", "twisted.mail", "aiosmtpd")
 
 
+def commaList(choices: Sequence[str], what: str) -> Callable[[str], list[str]]:
+    """
+    An C{argparse} type for a comma-separated list of some of C{choices}.
+
+    @param what: what one name names, for the error messages (C{"server"}).
+    @return: a parser giving the names listed, in the order of C{choices}.
+    """
+
+    def parse(text: str) -> list[str]:
+        names = [n.strip() for n in text.split(",") if n.strip()]
+        for name in names:
+            if name not in choices:
+                raise argparse.ArgumentTypeError(
+                    f"unknown {what} {name!r}; choose from {', '.join(choices)}"
+                )
+        if not names:
+            raise argparse.ArgumentTypeError(f"no {what} named")
+        return [n for n in choices if n in names]
+
+    return parse
+
+
 # Controlling a server process from the benchmark.
 
 
@@ -676,7 +698,10 @@ class Result:
         return self.serverCPU / self.messages
 
 
-def _clientCPU() -> float:
+def ownCPU() -> float:
+    """
+    This process's user and system CPU seconds so far.
+    """
     times = os.times()
     return times.user + times.system
 
@@ -698,11 +723,11 @@ def run(
     workload.pipelined = False
     server.resetPeak()
     cpu0 = server.cpuSeconds()
-    client0 = _clientCPU()
+    client0 = ownCPU()
     start = time.perf_counter()
     loop.run_until_complete(_drive(server.port, workload, opTimeout, timeout))
     seconds = time.perf_counter() - start
-    client = _clientCPU() - client0
+    client = ownCPU() - client0
     cpu = server.cpuSeconds() - cpu0
     peak = server.memory()[1]
     return Result(seconds, cpu, client, peak, workload.count, workload.pipelined)

@@ -143,18 +143,6 @@ def _load() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def _servers(text: str) -> list[str]:
-    names = [n.strip() for n in text.split(",") if n.strip()]
-    for name in names:
-        if name not in SERVERS:
-            raise argparse.ArgumentTypeError(
-                f"unknown server {name!r}; choose from {', '.join(SERVERS)}"
-            )
-    if not names:
-        raise argparse.ArgumentTypeError("no server named")
-    return [n for n in SERVERS if n in names]
-
-
 class Bench:
     """
     One benchmark run.
@@ -403,7 +391,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument(
         "--servers",
-        type=_servers,
+        type=sb.commaList(SERVERS, "server"),
         default=list(SERVERS),
         help=f"comma-separated, from {','.join(SERVERS)} (default all)",
     )

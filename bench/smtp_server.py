@@ -404,18 +404,6 @@ class Bench:
                 print(flush=True)
 
 
-def _clients(text: str) -> list[str]:
-    clients = [c.strip() for c in text.split(",") if c.strip()]
-    for client in clients:
-        if client not in CLIENTS:
-            raise argparse.ArgumentTypeError(
-                f"unknown client {client!r}; choose from {', '.join(CLIENTS)}"
-            )
-    if not clients:
-        raise argparse.ArgumentTypeError("no client named")
-    return [c for c in CLIENTS if c in clients]
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a smoke run")
@@ -431,7 +419,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     parser.add_argument(
         "--clients",
-        type=_clients,
+        type=sb.commaList(CLIENTS, "client"),
         default=list(CLIENTS),
         help=f"comma-separated, from {','.join(CLIENTS)} (default all)",
     )
