@@ -20,6 +20,7 @@ from twisted.cred.error import UnauthorizedLogin
 from twisted.cred.portal import Portal
 from twisted.internet import reactor as globalReactor
 from twisted.internet.defer import Deferred, succeed
+from twisted.internet.task import Clock
 from twisted.internet.testing import MemoryReactor
 from twisted.logger import LogEvent, capturedLogs, formatEvent
 from twisted.python.threadpool import ThreadPool
@@ -411,7 +412,8 @@ class DatabaseTests(SynchronousTestCase):
         size or only its modification time changed.
         """
         path = writeFile(self, USERS_TEXT)
-        db = UsersDatabase(path)
+        clock = Clock()
+        db = UsersDatabase(path, clock=clock)
         self.assertIsNotNone(db.resolve("bob@example.com"))
         with open(path, "a") as f:
             f.write("user dave@example.com " + CAROL_HASH + "\n")
@@ -422,6 +424,7 @@ class DatabaseTests(SynchronousTestCase):
             f.seek(0)
             f.write(text)
         os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+        clock.advance(1)
         self.assertIsNone(db.resolve("dave@example.com"))
         self.assertEqual(db.resolve("evan@example.com"), User("evan@example.com"))
 
@@ -436,18 +439,102 @@ class DatabaseTests(SynchronousTestCase):
                 db.resolve("alice@example.com")
         self.assertEqual(sum("Read 3 users" in formatEvent(e) for e in events), 1)
 
+    def test_fileLookedAtOncePerInterval(self) -> None:
+        """
+        Within the check interval lookups answer from the version read
+        last, so a removed user still resolves; once it has passed, the
+        next lookup reads the edit.
+        """
+        path = writeFile(self, USERS_TEXT)
+        clock = Clock()
+        db = UsersDatabase(path, clock=clock, checkInterval=2.0)
+        self.assertEqual(db.resolve("bob@example.com"), User("bob@example.com"))
+        with open(path, "w") as f:
+            f.write(USERS_TEXT.replace(f"user bob@example.com {BOB_HASH}\n", ""))
+        clock.advance(1.5)
+        self.assertEqual(db.resolve("bob@example.com"), User("bob@example.com"))
+        self.assertEqual(
+            db.loginHash("bob@example.com"), (User("bob@example.com"), BOB_HASH)
+        )
+        clock.advance(0.5)
+        self.assertIsNone(db.resolve("bob@example.com"))
+        self.assertIsNone(db.loginHash("bob@example.com"))
+
+    def test_missLooksAgainAtOnce(self) -> None:
+        """
+        A lookup that finds nothing looks at the file again within the
+        interval, so a user, a domain and an alias just added count at
+        once.
+        """
+        path = writeFile(self, USERS_TEXT)
+        clock = Clock()
+        db = UsersDatabase(path, clock=clock)
+        self.assertIsNone(db.resolve("dave@example.net"))
+        self.assertFalse(db.isLocalDomain("example.net"))
+        with open(path, "a") as f:
+            f.write(f"domain example.net\nuser dave@example.net {CAROL_HASH}\n")
+        self.assertTrue(db.isLocalDomain("example.net"))
+        with open(path, "a") as f:
+            f.write("alias info@example.net dave@example.net\n")
+        self.assertEqual(db.resolve("info@example.net"), User("dave@example.net"))
+        with open(path, "a") as f:
+            f.write(f"user erin@example.net {CAROL_HASH}\n")
+        self.assertEqual(db.user("erin@example.net"), User("erin@example.net"))
+        with open(path, "a") as f:
+            f.write(f"user fred@example.net {ALICE_HASH}\n")
+        self.assertEqual(
+            db.loginHash("fred@example.net"), (User("fred@example.net"), ALICE_HASH)
+        )
+
+    def test_intervalZeroLooksEveryTime(self) -> None:
+        """
+        With a check interval of 0 every lookup looks at the file, so a
+        removal counts at once.
+        """
+        path = writeFile(self, USERS_TEXT)
+        db = UsersDatabase(path, clock=Clock(), checkInterval=0)
+        self.assertIsNotNone(db.resolve("bob@example.com"))
+        with open(path, "w") as f:
+            f.write(USERS_TEXT.replace(f"user bob@example.com {BOB_HASH}\n", ""))
+        self.assertIsNone(db.resolve("bob@example.com"))
+        self.assertEqual(len(db.users()), 2)
+
+    def test_clockGoingBackLooksAgain(self) -> None:
+        """
+        When the clock goes back (the wall clock of a reactor may), the
+        next lookup looks at the file rather than trusting it for longer.
+        """
+        path = writeFile(self, USERS_TEXT)
+        clock = Clock()
+        clock.advance(100)
+        db = UsersDatabase(path, clock=clock)
+        self.assertEqual(db.domains(), ("example.com", "example.org"))
+        with open(path, "w") as f:
+            f.write("domain example.net\n")
+        clock.advance(-10)
+        self.assertEqual(db.domains(), ("example.net",))
+
+    def test_negativeIntervalRefused(self) -> None:
+        """
+        A negative check interval is refused.
+        """
+        with self.assertRaises(ValueError):
+            UsersDatabase(writeFile(self, USERS_TEXT), checkInterval=-1)
+
     def test_unreadableFileKeepsLastVersion(self) -> None:
         """
         When the file cannot be read, the last version read is kept and the
         error is logged once.
         """
         path = writeFile(self, USERS_TEXT)
-        db = UsersDatabase(path)
+        clock = Clock()
+        db = UsersDatabase(path, clock=clock)
         self.assertIsNotNone(db.resolve("alice@example.com"))
         os.unlink(path)
         os.mkdir(path)
         with capturedLogs() as events:
             for _ in range(3):
+                clock.advance(1)
                 self.assertEqual(
                     db.resolve("alice@example.com"), User("alice@example.com")
                 )
@@ -461,6 +548,7 @@ class DatabaseTests(SynchronousTestCase):
         os.rmdir(path)
         with open(path, "w") as f:
             f.write("domain example.com\n")
+        clock.advance(1)
         self.assertIsNone(db.resolve("alice@example.com"))
 
     def test_malformedLineLoggedAndSkipped(self) -> None:
@@ -665,8 +753,10 @@ class EditTests(SynchronousTestCase):
         database reads the result.
         """
         path = writeFile(self, USERS_TEXT)
-        db = UsersDatabase(path)
+        clock = Clock()
+        db = UsersDatabase(path, clock=clock)
         self.assertIsNotNone(db.resolve("anyone@example.org"))
+        clock.advance(1)
         with editUsersFile(path) as e:
             e.removeAlias("@EXAMPLE.org")
             e.removeDomain("example.org")

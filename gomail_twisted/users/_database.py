@@ -1,13 +1,19 @@
 # -*- test-case-name: tests.test_users -*-
 """
-The users file as the servers read it: looked up on every call, read again
-whenever it changed.
+The users file as the servers read it: checked for changes at most once a
+second (and whenever a lookup finds nothing), read again whenever it
+changed.
 """
 
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Callable
+from functools import partial
+from typing import TypeVar
 
+from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
 from gomail_twisted.address import normalizeAddress, normalizeDomain
@@ -19,6 +25,11 @@ from gomail_twisted.users._snapshot import Alias, Problem, Snapshot, User, build
 # an editor's) changes the inode.
 _Version = tuple[int, int, int, int]
 _UNREAD: _Version = (-1, -1, -1, -1)
+_T = TypeVar("_T")
+
+#: Seconds during which a lookup trusts the version of the users file read
+#: last without looking at the file again (see L{UsersDatabase}).
+DEFAULT_CHECK_INTERVAL = 1.0
 
 
 def readUsersFile(path: str) -> tuple[str, _Version] | None:
@@ -45,11 +56,17 @@ class UsersDatabase:
     """
     The users, aliases and local domains of a users file.
 
-    Every lookup first C{stat}s the file (one system call) and reads it
-    again only if its inode, size or modification time changed, so an
-    operator's edits, by hand or with C{python -m gomail_twisted users}, take
-    effect at the next lookup, without a restart.  The file is small and
-    local, so this runs on the calling thread.
+    A lookup first C{stat}s the file (one system call) and reads it again
+    only if its inode, size or modification time changed, so an operator's
+    edits, by hand or with C{python -m gomail_twisted users}, take effect
+    without a restart.  A busy server makes many lookups a second, so the
+    file is looked at no more than once per C{checkInterval}: an edit that
+    removes or changes something takes effect within that time.  A lookup
+    that finds nothing (an unknown address, domain or login; or one that
+    finds a skipped line) looks at the file again at once, so a user,
+    alias or domain just added, or a line just fixed, counts at the next
+    lookup.  The file is small and local, so this runs on the calling
+    thread.
 
     A line that is malformed or breaks a rule is logged with the file name,
     the line number and the reason (never the line, which may hold a hash)
@@ -62,11 +79,31 @@ class UsersDatabase:
 
     log = Logger()
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        clock: IReactorTime | None = None,
+        checkInterval: float = DEFAULT_CHECK_INTERVAL,
+    ) -> None:
         """
         @param path: the users file; it need not exist yet.
+        @param clock: what tells the time between two looks at the file
+            (a reactor, or L{twisted.internet.task.Clock} in tests);
+            default the system's monotonic clock.
+        @param checkInterval: the seconds during which lookups trust the
+            version read last; 0 to look at the file at every lookup.
+        @raise ValueError: C{checkInterval} is negative.
         """
+        if checkInterval < 0:
+            raise ValueError("checkInterval must not be negative")
         self.path = os.fspath(path)
+        self._seconds: Callable[[], float] = (
+            time.monotonic if clock is None else clock.seconds
+        )
+        self._checkInterval = checkInterval
+        # When the file was last looked at, on the clock above.
+        self._checkedAt: float | None = None
         # The version read last: None when there was no file, _UNREAD
         # before the first read and after a failed one.
         self._version: _Version | None = _UNREAD
@@ -76,18 +113,60 @@ class UsersDatabase:
     def __repr__(self) -> str:
         return f"<UsersDatabase {self.path!r}>"
 
+    def _due(self) -> bool:
+        """
+        @return: whether the file must be looked at before the next lookup:
+            the interval has passed since the last look (or the clock went
+            back).
+        """
+        checkedAt = self._checkedAt
+        if checkedAt is None:
+            return True
+        elapsed = self._seconds() - checkedAt
+        return not 0 <= elapsed < self._checkInterval
+
     def _current(self) -> Snapshot:
+        if self._due():
+            self._check()
+        return self._snapshot
+
+    def _lookup(
+        self, find: Callable[[Snapshot], _T], found: Callable[[_T], bool]
+    ) -> _T:
+        """
+        Look something up, looking at the file first when it is due, and
+        again when the answer is a miss that an edit may have just changed.
+
+        @param find: the lookup in one version of the file.
+        @param found: whether its answer settles the question without a
+            fresh look at the file.
+        @return: the answer.
+        """
+        checked = self._due()
+        if checked:
+            self._check()
+        answer = find(self._snapshot)
+        if not checked and not found(answer):
+            self._check()
+            answer = find(self._snapshot)
+        return answer
+
+    def _check(self) -> None:
+        """
+        Look at the file, and read it again when it changed.
+        """
+        self._checkedAt = self._seconds()
         try:
             st = os.stat(self.path)
         except FileNotFoundError:
             version: _Version | None = None
         except OSError as e:
-            return self._failed(e)
+            self._failed(e)
+            return
         else:
             version = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
         if version != self._version:
             self._load()
-        return self._snapshot
 
     def _failed(self, error: OSError) -> Snapshot:
         self._version = _UNREAD
@@ -146,18 +225,11 @@ class UsersDatabase:
             (L{gomail_twisted.address.normalizeAddress}).
         @return: the user, or L{None} when the address is not ours.
         """
-        snapshot = self._current()
         try:
             normal = normalizeAddress(address)
         except ValueError:
             return None
-        if normal == "postmaster":
-            for domain in snapshot.domains:
-                user = snapshot.resolve(f"postmaster@{domain}")
-                if user is not None:
-                    return user
-            return None
-        return snapshot.resolve(normal)
+        return self._lookup(partial(_resolve, normal), _isNotNone)
 
     def user(self, address: str) -> User | None:
         """
@@ -166,11 +238,11 @@ class UsersDatabase:
         @param address: an address; it is normalized here.
         @return: the user, or L{None}.
         """
-        snapshot = self._current()
         try:
-            found = snapshot.users.get(normalizeAddress(address))
+            normal = normalizeAddress(address)
         except ValueError:
             return None
+        found = self._lookup(lambda snapshot: snapshot.users.get(normal), _isNotNone)
         return None if found is None else found[0]
 
     def isLocalDomain(self, domain: str) -> bool:
@@ -182,7 +254,8 @@ class UsersDatabase:
             (L{gomail_twisted.address.normalizeDomain}).
         @return: L{True} when it is local.
         """
-        return normalizeDomain(domain) in self._current().domains
+        normal = normalizeDomain(domain)
+        return self._lookup(lambda snapshot: normal in snapshot.domains, bool)
 
     def domains(self) -> tuple[str, ...]:
         """
@@ -226,21 +299,11 @@ class UsersDatabase:
         @return: the first such line (its C{name} says what it names), or
             L{None}.
         """
-        snapshot = self._current()
         try:
             normal = normalizeAddress(address)
         except ValueError:
             return None
-        if normal != "postmaster":
-            return snapshot.damage(normal)
-        for domain in snapshot.domains:
-            postmaster = f"postmaster@{domain}"
-            if snapshot.resolve(postmaster) is not None:
-                return None
-            problem = snapshot.damage(postmaster)
-            if problem is not None:
-                return problem
-        return None
+        return self._lookup(partial(_damage, normal), _isNone)
 
     def isDamaged(self, address: str) -> bool:
         """
@@ -262,7 +325,9 @@ class UsersDatabase:
         @return: the line, or L{None}; always L{None} for a user the file
             has.
         """
-        return self._current().damage(login, domainAlias=False)
+        return self._lookup(
+            lambda snapshot: snapshot.damage(login, domainAlias=False), _isNone
+        )
 
     def loginHash(self, login: str) -> tuple[User, str] | None:
         """
@@ -272,4 +337,41 @@ class UsersDatabase:
         @param login: a normalized address.
         @return: the user and their hash, or L{None}.
         """
-        return self._current().users.get(login)
+        return self._lookup(lambda snapshot: snapshot.users.get(login), _isNotNone)
+
+
+def _isNone(answer: object) -> bool:
+    return answer is None
+
+
+def _isNotNone(answer: object) -> bool:
+    return answer is not None
+
+
+def _resolve(normal: str, snapshot: Snapshot) -> User | None:
+    """
+    L{UsersDatabase.resolve} in one version of the file.
+    """
+    if normal == "postmaster":
+        for domain in snapshot.domains:
+            user = snapshot.resolve(f"postmaster@{domain}")
+            if user is not None:
+                return user
+        return None
+    return snapshot.resolve(normal)
+
+
+def _damage(normal: str, snapshot: Snapshot) -> Problem | None:
+    """
+    L{UsersDatabase.damage} in one version of the file.
+    """
+    if normal != "postmaster":
+        return snapshot.damage(normal)
+    for domain in snapshot.domains:
+        postmaster = f"postmaster@{domain}"
+        if snapshot.resolve(postmaster) is not None:
+            return None
+        problem = snapshot.damage(postmaster)
+        if problem is not None:
+            return problem
+    return None
