@@ -37,9 +37,13 @@ from gomail_twisted.maildir import MaildirStore
 from gomail_twisted.maildir import _files as storeFiles
 from gomail_twisted.smtp import (
     ConnectionInfo,
+    Envelope,
     ISMTPBackend,
     ISMTPSession,
     MaildirBackend,
+    MailFrom,
+    ReceivedMessage,
+    Recipient,
     SMTPReply,
     SMTPServerFactory,
     SMTPServerProtocol,
@@ -259,6 +263,44 @@ class MaildirSMTPTests(SynchronousTestCase):
             sorted(p.name for p in self.root.iterdir()),
             ["alice@example.com", "carol@example.com"],
         )
+
+    def test_eachRecipientResolvedOnce(self) -> None:
+        """
+        A transaction asks the backend for each recipient's account once,
+        at RCPT; delivery uses what RCPT found.
+        """
+        asked: list[str] = []
+        userFor = self.backend.userFor
+
+        def counted(address: str) -> str | None:
+            asked.append(address)
+            return userFor(address)
+
+        self.patch(self.backend, "userFor", counted)
+        replies = self.transaction([b"alice@example.com", b"Carol@EXAMPLE.com"])
+        self.assertEqual(replies[-1][:10], b"250 2.0.0 ")
+        self.assertEqual(asked, ["alice@example.com", "Carol@EXAMPLE.com"])
+        self.assertEqual(len(_files(self.root / "alice@example.com" / "new")), 1)
+        self.assertEqual(len(_files(self.root / "carol@example.com" / "new")), 1)
+
+    def test_recipientsNotFromRcptResolved(self) -> None:
+        """
+        A session given a message whose recipients it did not accept itself
+        (a wrapping backend's doing) still finds each one's account.
+        """
+        info = ConnectionInfo("127.0.0.1", 40000, "127.0.0.1", 25, "mx")
+        session = self.backend.newSession(info)
+        message = ReceivedMessage(
+            MESSAGE,
+            Envelope(
+                MailFrom("sender@example.net", {}, None, "7BIT", False, None, "c"),
+                (Recipient("alice@example.com"),),
+            ),
+            info,
+            "Q1",
+        )
+        self.assertIsNone(self.successResultOf(session.message(message)))
+        self.assertEqual(len(_files(self.root / "alice@example.com" / "new")), 1)
 
     def test_duplicateRecipientsOneCopy(self) -> None:
         """

@@ -71,6 +71,7 @@ from gomail_twisted.smtp._reply import (
 )
 from gomail_twisted.smtp._values import (
     ConnectionInfo,
+    MailFrom,
     ReceivedMessage,
     Recipient,
     SMTPCredentials,
@@ -124,6 +125,15 @@ class MaildirSession(SMTPSession):
         """
         super().__init__(info)
         self.backend = backend
+        # The account each recipient accepted in this transaction leads
+        # to, so that delivery does not ask the users file again.
+        self._accounts: dict[str, str] = {}
+
+    def mailFrom(self, sender: MailFrom) -> None:
+        """
+        Begin a transaction: any sender is accepted.
+        """
+        self._accounts.clear()
 
     def rcptTo(self, recipient: Recipient) -> None:
         """
@@ -136,13 +146,21 @@ class MaildirSession(SMTPSession):
             was skipped; 553 5.1.3 for an address too long to be a
             directory name.
         """
-        if self.backend.mailboxFor(recipient.address) is None:
+        account = self.backend.accountFor(recipient.address)
+        if account is None:
             self._log.info(
                 "Maildir refused relay to {recipient} from {peer}",
                 recipient=recipient.address,
                 peer=self.info.peerHost,
             )
             raise RELAY_DENIED
+        self._accounts[recipient.address] = account
+
+    def reset(self) -> None:
+        """
+        Forget the transaction.
+        """
+        self._accounts.clear()
 
     def message(self, message: ReceivedMessage) -> Deferred[None]:
         """
@@ -153,9 +171,16 @@ class MaildirSession(SMTPSession):
 
         @return: a Deferred that fires once every copy is on disk.
         """
-        return self.backend.deliver(
+        addresses = [r.address for r in message.envelope.recipients]
+        accounts = self._accounts
+        if not all(address in accounts for address in addresses):
+            # Not every recipient came through rcptTo here: resolve all.
+            return self.backend.deliver(
+                storedForm(message), addresses, queueID=message.queueID
+            )
+        return self.backend.deliverToAccounts(
             storedForm(message),
-            [r.address for r in message.envelope.recipients],
+            [accounts[address] for address in addresses],
             queueID=message.queueID,
         )
 
@@ -389,6 +414,24 @@ class MaildirBackend:
         user = self.userFor(address)
         if user is None:
             return None
+        return self._accountDirectory(user)
+
+    def accountFor(self, address: str) -> str | None:
+        """
+        The account that mail for an address goes to, checked as
+        L{mailboxFor} checks it: what L{deliverToAccounts} takes.
+
+        @param address: a recipient as the server parsed it.
+        @return: the account's user (see L{userFor}), or L{None} when its
+            domain is not ours.
+        @raise SMTPReply: as L{mailboxFor}.
+        """
+        user = self.userFor(address)
+        if user is not None:
+            self._accountDirectory(user)
+        return user
+
+    def _accountDirectory(self, user: str) -> Path:
         try:
             return self.store.accountDirectory(user)
         except NameTooLong:
@@ -408,14 +451,27 @@ class MaildirBackend:
             disk, or fails with L{SMTPReply} 451 4.3.0 (452 4.3.1 when the
             disk is full).
         """
-        users: list[str] = []
+        accounts: list[str] = []
         for address in addresses:
-            if self.mailboxFor(address) is None:
+            user = self.accountFor(address)
+            if user is None:
                 raise RELAY_DENIED
-            user = self.userFor(address)
-            assert user is not None
-            if user not in users:
-                users.append(user)
+            accounts.append(user)
+        return self.deliverToAccounts(data, accounts, queueID=queueID)
+
+    def deliverToAccounts(
+        self, data: bytes, accounts: Iterable[str], queueID: str = ""
+    ) -> Deferred[None]:
+        """
+        Deliver a message to the INBOX of some accounts.
+
+        @param data: the message.
+        @param accounts: the accounts' users, as L{accountFor} gives them;
+            duplicates get one copy.
+        @param queueID: the server's identifier for the message, for logs.
+        @return: as L{deliver}.
+        """
+        users = list(dict.fromkeys(accounts))
         names = sorted({mailboxDirectoryName(*u.rsplit("@", 1)) for u in users})
 
         def delivered(_: None) -> None:
