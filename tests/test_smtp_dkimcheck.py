@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from twisted.internet import reactor
@@ -248,6 +249,78 @@ class WrapperTests(SynchronousTestCase):
         [message] = backend.messages
         assert message.dkim is not None
         self.assertEqual(message.dkim[0].status, DKIMStatus.PASS)
+
+    def test_unsignedWithoutThread(self) -> None:
+        """
+        A message whose header has no DKIM-Signature field is delivered at
+        once, without the thread, with the same bytes and results a full
+        verification gives it: C{dkim=none} and no results.
+        """
+        unsigned = [
+            MESSAGE,
+            b"X-DKIM-Signature: v=1\r\n" + MESSAGE,
+            b"Subject: folded\r\n DKIM-Signature: v=1\r\n" + MESSAGE,
+            MESSAGE + b"DKIM-Signature: v=1 (in the body)\r\n",
+            b"Authentication-Results: mx.test; dkim=pass\r\n" + MESSAGE,
+        ]
+        for raw in unsigned:
+            thread = HeldThread()
+            factory, backend = self.factory(runInThread=thread)
+            protocol, transport = connect(factory)
+            protocol.dataReceived(TRANSACTION + raw + b".\r\n")
+            self.assertEqual(codes(take(transport))[-1], "250 2.0.0", raw)
+            self.assertEqual(thread.ran, 0)
+            [message] = backend.messages
+            self.assertEqual(message.dkim, ())
+            received = message.raw.index(b"Received:")
+            self.assertEqual(
+                message.raw[:received],
+                b"Authentication-Results: mx.test; dkim=none\r\n",
+            )
+            wrapper = factory.backend
+            assert isinstance(wrapper, DKIMVerifyingBackend)
+            plain = replace(
+                message,
+                raw=message.raw[received:].replace(b"X-Original-", b""),
+                dkim=None,
+            )
+            full = self.successResultOf(_verify.verify(plain.raw, self.lookup, now=0.0))
+            self.assertEqual(full, [])
+            self.assertEqual(wrapper._addResults(full, plain), message)
+
+    def test_maybeSignedVerifiedInTheThread(self) -> None:
+        """
+        A header field named DKIM-Signature in any case, with blanks before
+        its colon, after other fields or with bare LF line ends, sends the
+        message through the verification in the thread.
+        """
+        one = sign(MESSAGE, "example.com", "sel", KEY)
+        maybeSigned = [
+            one + MESSAGE,
+            one.replace(b"DKIM-Signature:", b"dkim-signature :") + MESSAGE,
+            MESSAGE.replace(b"Subject:", one + b"Subject:"),
+        ]
+        for raw in maybeSigned:
+            thread = HeldThread()
+            factory, backend = self.factory(runInThread=thread)
+            protocol, transport = connect(factory)
+            protocol.dataReceived(TRANSACTION + raw + b".\r\n")
+            self.assertEqual(backend.messages, [])
+            thread.runAll()
+            self.assertGreater(thread.ran, 0, raw)
+            self.assertEqual(codes(take(transport))[-1], "250 2.0.0")
+            [message] = backend.messages
+            assert message.dkim is not None
+            self.assertEqual(len(message.dkim), 1, raw)
+        thread = HeldThread()
+        factory, backend = self.factory(runInThread=thread)
+        wrapper = factory.backend
+        assert isinstance(wrapper, DKIMVerifyingBackend)
+        bare = replace(message, raw=(one + MESSAGE).replace(b"\r\n", b"\n"))
+        verified = wrapper.verifyMessage(bare)
+        self.assertNoResult(verified)
+        thread.runAll()
+        self.assertEqual(len(self.successResultOf(verified).dkim or ()), 1)
 
     def test_limit(self) -> None:
         """
