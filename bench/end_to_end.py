@@ -108,16 +108,11 @@ import tempfile
 import time
 from collections.abc import Sequence
 
-# Run as a script, bench/ comes first on the path, where a bench script
-# named like a standard module (such as bench/queue.py) would hide that
-# module: search it after the standard library, and the repository first.
-_BENCH = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if not p or os.path.abspath(p) != _BENCH]
-sys.path.insert(0, os.path.dirname(_BENCH))
-sys.path.append(_BENCH)
-
-import _e2ebench as e2e  # noqa: E402
-import _smtpbench as sb  # noqa: E402
+import _e2ebench as e2e
+import _smtpbench as sb
+from _e2epostfix import PostfixServer, postfixMissing
+from _e2equeue import queueMissing, runQueueBench
+from _e2eservers import AiosmtpdServer, OursGomail, OursSMTP, gomailAvailable
 
 KIB = 1024
 MIB = 1024 * 1024
@@ -165,25 +160,25 @@ class Bench:
         workdir = os.path.join(base, name)
         os.makedirs(workdir)
         if name == "ours":
-            return e2e.OursSMTP(
+            return OursSMTP(
                 workdir, profile=self.args.profile, options=self.args.ours_option
             )
         if name == "gomail":
-            if not e2e.gomailAvailable():
+            if not gomailAvailable():
                 self.notes.append(
                     "gomail: not measured, twistd gomail is not installed yet"
                 )
                 return None
-            return e2e.OursGomail(workdir)
+            return OursGomail(workdir)
         if name == "aiosmtpd":
-            return e2e.AiosmtpdServer(workdir, "maildir")
+            return AiosmtpdServer(workdir, "maildir")
         if name == "aiosmtpd-stock":
-            return e2e.AiosmtpdServer(workdir, "stock")
-        why = e2e.postfixMissing()
+            return AiosmtpdServer(workdir, "stock")
+        why = postfixMissing()
         if why is not None:
             self.notes.append(f"postfix: not measured, {why}")
             return None
-        return e2e.PostfixServer(workdir)
+        return PostfixServer(workdir)
 
     def startAll(self, base: str, recipients: list[str]) -> list[e2e.Server]:
         started = []
@@ -353,14 +348,14 @@ class Bench:
         if not self.args.queue_messages:
             print("  skipped (--queue-messages 0)")
             return
-        why = e2e.queueMissing()
+        why = queueMissing()
         if why is not None:
             print(f"  not measured: {why}")
             print(flush=True)
             return
         directory = os.path.join(base, "queue")
         os.makedirs(directory)
-        result = e2e.runQueueBench(
+        result = runQueueBench(
             directory,
             self.args.queue_messages,
             self.args.size,
