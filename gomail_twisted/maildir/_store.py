@@ -20,6 +20,7 @@ from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 from zope.interface import implementer
 
+from gomail_twisted._groupsync import DirectorySyncs
 from gomail_twisted.address import normalizeDomain
 from gomail_twisted.maildir import _files
 from gomail_twisted.maildir._account import MaildirAccount, makeAccount
@@ -42,6 +43,8 @@ _T = TypeVar("_T")
 DEFAULT_DISK_THREADS = 4
 #: The longest directory name most file systems allow, in bytes.
 MAX_NAME = 255
+# How many users' account directories the store remembers.
+_ACCOUNT_PATHS = 4096
 
 
 def mailboxDirectoryName(local: str, domain: str) -> str:
@@ -141,6 +144,10 @@ class MaildirStore:
         self._watched: dict[str, FolderState] = {}
         self._ownPool: ThreadPool | None = None
         self._trigger: Any = None
+        # Deliveries to one INBOX at once share the fsync of its new/.
+        self._syncs = DirectorySyncs(lambda path: _files.fsyncDirectory(path))
+        # Account directories by user, as accountDirectory makes them.
+        self._accountPaths: dict[str, Path] = {}
 
     # Threads.
 
@@ -207,6 +214,9 @@ class MaildirStore:
         @raise InvalidName: for a name that is no address.
         @raise NameTooLong: when the directory name would be too long.
         """
+        known = self._accountPaths.get(user)
+        if known is not None:
+            return known
         local, at, domain = user.rpartition("@")
         if not at or not local or not domain:
             raise InvalidName(f"not an address: {user!r}")
@@ -216,6 +226,9 @@ class MaildirStore:
         path = self.root / name
         if path.parent != self.root or name in (".", ".."):
             raise InvalidName(f"unsafe account name {name!r}")
+        if len(self._accountPaths) >= _ACCOUNT_PATHS:
+            self._accountPaths.clear()
+        self._accountPaths[user] = path
         return path
 
     def accountLock(self, path: Path) -> DeferredLock:
@@ -327,13 +340,16 @@ class MaildirStore:
             for path in paths:
                 self.folderChanged(path)
 
-        return self.inThread(deliverToMaildirs, paths, data, internalDate).addCallback(
-            delivered
-        )
+        return self.inThread(
+            deliverToMaildirs, paths, data, internalDate, self._syncs
+        ).addCallback(delivered)
 
 
 def deliverToMaildirs(
-    accounts: Sequence[Path], data: bytes, internalDate: float | None = None
+    accounts: Sequence[Path],
+    data: bytes,
+    internalDate: float | None = None,
+    syncs: DirectorySyncs | None = None,
 ) -> list[Path]:
     """
     Deliver one message to the INBOX of several accounts, all or nothing,
@@ -349,6 +365,9 @@ def deliverToMaildirs(
     @param accounts: the accounts' directories (their INBOX Maildirs).
     @param data: the message, lines ending in LF.
     @param internalDate: the files' modification time; now by default.
+    @param syncs: shares each C{new/}'s fsync with the deliveries to it
+        running in other threads at the same time (group commit); by
+        default each delivery syncs on its own.
     @return: the delivered files.
     @raise OSError: when the disk refuses; nothing is delivered.
     """
@@ -373,7 +392,10 @@ def deliverToMaildirs(
             os.rename(temporary, final)
             published.append(final)
         for account in accounts:
-            _files.fsyncDirectory(account / "new")
+            if syncs is None:
+                _files.fsyncDirectory(account / "new")
+            else:
+                syncs.sync(str(account / "new"))
     except BaseException:
         for final in published:
             _files.unlinkQuietly(final)
