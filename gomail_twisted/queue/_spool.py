@@ -16,7 +16,9 @@ Under the spool directory::
                           line: C{retry-ID}, C{retry-all}, C{delete-ID}
 
 A file is written under C{tmp/}, fsynced, renamed into C{messages/}, and
-the directory fsynced (so the name survives a crash too).  The state file
+the directory fsynced (so the name survives a crash too); writers in
+several threads at once share that fsync (group commit), each returning
+only after one that began after its renames.  The state file
 is the commit point: a message file without one was never acknowledged
 and is removed at start.
 
@@ -38,6 +40,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from gomail_twisted._groupsync import DirectorySyncs
 from gomail_twisted.queue._entry import (
     CorruptState,
     QueuedMessage,
@@ -104,6 +107,8 @@ class Spool:
         self._trash = self.root / "trash"
         self._lockFD: int | None = None
         self._made = False
+        # Writers in several threads at once share the fsyncs of messages/.
+        self._syncs = DirectorySyncs(lambda path: _syncDirectory(Path(path)))
 
     def messagePath(self, queueID: str) -> Path:
         """
@@ -208,7 +213,7 @@ class Spool:
         try:
             os.rename(written, self.messagePath(message.queueID))
             os.rename(state, self.statePath(message.queueID))
-            _syncDirectory(self._messages)
+            self._syncs.sync(str(self._messages))
         except BaseException:
             for path in (
                 written,
@@ -228,7 +233,7 @@ class Spool:
         """
         state = self._write(message.queueID + _STATE, encodeState(message))
         os.rename(state, self.statePath(message.queueID))
-        _syncDirectory(self._messages)
+        self._syncs.sync(str(self._messages))
 
     def commit(self, updates: Sequence[QueuedMessage], removals: Sequence[str]) -> None:
         """
@@ -251,7 +256,7 @@ class Spool:
                 with contextlib.suppress(FileNotFoundError):
                     os.rename(path, self._trash / path.name)
         if written or removals:
-            _syncDirectory(self._messages)
+            self._syncs.sync(str(self._messages))
 
     @staticmethod
     def trashNames(queueIDs: Sequence[str]) -> list[str]:
