@@ -41,6 +41,7 @@ from gomail_twisted.maildir import (
     ReadOnlyFolder,
     StoreFailed,
     TooManyKeywords,
+    _store,
 )
 from gomail_twisted.maildir._changes import buildInfos
 from gomail_twisted.maildir._disk import FolderDisk
@@ -137,6 +138,25 @@ class AccountTests(StoreTestCase):
         account = self.account()
         self.assertTrue(verifyObject(IAccount, account))
         self.assertTrue(verifyObject(IFolder, self.result(account.openFolder(INBOX))))
+
+    def test_accountDirectoryRemembered(self) -> None:
+        """
+        An account's directory is the same on every call, also once more
+        users than the store remembers have been named, and a name that is
+        no address is refused every time.
+        """
+        first = self.store.accountDirectory("Alice@example.com")
+        self.assertEqual(first, self.store.root / "alice@example.com")
+        for n in range(_store._ACCOUNT_PATHS + 1):
+            self.assertEqual(
+                self.store.accountDirectory(f"u{n}@example.com"),
+                self.store.root / f"u{n}@example.com",
+            )
+        self.assertEqual(self.store.accountDirectory("Alice@example.com"), first)
+        self.assertLessEqual(len(self.store._accountPaths), _store._ACCOUNT_PATHS)
+        for _ in range(2):
+            with self.assertRaises(InvalidName):
+                self.store.accountDirectory("no-address")
 
     def test_newAccountLayout(self) -> None:
         """

@@ -8,21 +8,13 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 
 from hypothesis import given
 from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
-from gomail_twisted.queue import (
-    CorruptState,
-    QueuedMessage,
-    RecipientState,
-    Spool,
-    _spool,
-)
+from gomail_twisted.queue import CorruptState, QueuedMessage, RecipientState, Spool
 from gomail_twisted.queue._entry import decodeState, encodeState, isQueueID, newQueueID
-from tests.test_groupsync import _HeldFsync, _until
 from tests.test_queue import MESSAGE, makeQueue, submitted
 
 QUEUE_ID = "0000000003e8a1b2c3d4"
@@ -154,33 +146,6 @@ class StateFormatTests(SynchronousTestCase):
             self.assertFalse(isQueueID(bad), bad)
 
 
-class _Add:
-    """
-    A thread that adds one message to a spool.
-
-    @ivar outcome: L{None} once it returned, the exception it raised, or
-        C{"running"}.
-    """
-
-    def __init__(self, spool: Spool, message: QueuedMessage, data: bytes) -> None:
-        self.outcome: object = "running"
-        self._thread = threading.Thread(target=self._run, args=(spool, message, data))
-        self._thread.start()
-
-    def _run(self, spool: Spool, message: QueuedMessage, data: bytes) -> None:
-        try:
-            spool.add(message, data)
-        except OSError as e:
-            self.outcome = e
-        else:
-            self.outcome = None
-
-    def join(self) -> object:
-        self._thread.join(10)
-        assert not self._thread.is_alive(), "the add still waits"
-        return self.outcome
-
-
 class SpoolTests(SynchronousTestCase):
     """
     The spool's files, and what the queue makes of bad ones at start.
@@ -267,37 +232,6 @@ class SpoolTests(SynchronousTestCase):
         self.assertEqual(spool.readState(QUEUE_ID), changed)
         self.assertEqual(os.listdir(spool.root / "tmp"), [])
         self.assertEqual(spool.readMessage(QUEUE_ID), MESSAGE)
-
-    def test_addsAtOnceShareDirectorySync(self) -> None:
-        """
-        Messages added from several threads at once share the fsync of
-        messages/: an add that comes while one runs returns only after the
-        next, which covers all that came meanwhile.
-        """
-        spool = Spool(self.mktemp())
-        spool.prepare()
-        fsync = _HeldFsync()
-        self.patch(_spool, "_syncDirectory", fsync)
-        messages = [
-            QueuedMessage(
-                newQueueID(float(n)), "", 0.0, 1, (RecipientState("b@example.net"),)
-            )
-            for n in range(4)
-        ]
-        fsync.hold()
-        adds = [_Add(spool, messages[0], MESSAGE)]
-        fsync.waitForCalls(1)
-        adds += [_Add(spool, message, MESSAGE) for message in messages[1:]]
-        _until(lambda: len(os.listdir(spool.root / "messages")) == 8)
-        self.assertEqual(len(fsync.calls), 1)
-        self.assertEqual([a.outcome for a in adds[1:]], ["running"] * 3)
-        fsync.release()
-        self.assertEqual([a.join() for a in adds], [None] * 4)
-        self.assertEqual(fsync.calls, [spool.root / "messages"] * 2)
-        self.assertEqual(
-            sorted(m.queueID for m in spool.load().messages),
-            sorted(m.queueID for m in messages),
-        )
 
     def test_requests(self) -> None:
         """

@@ -20,7 +20,6 @@ from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 from zope.interface import implementer
 
-from gomail_twisted._groupsync import DirectorySyncs
 from gomail_twisted.address import normalizeDomain
 from gomail_twisted.maildir import _files
 from gomail_twisted.maildir._account import MaildirAccount, makeAccount
@@ -144,8 +143,6 @@ class MaildirStore:
         self._watched: dict[str, FolderState] = {}
         self._ownPool: ThreadPool | None = None
         self._trigger: Any = None
-        # Deliveries to one INBOX at once share the fsync of its new/.
-        self._syncs = DirectorySyncs(lambda path: _files.fsyncDirectory(path))
         # Account directories by user, as accountDirectory makes them.
         self._accountPaths: dict[str, Path] = {}
 
@@ -340,16 +337,13 @@ class MaildirStore:
             for path in paths:
                 self.folderChanged(path)
 
-        return self.inThread(
-            deliverToMaildirs, paths, data, internalDate, self._syncs
-        ).addCallback(delivered)
+        return self.inThread(deliverToMaildirs, paths, data, internalDate).addCallback(
+            delivered
+        )
 
 
 def deliverToMaildirs(
-    accounts: Sequence[Path],
-    data: bytes,
-    internalDate: float | None = None,
-    syncs: DirectorySyncs | None = None,
+    accounts: Sequence[Path], data: bytes, internalDate: float | None = None
 ) -> list[Path]:
     """
     Deliver one message to the INBOX of several accounts, all or nothing,
@@ -365,9 +359,6 @@ def deliverToMaildirs(
     @param accounts: the accounts' directories (their INBOX Maildirs).
     @param data: the message, lines ending in LF.
     @param internalDate: the files' modification time; now by default.
-    @param syncs: shares each C{new/}'s fsync with the deliveries to it
-        running in other threads at the same time (group commit); by
-        default each delivery syncs on its own.
     @return: the delivered files.
     @raise OSError: when the disk refuses; nothing is delivered.
     """
@@ -392,10 +383,7 @@ def deliverToMaildirs(
             os.rename(temporary, final)
             published.append(final)
         for account in accounts:
-            if syncs is None:
-                _files.fsyncDirectory(account / "new")
-            else:
-                syncs.sync(str(account / "new"))
+            _files.fsyncDirectory(account / "new")
     except BaseException:
         for final in published:
             _files.unlinkQuietly(final)

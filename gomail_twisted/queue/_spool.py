@@ -16,9 +16,7 @@ Under the spool directory::
                           line: C{retry-ID}, C{retry-all}, C{delete-ID}
 
 A file is written under C{tmp/}, fsynced, renamed into C{messages/}, and
-the directory fsynced (so the name survives a crash too); writers in
-several threads at once share that fsync (group commit), each returning
-only after one that began after its renames.  The state file
+the directory fsynced (so the name survives a crash too).  The state file
 is the commit point: a message file without one was never acknowledged
 and is removed at start.
 
@@ -40,7 +38,6 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from gomail_twisted._groupsync import DirectorySyncs
 from gomail_twisted.queue._entry import (
     CorruptState,
     QueuedMessage,
@@ -107,8 +104,6 @@ class Spool:
         self._trash = self.root / "trash"
         self._lockFD: int | None = None
         self._made = False
-        # Writers in several threads at once share the fsyncs of messages/.
-        self._syncs = DirectorySyncs(lambda path: _syncDirectory(Path(path)))
 
     def messagePath(self, queueID: str) -> Path:
         """
@@ -213,7 +208,7 @@ class Spool:
         try:
             os.rename(written, self.messagePath(message.queueID))
             os.rename(state, self.statePath(message.queueID))
-            self._syncs.sync(str(self._messages))
+            _syncDirectory(self._messages)
         except BaseException:
             for path in (
                 written,
@@ -233,7 +228,7 @@ class Spool:
         """
         state = self._write(message.queueID + _STATE, encodeState(message))
         os.rename(state, self.statePath(message.queueID))
-        self._syncs.sync(str(self._messages))
+        _syncDirectory(self._messages)
 
     def commit(self, updates: Sequence[QueuedMessage], removals: Sequence[str]) -> None:
         """
@@ -256,7 +251,7 @@ class Spool:
                 with contextlib.suppress(FileNotFoundError):
                     os.rename(path, self._trash / path.name)
         if written or removals:
-            self._syncs.sync(str(self._messages))
+            _syncDirectory(self._messages)
 
     @staticmethod
     def trashNames(queueIDs: Sequence[str]) -> list[str]:
