@@ -89,10 +89,12 @@ async def submitAll(queue: OutboundQueue, message: bytes, count: int) -> None:
     )
 
 
-async def run(reactor: Any, port: int, count: int, size: int) -> None:
+async def run(
+    reactor: Any, port: int, count: int, size: int, where: str | None
+) -> None:
     message = makeMessage(size)
     reactor.getThreadPool().adjustPoolsize(10, 20)
-    top = tempfile.mkdtemp(prefix="queuebench-", dir=os.getcwd())
+    top = tempfile.mkdtemp(prefix="queuebench-", dir=where)
     try:
         # Delivery alone: fill the spool, then start a queue over it.
         spool = os.path.join(top, "delivery")
@@ -132,6 +134,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument("--size", type=int, default=10 * 1024)
+    parser.add_argument(
+        "--dir", default=None, help="where the spools go (default a temp dir)"
+    )
     args = parser.parse_args()
     here = os.path.dirname(os.path.abspath(__file__))
     sink = subprocess.Popen(
@@ -146,7 +151,9 @@ def main() -> None:
         from twisted.internet.task import react
 
         def go(reactor: Any) -> Deferred[None]:
-            return Deferred.fromCoroutine(run(reactor, port, args.messages, args.size))
+            return Deferred.fromCoroutine(
+                run(reactor, port, args.messages, args.size, args.dir)
+            )
 
         del _reactor
         react(go)
