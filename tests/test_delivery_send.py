@@ -224,12 +224,14 @@ class RoutingTests(DeliveryTestsMixin, TestCase):
     async def test_mxLookupFailureIsTemporary(self) -> None:
         """
         A SERVFAIL for the MX lookup is a temporary failure that names the
-        lookup, and nothing is sent.
+        lookup (RFC 3463 4.4.3, directory server failure), and nothing is
+        sent.
         """
         self.dns.addServerFailure(DOMAIN)
         sent = await self.send()
         [result] = sent.results
         self.assertFalse(result.permanent)
+        self.assertEqual((result.code, result.enhanced), (None, "4.4.3"))
         assert result.error is not None
         self.assertIn(f"MX lookup for {DOMAIN} failed", result.error)
         self.assertEqual(sent.failed, (f"bob@{DOMAIN}",))
@@ -306,10 +308,12 @@ class RoutingTests(DeliveryTestsMixin, TestCase):
 
     async def test_missingDomain(self) -> None:
         """
-        A domain that does not exist is a permanent failure.
+        A domain that does not exist is a permanent failure (RFC 3463
+        5.1.2, bad destination system address).
         """
         [result] = (await self.send()).results
         self.assertTrue(result.permanent)
+        self.assertEqual((result.code, result.enhanced), (None, "5.1.2"))
         assert result.error is not None
         self.assertIn("no mail host", result.error)
 

@@ -233,9 +233,13 @@ class MXRoute:
             why = f"{domain} accepts no mail (null MX, RFC 7505)"
             raise _NoRoute(why, True, 556, "5.1.10") from None
         except DNSPermanentError as e:
-            raise _NoRoute(f"no mail host for {domain}: {e}", True) from None
+            # RFC 3463 X.1.2: the destination system does not exist.
+            why = f"no mail host for {domain}: {e}"
+            raise _NoRoute(why, True, None, "5.1.2") from None
         except DNSError as e:
-            raise _NoRoute(f"MX lookup for {domain} failed: {e}", False) from None
+            # RFC 3463 X.4.3: directory server failure.
+            why = f"MX lookup for {domain} failed: {e}"
+            raise _NoRoute(why, False, None, "4.4.3") from None
 
     async def _toAddress(
         self, domain: str, host: str, address: str, batch: list[Transaction]

@@ -49,7 +49,10 @@ class DeliveryResult:
     @ivar refused: those it refused, each with its reply.
     @ivar code: the final reply code (after the message, or the reply that
         ended the attempt), or L{None} when no reply decided it.
-    @ivar enhanced: that reply's enhanced status code (RFC 3463), if any.
+    @ivar enhanced: that reply's enhanced status code (RFC 3463), if any;
+        when the domain's mail exchangers could not be found, the code of
+        why: C{5.1.2} (no such domain), C{4.4.3} (the lookup failed),
+        C{5.1.10} (null MX).
     @ivar text: that reply's text.
     @ivar error: why the message was not delivered, or L{None} when it was.
     @ivar permanent: whether that failure is permanent (a 5yz reply or a
