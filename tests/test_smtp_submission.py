@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from twisted.internet.address import IPv4Address
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.testing import StringTransport
+from twisted.logger import LogEvent, Logger, formatEvent
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
@@ -706,6 +707,24 @@ class MaildirBackendTests(SubmissionTestsMixin, SynchronousTestCase):
         )
         [stored] = self.files("bob@example.com")
         self.assertEqual(stored, b"Return-Path: <>\n" + notice.replace(b"\r\n", b"\n"))
+
+    def test_deliverNoticeLogged(self) -> None:
+        """
+        The log line of a delivered notice names it by its Message-ID, since
+        it has no SMTP queue ID.
+        """
+        events: list[LogEvent] = []
+        self.patch(MaildirBackend, "_log", Logger(observer=events.append))
+        notice = b"Message-ID: <r1@example.com>\r\nSubject: failed\r\n\r\nSorry.\r\n"
+        self.successResultOf(self.local.deliverNotice("sales@example.com", notice))
+        [stored] = self.files("bob@example.com")
+        self.assertEqual(
+            [formatEvent(e) for e in events],
+            [
+                f"Maildir delivered <r1@example.com> ({len(stored)} bytes) to "
+                "['bob@example.com']"
+            ],
+        )
 
     def test_deliverNoticeRefused(self) -> None:
         """

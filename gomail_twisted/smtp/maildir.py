@@ -62,6 +62,7 @@ from gomail_twisted.maildir import (
     StoreFull,
     mailboxDirectoryName,
 )
+from gomail_twisted.message import Headers, splitHeaderBlock
 from gomail_twisted.smtp._reply import (
     AUTH_FAILED,
     AUTH_TEMPORARY_FAILURE,
@@ -399,7 +400,10 @@ class MaildirBackend:
             when the disk is full.
         """
         stored = b"Return-Path: <>\n" + data.replace(b"\r\n", b"\n")
-        return maybeDeferred(self.deliver, stored, [address])
+        header = Headers(splitHeaderBlock(data)[0])
+        # The log names it by its Message-ID: it has no SMTP queue ID.
+        messageID = header.get("Message-ID") or "a notice"
+        return maybeDeferred(self.deliver, stored, [address], messageID.strip())
 
     def mailboxFor(self, address: str) -> Path | None:
         """
