@@ -357,6 +357,12 @@ class IPAccessControl:
         entry.failures += 1
         if entry.succeeded and not entry.told:
             entry.told = True
+            self._log.info(
+                "gomail ipac: {address} fails logins after a success: "
+                "{count} failed logins",
+                address=_text(key),
+                count=entry.failures,
+            )
             self._emit(
                 AccessEvent(
                     EventKind.FAILING_AFTER_SUCCESS,

@@ -382,6 +382,22 @@ class LogTests(_Case):
         self.addCleanup(globalLogPublisher.removeObserver, observer)
         return lines
 
+    def test_failingAfterSuccessLine(self) -> None:
+        """
+        Failures after a success are logged once, on a line the fail2ban
+        filter's block pattern does not match.
+        """
+        lines = self._capture()
+        ac = self.make()
+        ac.loginSucceeded(PEER)
+        ac.loginFailed(PEER)
+        ac.loginFailed(PEER)
+        self.assertEqual(
+            lines,
+            [f"gomail ipac: {PEER} fails logins after a success: 1 failed logins"],
+        )
+        self.assertIsNone(re.search(BLOCK_LOG_PATTERN, lines[0]))
+
     def test_blockLines(self) -> None:
         """
         Address and subnet blocks are logged in the documented format, which
