@@ -49,6 +49,7 @@ from gomail_twisted.smtp import (
     SMTPServerProtocol,
 )
 from gomail_twisted.smtp.maildir import mailboxDirectoryName, normalizeDomain
+from gomail_twisted.smtp.server import MESSAGE_LOGGED
 from tests._dnsserver import ScriptedDNSServer
 
 PEER = IPv4Address("TCP", "127.0.0.1", 40000)
@@ -299,8 +300,30 @@ class MaildirSMTPTests(SynchronousTestCase):
             info,
             "Q1",
         )
-        self.assertIsNone(self.successResultOf(session.message(message)))
+        self.assertIs(self.successResultOf(session.message(message)), MESSAGE_LOGGED)
         self.assertEqual(len(_files(self.root / "alice@example.com" / "new")), 1)
+
+    def test_oneLogLinePerMessage(self) -> None:
+        """
+        A message received over SMTP is logged in one line, by the backend,
+        with the server's facts, the size stored and the mailboxes.
+        """
+        from twisted.logger import globalLogPublisher
+
+        events: list[LogEvent] = []
+        globalLogPublisher.addObserver(events.append)
+        self.addCleanup(globalLogPublisher.removeObserver, events.append)
+        replies = self.transaction([b"Alice@example.com", b"bob@example.com"])
+        queueID = replies[-1].split(b"queued as ")[1].strip().decode()
+        [event] = [e for e in events if e.get("queueID")]
+        [stored] = _files(self.root / "alice@example.com" / "new")
+        self.assertEqual(
+            formatEvent(event),
+            f"SMTP {queueID} accepted from 127.0.0.1: <sender@example.net> to "
+            f"Alice@example.com,bob@example.com; Maildir delivered "
+            f"({stored.stat().st_size} bytes) to "
+            "['alice@example.com', 'bob@example.com']",
+        )
 
     def test_duplicateRecipientsOneCopy(self) -> None:
         """

@@ -19,6 +19,7 @@ from gomail_twisted.smtp import (
     SMTPCredentials,
     SMTPReply,
 )
+from gomail_twisted.smtp.server import MESSAGE_LOGGED
 from tests._smtphelpers import RecordingBackend, codes, connect, makeFactory, take
 
 EHLO = b"EHLO client.test\r\n"
@@ -443,6 +444,25 @@ class TransactionTests(SynchronousTestCase):
         self.factory.logMessages = False
         self.protocol.dataReceived(ENVELOPE + b"DATA\r\n" + MESSAGE + b".\r\n")
         self.assertEqual(len([e for e in events if e.get("queueID")]), 1)
+
+    def test_messageLoggedByHook(self) -> None:
+        """
+        A message hook that answers L{MESSAGE_LOGGED} has logged the message
+        itself: the server logs no line of its own, and still answers 250
+        with the queue identifier.
+        """
+        from twisted.logger import LogEvent, globalLogPublisher
+
+        events: list[LogEvent] = []
+        globalLogPublisher.addObserver(events.append)
+        self.addCleanup(globalLogPublisher.removeObserver, events.append)
+        self.backend.behaviour["message"] = lambda _: MESSAGE_LOGGED
+        self.protocol.dataReceived(ENVELOPE + b"DATA\r\n" + MESSAGE + b".\r\n")
+        self.assertEqual([e for e in events if e.get("queueID")], [])
+        self.assertEqual(
+            take(self.transport).split(b"\r\n")[-2],
+            b"250 2.0.0 OK: queued as " + self.backend.messages[0].queueID.encode(),
+        )
 
     def test_logoutOnDisconnect(self) -> None:
         """

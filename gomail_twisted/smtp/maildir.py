@@ -79,6 +79,7 @@ from gomail_twisted.smtp._values import (
 )
 from gomail_twisted.smtp.backend import SMTPSession
 from gomail_twisted.smtp.interfaces import ISMTPAuthSession, ISMTPBackend
+from gomail_twisted.smtp.server import MESSAGE_LOGGED
 from gomail_twisted.users import LoginUnavailable, UsersChecker, UsersDatabase
 
 #: The reply when the store cannot take the message (RFC 3463 4.3.0).
@@ -163,27 +164,30 @@ class MaildirSession(SMTPSession):
         """
         self._accounts.clear()
 
-    def message(self, message: ReceivedMessage) -> Deferred[None]:
+    def message(self, message: ReceivedMessage) -> Deferred[Any]:
         """
         Deliver the message to each recipient's Maildir (one copy per
         distinct mailbox) as Maildir readers expect it: a C{Return-Path:}
         header first (RFC 5321 4.4: we make the final delivery), then the
         bytes as received with lines ending in LF.
 
-        @return: a Deferred that fires once every copy is on disk.
+        Once it is on disk, one line is logged for it: the server's facts
+        (queue identifier, peer, sender, recipients), then the size stored
+        and the mailboxes.
+
+        @return: a Deferred that fires with L{MESSAGE_LOGGED} once every
+            copy is on disk.
         """
         addresses = [r.address for r in message.envelope.recipients]
-        accounts = self._accounts
-        if not all(address in accounts for address in addresses):
+        known = self._accounts
+        if all(address in known for address in addresses):
+            accounts = [known[address] for address in addresses]
+        else:
             # Not every recipient came through rcptTo here: resolve all.
-            return self.backend.deliver(
-                storedForm(message), addresses, queueID=message.queueID
-            )
-        return self.backend.deliverToAccounts(
-            storedForm(message),
-            [accounts[address] for address in addresses],
-            queueID=message.queueID,
-        )
+            accounts = self.backend.accountsFor(addresses)
+        return self.backend.deliverReceived(
+            storedForm(message), accounts, message
+        ).addCallback(lambda _: MESSAGE_LOGGED)
 
 
 @implementer(ISMTPAuthSession)
@@ -455,13 +459,26 @@ class MaildirBackend:
             disk, or fails with L{SMTPReply} 451 4.3.0 (452 4.3.1 when the
             disk is full).
         """
+        return self.deliverToAccounts(
+            data, self.accountsFor(addresses), queueID=queueID
+        )
+
+    def accountsFor(self, addresses: Iterable[str]) -> list[str]:
+        """
+        The accounts that mail for some local addresses goes to.
+
+        @param addresses: local recipients (see L{mailboxFor}).
+        @return: each address's account, in order (see L{accountFor}).
+        @raise SMTPReply: 554 5.7.1 for an address not ours; otherwise as
+            L{mailboxFor}.
+        """
         accounts: list[str] = []
         for address in addresses:
             user = self.accountFor(address)
             if user is None:
                 raise RELAY_DENIED
             accounts.append(user)
-        return self.deliverToAccounts(data, accounts, queueID=queueID)
+        return accounts
 
     def deliverToAccounts(
         self, data: bytes, accounts: Iterable[str], queueID: str = ""
@@ -475,13 +492,50 @@ class MaildirBackend:
         @param queueID: the server's identifier for the message, for logs.
         @return: as L{deliver}.
         """
+        return self._deliver(data, accounts, queueID, None)
+
+    def deliverReceived(
+        self, data: bytes, accounts: Iterable[str], message: ReceivedMessage
+    ) -> Deferred[None]:
+        """
+        Deliver a message received over SMTP to the INBOX of some accounts,
+        and log one line for it: the server's facts (queue identifier,
+        peer, sender, recipients), then the size stored and the mailboxes.
+
+        @param data: the message, as L{storedForm} makes it.
+        @param accounts: as L{deliverToAccounts}.
+        @param message: the message as the server received it.
+        @return: as L{deliver}.
+        """
+        return self._deliver(data, accounts, message.queueID, message)
+
+    def _deliver(
+        self,
+        data: bytes,
+        accounts: Iterable[str],
+        queueID: str,
+        received: ReceivedMessage | None,
+    ) -> Deferred[None]:
         users = list(dict.fromkeys(accounts))
         names = sorted({mailboxDirectoryName(*u.rsplit("@", 1)) for u in users})
 
         def delivered(_: None) -> None:
+            if received is None:
+                self._log.info(
+                    "Maildir delivered {queueID} ({size} bytes) to {mailboxes}",
+                    queueID=queueID,
+                    size=len(data),
+                    mailboxes=names,
+                )
+                return
+            envelope = received.envelope
             self._log.info(
-                "Maildir delivered {queueID} ({size} bytes) to {mailboxes}",
+                "SMTP {queueID} accepted from {peer}: <{sender}> to "
+                "{recipients}; Maildir delivered ({size} bytes) to {mailboxes}",
                 queueID=queueID,
+                peer=received.connection.peerHost,
+                sender=envelope.sender,
+                recipients=",".join(r.address for r in envelope.recipients),
                 size=len(data),
                 mailboxes=names,
             )

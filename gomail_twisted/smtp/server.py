@@ -16,7 +16,7 @@ the protocol stops reading, and pipelined commands wait in the buffer.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, final
 
 from twisted.internet.defer import Deferred
 from twisted.internet.protocol import connectionDone
@@ -85,6 +85,19 @@ MAX_AUTH_LINE = 12288
 _PROTOCOL_ERRORS = frozenset({500, 501, 502, 503, 504, 530, 535, 538, 555})
 
 _Mode = Literal["command", "auth", "data"]
+
+
+@final
+class _MessageLogged:
+    def __repr__(self) -> str:
+        return "MESSAGE_LOGGED"
+
+
+#: What a message hook (L{ISMTPSession.message}) may return, or fire its
+#: Deferred with, once it has logged the message's acceptance itself, with
+#: its queue identifier, peer, sender and recipients: the server then logs
+#: no line of its own for it, so that a message costs one log line.
+MESSAGE_LOGGED = _MessageLogged()
 
 
 class SMTPServerProtocol(HookServerProtocol[SMTPReply]):
@@ -434,7 +447,7 @@ class SMTPServerProtocol(HookServerProtocol[SMTPReply]):
 
     def _delivered(self, result: object) -> None:
         assert self._mailFrom is not None
-        if self.factory.logMessages:
+        if self.factory.logMessages and result is not MESSAGE_LOGGED:
             self._log.info(
                 "SMTP {queueID} accepted from {peer}: <{sender}> to {recipients}",
                 queueID=self._queueID,
