@@ -33,11 +33,12 @@ from gomail_twisted.smtp.interfaces import (
     ISMTPSession,
 )
 from gomail_twisted.smtp.maildir import MaildirBackend
-from gomail_twisted.smtp.server import SMTPServerProtocol
+from gomail_twisted.smtp.server import MESSAGE_LOGGED, SMTPServerProtocol
 from gomail_twisted.smtp.submission import Outbound, SubmissionBackend
 from gomail_twisted.tls import TLSInfo
 
 __all__ = [
+    "MESSAGE_LOGGED",
     "ConnectionInfo",
     "DKIMVerifyingBackend",
     "Envelope",

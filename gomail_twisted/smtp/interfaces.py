@@ -75,6 +75,10 @@ class ISMTPSession(Interface):
         """
         The whole message.  The server answers 250 only once this returns
         (or its Deferred fires): 250 means the backend has the message.
+        A hook that logs the message's acceptance itself (queue ID, peer,
+        sender, recipients) returns, or fires with,
+        L{MESSAGE_LOGGED<gomail_twisted.smtp.MESSAGE_LOGGED>}, and the
+        server logs no line of its own for it.
         """
 
     def reset() -> Any:
