@@ -15,12 +15,13 @@ import gc
 import json
 import subprocess
 import sys
+from dataclasses import dataclass, field
 from typing import Any
 
 import dns.resolver
 from OpenSSL import SSL
 from twisted.internet import reactor as _reactor
-from twisted.internet.defer import CancelledError, ensureDeferred
+from twisted.internet.defer import CancelledError, Deferred, ensureDeferred, succeed
 from twisted.internet.endpoints import SSL4ServerEndpoint, TCP4ServerEndpoint
 from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.ssl import optionsForClientTLS
@@ -37,8 +38,11 @@ from gomail_twisted.delivery import (
     SMTPTimeouts,
     sendMail,
 )
+from gomail_twisted.delivery._mx import MAX_ADDRESSES, MXRoute, unrouted
+from gomail_twisted.delivery._tls import ClientTLSPolicy
+from gomail_twisted.delivery._values import DeliveryResult, Transaction
 from gomail_twisted.dkim import generatePrivateKey, keyRecordFor
-from gomail_twisted.dns import Resolver
+from gomail_twisted.dns import MailExchanger, Resolver
 from gomail_twisted.smtp import SMTPServerFactory
 from gomail_twisted.tls import selfSignedCertificate, serverContextFactory
 from tests._certs import testCA
@@ -833,6 +837,105 @@ import json, sys
 import {module}
 print(json.dumps(sorted(m for m in sys.modules if m.startswith("gomail_twisted."))))
 """
+
+
+class _ManyHostsResolver:
+    """
+    A resolver for a domain that publishes C{hosts} mail exchangers of
+    C{perHost} addresses each, counting the address lookups.
+    """
+
+    def __init__(self, hosts: int, perHost: int) -> None:
+        self.hosts = hosts
+        self.perHost = perHost
+        self.addressLookups: list[str] = []
+
+    def lookupMX(self, domain: str) -> Deferred[list[MailExchanger]]:
+        return succeed(
+            [MailExchanger(10, f"mx{n}.{domain}") for n in range(self.hosts)]
+        )
+
+    def lookupAddresses(self, name: str) -> Deferred[list[str]]:
+        self.addressLookups.append(name)
+        n = len(self.addressLookups)
+        return succeed(
+            [f"192.0.2.{n}"] + [f"2001:db8::{n}:{k}" for k in range(1, self.perHost)]
+        )
+
+
+@dataclass(frozen=True)
+class _RefusedRoute(MXRoute):
+    """
+    An L{MXRoute} whose every connection fails temporarily, recording the
+    addresses it was asked to connect to.
+    """
+
+    connected: list[str] = field(default_factory=list)
+
+    def _connect(
+        self,
+        domain: str,
+        host: str,
+        address: str,
+        batch: list[Transaction],
+        policy: ClientTLSPolicy,
+    ) -> Deferred[list[DeliveryResult]]:
+        self.connected.append(address)
+        return succeed(
+            [unrouted(domain, t, "connection refused", False, host) for t in batch]
+        )
+
+
+class AddressLimitTests(SynchronousTestCase):
+    """
+    One delivery looks up and connects to at most L{MAX_ADDRESSES} mail
+    exchanger addresses (RFC 5321 5.1), however many the domain publishes.
+    """
+
+    def test_manyUnreachableHostsCostAFewConnections(self) -> None:
+        """
+        A domain publishing 50 hosts of 3 addresses each, none reachable,
+        gets at most L{MAX_ADDRESSES} lookups and connections, and its
+        message a temporary failure.
+        """
+        resolver = _ManyHostsResolver(hosts=50, perHost=3)
+        route = _RefusedRoute(
+            reactor=None,
+            resolver=lambda: resolver,  # type: ignore[arg-type,return-value]
+            heloName="client.test",
+            port=25,
+            timeouts=TIMEOUTS,
+        )
+        transaction = Transaction("a@client.test", (f"b@{DOMAIN}",), b"Hi\r\n")
+        results = self.successResultOf(
+            Deferred.fromCoroutine(route.deliver(DOMAIN, [transaction]))
+        )
+        self.assertEqual(len(route.connected), MAX_ADDRESSES)
+        self.assertLessEqual(len(resolver.addressLookups), MAX_ADDRESSES)
+        self.assertEqual(len(results[0]), MAX_ADDRESSES)
+        self.assertFalse(results[0][-1].delivered)
+        self.assertFalse(results[0][-1].permanent)
+
+    def test_fewAddressesAllTried(self) -> None:
+        """
+        Below the limit every address of every host is tried, in order.
+        """
+        resolver = _ManyHostsResolver(hosts=2, perHost=2)
+        route = _RefusedRoute(
+            reactor=None,
+            resolver=lambda: resolver,  # type: ignore[arg-type,return-value]
+            heloName="client.test",
+            port=25,
+            timeouts=TIMEOUTS,
+        )
+        transaction = Transaction("a@client.test", (f"b@{DOMAIN}",), b"Hi\r\n")
+        self.successResultOf(
+            Deferred.fromCoroutine(route.deliver(DOMAIN, [transaction]))
+        )
+        self.assertEqual(
+            route.connected,
+            ["192.0.2.1", "2001:db8::1:1", "192.0.2.2", "2001:db8::2:1"],
+        )
 
 
 class LayoutTests(SynchronousTestCase):

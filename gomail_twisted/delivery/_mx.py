@@ -32,7 +32,13 @@ from gomail_twisted.dns import (
     Resolver,
 )
 
-__all__ = ["MXRoute", "endpointFor", "unrouted"]
+__all__ = ["MAX_ADDRESSES", "MXRoute", "endpointFor", "unrouted"]
+
+#: The most addresses one delivery connects to, and the most mail
+#: exchangers it looks up (RFC 5321 5.1 asks for a limit): a domain that
+#: publishes hundreds of unreachable hosts would otherwise hold a delivery
+#: for hours, one connection timeout after the other.
+MAX_ADDRESSES = 10
 
 # How the client reports a failed handshake; see ESMTPSender.
 _TLS_FAILED = "TLS handshake failed"
@@ -170,7 +176,8 @@ class MXRoute:
         """
         Deliver the transactions, all for recipients in C{domain}, to its
         hosts in order, each until a host takes it or refuses it for good;
-        those still to go share each connection.
+        those still to go share each connection; at most L{MAX_ADDRESSES}
+        hosts are looked up and addresses connected to.
 
         @param domain: the recipients' domain, or an address literal in
             brackets (RFC 5321 4.1.3).
@@ -187,8 +194,9 @@ class MXRoute:
             ]
         results: list[list[DeliveryResult]] = [[] for _ in batch]
         remaining = list(range(len(batch)))
-        for mx in hosts:
-            if not remaining:
+        tried = 0
+        for mx in hosts[:MAX_ADDRESSES]:
+            if not remaining or tried >= MAX_ADDRESSES:
                 break
             try:
                 addresses = (
@@ -201,11 +209,12 @@ class MXRoute:
                 for i in remaining:
                     results[i].append(unrouted(domain, batch[i], why, False, mx.host))
                 continue
-            for address in addresses:
-                tried = await self._toAddress(
+            for address in addresses[: MAX_ADDRESSES - tried]:
+                tried += 1
+                attempts = await self._toAddress(
                     domain, mx.host, address, [batch[i] for i in remaining]
                 )
-                for i, got in zip(remaining, tried, strict=True):
+                for i, got in zip(remaining, attempts, strict=True):
                     results[i].extend(got)
                 remaining = [
                     i
