@@ -31,7 +31,7 @@ from gomail_twisted.delivery import (
     Transaction,
 )
 from gomail_twisted.dkim import generatePrivateKey
-from gomail_twisted.queue import OutboundQueue, QueueService, Spool
+from gomail_twisted.queue import OutboundQueue, QueueService, Spool, _scheduler
 from gomail_twisted.smtpreply import SMTPReply
 
 _T = TypeVar("_T")
@@ -445,6 +445,26 @@ class DeliveryTests(SynchronousTestCase):
         sender.acceptAll(3)
         sender.acceptAll(4)
         self.assertEqual([n for _, n in sender.batches], [2, 2, 1])
+        self.assertEqual(queue.spool.queueIDs(), [])
+
+    def test_batchBoundedInBytes(self) -> None:
+        """
+        A batch holds no more than MAX_BATCH_BYTES of messages, however
+        high maxBatch is, so large messages are not all read into memory at
+        once; a message larger than the bound still goes, alone.
+        """
+        self.patch(_scheduler, "MAX_BATCH_BYTES", 2 * len(MESSAGE))
+        queue, clock, sender = makeQueue(self, maxBatch=100, maxPerDomain=1)
+        big = MESSAGE + b"x" * (3 * len(MESSAGE)) + b"\r\n"
+        for data in [MESSAGE, MESSAGE, MESSAGE, big, MESSAGE]:
+            self.successResultOf(
+                queue.submit("alice@example.com", ["bob@example.net"], data)
+            )
+        clock.advance(0)
+        for n in range(5):
+            if n < len(sender.calls):
+                sender.acceptAll(n)
+        self.assertEqual([n for _, n in sender.batches], [2, 1, 1, 1])
         self.assertEqual(queue.spool.queueIDs(), [])
 
 

@@ -7,9 +7,9 @@ did.
 Each (message, domain) with pending recipients has a timer for its next
 attempt (on the reactor given, so tests drive it with a C{Clock}).  When
 it fires the pair joins its domain's line of ready messages; a delivery
-takes up to C{maxBatch} messages from one line over one connection, while
-fewer than C{maxDeliveries} run in all and fewer than C{maxPerDomain} to
-that domain.
+takes up to C{maxBatch} messages (and L{MAX_BATCH_BYTES}) from one line
+over one connection, while fewer than C{maxDeliveries} run in all and
+fewer than C{maxPerDomain} to that domain.
 
 State changes are saved by a L{StateWriter}, which takes every change made
 meanwhile (group commit).
@@ -48,6 +48,12 @@ _T = TypeVar("_T")
 
 #: Seconds L{Scheduler.halt} still waits after cancelling deliveries.
 _STOP_GRACE = 1.0
+
+#: The most bytes of messages one delivery takes (a single larger message
+#: still goes alone): a batch is read into memory whole before it is sent,
+#: so without it C{maxDeliveries} batches of C{maxBatch} large messages
+#: would hold gigabytes at once.
+MAX_BATCH_BYTES = 32 * 2**20
 
 
 class _Entry:
@@ -245,11 +251,20 @@ class Scheduler:
                     continue
                 line = self._ready[domain]
                 batch: list[_Entry] = []
+                size = 0
                 while line and len(batch) < self._maxBatch:
-                    entry = line.popleft()
+                    entry = line[0]
+                    if (
+                        batch
+                        and not entry.removed
+                        and size + entry.message.size > MAX_BATCH_BYTES
+                    ):
+                        break
+                    line.popleft()
                     entry.ready.discard(domain)
                     if not entry.removed:
                         batch.append(entry)
+                        size += entry.message.size
                 if not line:
                     del self._ready[domain]
                 if batch:
