@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+from collections.abc import Callable
 from email.message import EmailMessage, Message
 from typing import Any
 
@@ -100,6 +101,32 @@ class ReportTests(SynchronousTestCase):
         self.assertNotIn("Hi Bob", headers)
         self.assertEqual(queue.spool.queueIDs(), [])
         self.assertNotIn(queueID, queue.spool.queueIDs())
+
+    def test_reportHoldsOnlyTheHeader(self) -> None:
+        """
+        Building a report reads the original message's header only: no
+        body comes back from the disk work while the report is made and
+        queued, however large the message.
+        """
+        returned: list[object] = []
+
+        def runInThread(f: Callable[[], Any]) -> Deferred[Any]:
+            result = f()
+            returned.append(result)
+            return succeed(result)
+
+        queue, clock, sender, reports = localQueue(self, runInThread=runInThread)
+        submitted(self, queue, "bob@example.net")
+        clock.advance(0)
+        del returned[:]
+        sender.answer(
+            0, refused=(("bob@example.net", SMTPReply(550, "5.1.1", "No such user")),)
+        )
+        [(_, data)] = reports.delivered
+        self.assertIn("Subject: hello", parse(data)[3])
+        self.assertEqual(
+            [r for r in returned if isinstance(r, bytes) and b"Hi Bob" in r], []
+        )
 
     def test_remoteSenderGetsQueuedReport(self) -> None:
         """

@@ -20,8 +20,10 @@ from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
 from gomail_twisted.dkim import RunInThread
+from gomail_twisted.message import splitHeaderBlock
 from gomail_twisted.queue._dsn import Action, buildReport
 from gomail_twisted.queue._entry import QueuedMessage, RecipientState
+from gomail_twisted.queue._spool import Spool
 
 if TYPE_CHECKING:
     from gomail_twisted.queue._queue import OutboundQueue
@@ -44,6 +46,15 @@ def _markNotified(addresses: frozenset[str], message: QueuedMessage) -> QueuedMe
 
 def _markWarned(message: QueuedMessage) -> QueuedMessage:
     return replace(message, delayWarned=True)
+
+
+def _readHeader(spool: Spool, queueID: str) -> bytes:
+    """
+    @return: the header block of a queued message (RFC 5322 2.1), its
+        lines ending in CRLF, without the empty line.
+    @raise OSError: it cannot be read.
+    """
+    return splitHeaderBlock(spool.readMessage(queueID))[0]
 
 
 class Notifier:
@@ -115,8 +126,10 @@ class Notifier:
     ) -> None:
         queue = self._queue
         try:
+            # Only its header goes in the report: the body is dropped in
+            # the thread, not held while the report is queued.
             original = await self._thread(
-                partial(queue.spool.readMessage, message.queueID)
+                partial(_readHeader, queue.spool, message.queueID)
             )
         except OSError:
             original = b""
