@@ -125,6 +125,15 @@ class EventKind(enum.Enum):
     FAILING_AFTER_SUCCESS = "logins failing after a success"
 
 
+#: The log line of each event that is not a block.
+_TOLD = {
+    EventKind.IP_WARNED: "gomail ipac: warned {address}: {reason}",
+    EventKind.FAILING_AFTER_SUCCESS: (
+        "gomail ipac: {address} fails logins after a success: {reason}"
+    ),
+}
+
+
 @dataclass(frozen=True)
 class AccessEvent:
     """
@@ -308,37 +317,48 @@ class IPAccessControl:
         counts.move_to_end(key)
         return entry
 
+    def _counting(self, address: str) -> tuple[_Address, float, _Counts] | None:
+        """
+        The counts of an address that is not blocked, its table made fresh
+        when its window has passed.
+
+        @return: the address, the time, and its counts; L{None} for text
+            that is no IP address, an allowed one, or a blocked one.
+        """
+        ip = self._parse(address)
+        if ip is None:
+            return None
+        now = self._expire()
+        key = _addressKey(ip)
+        if self._blocked(key, now):
+            return None
+        return ip, now, self._entry(key, now)
+
+    def _tell(self, kind: EventKind, ip: _Address, reason: str) -> None:
+        """
+        Log an event that is not a block, and tell the notify hook.
+        """
+        text = _text(_addressKey(ip))
+        self._log.info(_TOLD[kind], address=text, reason=reason)
+        self._emit(AccessEvent(kind, text, reason))
+
     def connectionMade(self, address: str) -> None:
         """
         Count a new, unauthenticated connection.
 
         @param address: the peer's IP address, as text.
         """
-        ip = self._parse(address)
-        if ip is None:
+        counting = self._counting(address)
+        if counting is None:
             return
-        now = self._expire()
-        key = _addressKey(ip)
-        if self._blocked(key, now):
-            return
-        entry = self._entry(key, now)
+        ip, now, entry = counting
         entry.connections += 1
+        reason = f"{entry.connections} new connections"
         if entry.connections >= self.blockAfterConnections:
-            self._block(ip, now, f"{entry.connections} new connections")
+            self._block(ip, now, reason)
         elif entry.connections >= self.warnAfterConnections and not entry.warned:
             entry.warned = True
-            self._log.info(
-                "gomail ipac: warned {address}: {count} new connections",
-                address=_text(key),
-                count=entry.connections,
-            )
-            self._emit(
-                AccessEvent(
-                    EventKind.IP_WARNED,
-                    _text(key),
-                    f"{entry.connections} new connections",
-                )
-            )
+            self._tell(EventKind.IP_WARNED, ip, reason)
 
     def loginFailed(self, address: str) -> None:
         """
@@ -346,32 +366,17 @@ class IPAccessControl:
 
         @param address: the peer's IP address, as text.
         """
-        ip = self._parse(address)
-        if ip is None:
+        counting = self._counting(address)
+        if counting is None:
             return
-        now = self._expire()
-        key = _addressKey(ip)
-        if self._blocked(key, now):
-            return
-        entry = self._entry(key, now)
+        ip, now, entry = counting
         entry.failures += 1
+        reason = f"{entry.failures} failed logins"
         if entry.succeeded and not entry.told:
             entry.told = True
-            self._log.info(
-                "gomail ipac: {address} fails logins after a success: "
-                "{count} failed logins",
-                address=_text(key),
-                count=entry.failures,
-            )
-            self._emit(
-                AccessEvent(
-                    EventKind.FAILING_AFTER_SUCCESS,
-                    _text(key),
-                    f"{entry.failures} failed logins",
-                )
-            )
+            self._tell(EventKind.FAILING_AFTER_SUCCESS, ip, reason)
         if entry.failures >= self.blockAfterFailures:
-            self._block(ip, now, f"{entry.failures} failed logins")
+            self._block(ip, now, reason)
 
     def loginSucceeded(self, address: str) -> None:
         """
